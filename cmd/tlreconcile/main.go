@@ -1,0 +1,59 @@
+// Command tlreconcile keeps trusted-launch VMs on Azure Local and Hyper-V in the
+// state that YAML files declare.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// exitCode maps a command's error to the process exit code, in one place:
+// 0 success and nothing to change, 1 error, 2 changes present (--detailed-exitcode).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && !ee.silent {
+			fmt.Fprintln(os.Stderr, "Error:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "Error:", err)
+	return 1
+}
+
+// exitError carries a non-default exit code. silent means the command has
+// already told the user everything (diagnostics, a plan) and main prints nothing more.
+type exitError struct {
+	code   int
+	err    error
+	silent bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// errChanges is returned by plan --detailed-exitcode when the plan has changes.
+var errChanges = &exitError{code: 2, silent: true}
+
+// errReported is returned when the command already printed why it failed.
+var errReported = &exitError{code: 1, silent: true}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// rootOptions are the global flags and the process's streams, shared by every subcommand.
+type rootOptions struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	stateDir       string
+	noColor        bool
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	o := &rootOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	cmd := &cobra.Command{
+		Use:   "tlreconcile",
+		Short: "Keep trusted-launch VMs on Azure Local and Hyper-V in the state YAML declares",
+		Long: `tlreconcile validates desired-state YAML for trusted-launch VMs (Secure Boot, vTPM,
+vTPM state transfer, VBS) against a JSON Schema and Azure Local's trusted-launch rules,
+observes the real Hyper-V and vTPM state through a driver, and plans and applies an
+ordered, guarded change that never destroys vTPM secrets unless asked.
+
+Exit codes: 0 success and nothing to change, 1 error, 2 changes present
+(plan --detailed-exitcode).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.SetIn(stdin)
+	cmd.SetOut(stdout)
+	cmd.SetErr(stderr)
+	defStateDir := os.Getenv("TLRECONCILE_STATE_DIR")
+	if defStateDir == "" {
+		defStateDir = ".tlreconcile"
+	}
+	cmd.PersistentFlags().StringVar(&o.stateDir, "state-dir", defStateDir, "directory for the sim cluster, locks and journals (env TLRECONCILE_STATE_DIR)")
+	cmd.PersistentFlags().BoolVar(&o.noColor, "no-color", false, "never colour output (NO_COLOR is respected too)")
+
+	cmd.AddCommand(
+		newVersionCmd(o),
+	)
+	return cmd
+}
+
+// registry returns the drivers this binary links.
+func (o *rootOptions) registry() *drivers.Registry {
+	r := drivers.NewRegistry()
+	return r
+}
+
+// color reports whether w may receive ANSI colour.
+func (o *rootOptions) color(w io.Writer) bool {
+	if o.noColor || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

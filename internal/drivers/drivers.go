@@ -1,0 +1,228 @@
+package drivers
+
+import (
+	"context"
+	"time"
+)
+
+// Driver observes and changes one kind of platform. Implementations report
+// facts and carry out single typed operations; they never decide what to do.
+// Rare abilities are optional interfaces found by type assertion.
+type Driver interface {
+	// Observe reads the whole cluster: one batch per node, not per VM.
+	// The sim driver creates the cluster from ref on first use.
+	Observe(ctx context.Context, ref ClusterRef) (*Observed, error)
+	// Apply carries out one operation. Errors wrap the sentinels of errors.go.
+	Apply(ctx context.Context, op Op) (Result, error)
+}
+
+// Closer is implemented by drivers that hold processes or connections.
+type Closer interface {
+	Close() error
+}
+
+// ClusterRef is what a driver needs to find a cluster: the Cluster document's facts.
+type ClusterRef struct {
+	Name    string         `json:"name"`
+	Driver  string         `json:"driver"`
+	Nodes   []string       `json:"nodes"`
+	Options map[string]any `json:"options,omitempty"`
+}
+
+// PowerState is a VM's Hyper-V state as Get-VM reports it.
+type PowerState string
+
+// Power states. Only Running and Off are desired states; the rest are observed.
+const (
+	PowerRunning PowerState = "Running"
+	PowerOff     PowerState = "Off"
+	PowerSaved   PowerState = "Saved"
+	PowerPaused  PowerState = "Paused"
+	PowerOther   PowerState = "Other"
+)
+
+// NodeState is a cluster node's membership state (Get-ClusterNode).
+type NodeState string
+
+// Node states.
+const (
+	NodeUp     NodeState = "Up"
+	NodeDown   NodeState = "Down"
+	NodePaused NodeState = "Paused"
+)
+
+// AgentState is the IGVmAgent service state on a node.
+type AgentState string
+
+// IgvmAgent states: absent means the service is not installed at all.
+const (
+	AgentRunning AgentState = "running"
+	AgentStopped AgentState = "stopped"
+	AgentAbsent  AgentState = "absent"
+)
+
+// FileAccess is the verdict on the ACLs of a VM's configuration and state files.
+type FileAccess string
+
+// File-access verdicts.
+const (
+	FileAccessHostAdminsOnly FileAccess = "hostAdminsOnly"
+	FileAccessViolation      FileAccess = "violation"
+	FileAccessUnknown        FileAccess = "unknown"
+)
+
+// Security types as observed (GuestStateIsolationType).
+const (
+	SecurityTrustedLaunch = "TrustedLaunch"
+	SecurityStandard      = "Standard"
+)
+
+// Observed is one observation of one cluster.
+type Observed struct {
+	Cluster    string    `json:"cluster"`
+	Driver     string    `json:"driver"`
+	ObservedAt time.Time `json:"observed_at"`
+	Nodes      []Node    `json:"nodes"` // sorted by name
+	VMs        []VM      `json:"vms"`   // sorted by name
+}
+
+// Node is one cluster node.
+type Node struct {
+	Name           string     `json:"name"`
+	State          NodeState  `json:"state"`
+	IgvmAgent      AgentState `json:"igvm_agent"`
+	MigrationIPsec bool       `json:"migration_ipsec"` // live-migration traffic covered by IPsec rules
+}
+
+// VM is one observed virtual machine.
+type VM struct {
+	Name               string       `json:"name"`
+	ID                 string       `json:"id"`
+	Node               string       `json:"node"` // owner node
+	Generation         int          `json:"generation"`
+	Power              PowerState   `json:"power"`
+	Processors         int          `json:"processors"`
+	MemoryMB           int64        `json:"memory_mb"`
+	SecurityType       string       `json:"security_type"` // TrustedLaunch | Standard
+	SecureBoot         bool         `json:"secure_boot"`
+	SecureBootTemplate string       `json:"secure_boot_template"` // MicrosoftWindows | MicrosoftUEFICertificateAuthority | OpenSourceShieldedVM
+	TPMEnabled         bool         `json:"tpm_enabled"`
+	KeyProtector       bool         `json:"key_protector"`        // a real key protector (not $null, not AAAABA==)
+	KeyProtectorSHA256 string       `json:"key_protector_sha256"` // hex; "" when none
+	EncryptState       bool         `json:"encrypt_state"`        // EncryptStateAndVmMigrationTraffic
+	VBSOptOut          bool         `json:"vbs_opt_out"`          // VirtualizationBasedSecurityOptOut
+	FileAccess         FileAccess   `json:"file_access"`
+	VTPMInitialized    bool         `json:"vtpm_initialized"` // the vTPM has been started at least once since its last reset
+	VTPMIdentity       string       `json:"vtpm_identity"`    // hex sha256 of the EK public area (hyperv: of the key protector); "" when none
+	Annotations        *Annotations `json:"annotations"`      // nil: not managed by tlreconcile
+}
+
+// ManagedBy is the marker value of Annotations.ManagedBy.
+const ManagedBy = "tlreconcile"
+
+// Annotations is the small record tlreconcile keeps on every VM it manages
+// (Hyper-V: a delimited block in the VM's Notes; sim: its state file).
+type Annotations struct {
+	ManagedBy    string `json:"managed_by"`
+	SpecHash     string `json:"spec_hash"`
+	Protect      bool   `json:"protect"`
+	VTPMIdentity string `json:"vtpm_identity"` // last verified
+	Node         string `json:"node"`          // node the identity was last verified on
+}
+
+// OpKind is a closed set: these strings are also the op names in plan JSON.
+type OpKind string
+
+// The operations of DESIGN §4.
+const (
+	OpCreateVM             OpKind = "create-vm"
+	OpDeleteVM             OpKind = "delete-vm"
+	OpStopVM               OpKind = "stop-vm"
+	OpStartVM              OpKind = "start-vm"
+	OpSetSecureBoot        OpKind = "set-secure-boot"
+	OpEnsureKeyProtector   OpKind = "ensure-key-protector"
+	OpEnableTPM            OpKind = "enable-tpm"
+	OpDisableTPM           OpKind = "disable-tpm"
+	OpSetSecurity          OpKind = "set-security"
+	OpSetProcessor         OpKind = "set-processor"
+	OpSetMemory            OpKind = "set-memory"
+	OpMoveVM               OpKind = "move-vm"
+	OpSetAnnotations       OpKind = "set-annotations"
+	OpStartIgvmAgent       OpKind = "start-igvm-agent"
+	OpRestrictFileAccess   OpKind = "restrict-file-access"
+	OpEnableMigrationIPsec OpKind = "enable-migration-ipsec"
+)
+
+// AllOps lists every OpKind in DESIGN order.
+var AllOps = []OpKind{
+	OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpEnsureKeyProtector,
+	OpEnableTPM, OpDisableTPM, OpSetSecurity, OpSetProcessor, OpSetMemory, OpMoveVM,
+	OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec,
+}
+
+// Valid reports whether k is one of the closed set.
+func (k OpKind) Valid() bool {
+	for _, o := range AllOps {
+		if o == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Op is one typed operation. Cluster and exactly one of VM or Node name the
+// target; Params carries the op's arguments. Op is serialised into plan files.
+type Op struct {
+	Kind    OpKind  `json:"op"`
+	Cluster string  `json:"cluster"`
+	VM      string  `json:"vm,omitempty"`
+	Node    string  `json:"node,omitempty"`
+	Params  *Params `json:"params,omitempty"`
+}
+
+// Params are the arguments of an op; each op reads only its own fields.
+type Params struct {
+	// create-vm
+	Generation   int    `json:"generation,omitempty"`
+	SecurityType string `json:"security_type,omitempty"`
+	Image        *Image `json:"image,omitempty"`
+	// create-vm, set-processor
+	Processors int `json:"processors,omitempty"`
+	// create-vm, set-memory
+	MemoryMB int64 `json:"memory_mb,omitempty"`
+	// set-secure-boot
+	SecureBoot         *bool  `json:"secure_boot,omitempty"`
+	SecureBootTemplate string `json:"secure_boot_template,omitempty"`
+	// ensure-key-protector: Reset replaces an existing protector (destructive).
+	Reset bool `json:"reset,omitempty"`
+	// set-security
+	EncryptState *bool `json:"encrypt_state,omitempty"`
+	VBSOptOut    *bool `json:"vbs_opt_out,omitempty"`
+	// create-vm, move-vm: target node; move-vm: Live | Quick | Shutdown
+	TargetNode    string `json:"target_node,omitempty"`
+	MigrationType string `json:"migration_type,omitempty"`
+	// set-annotations
+	Annotations *Annotations `json:"annotations,omitempty"`
+}
+
+// Image names a Marketplace image for create-vm.
+type Image struct {
+	Publisher string `json:"publisher"`
+	Offer     string `json:"offer"`
+	Sku       string `json:"sku"`
+	Version   string `json:"version"`
+}
+
+// Result is what an op did.
+type Result struct {
+	Changed bool   `json:"changed"` // false: it was already so
+	Message string `json:"message,omitempty"`
+}
+
+// Config is what a registered driver factory receives.
+type Config struct {
+	StateDir string // the state dir (default .tlreconcile); the sim cluster lives below it
+}
+
+// Bool returns a pointer to b, for Params fields.
+func Bool(b bool) *bool { return &b }

@@ -1,0 +1,92 @@
+package plan
+
+import (
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// FormatVersion is the version of the plan JSON contract.
+const FormatVersion = "1"
+
+// Action is what happens to a resource; these strings are the JSON contract.
+type Action string
+
+// Actions.
+const (
+	ActionCreate  Action = "create"
+	ActionUpdate  Action = "update"
+	ActionReplace Action = "replace"
+	ActionDelete  Action = "delete"
+	ActionNoop    Action = "noop"
+)
+
+// Plan is the planner's whole answer. It is data: rendering lives in internal/view,
+// execution in internal/apply.
+type Plan struct {
+	FormatVersion string    `json:"format_version"`
+	Changes       []Change  `json:"changes"`  // sorted: cluster-level resources first, then by resource
+	Findings      []Finding `json:"findings"` // sorted by severity, resource, rule
+	Summary       Summary   `json:"summary"`
+	// DesiredHash is the sha256 of the desired state the plan was made from.
+	DesiredHash string `json:"desired_hash"`
+	// Observed maps "cluster/C", "node/C/N", "vm/C/V" to a fingerprint of the observed
+	// object the plan used; apply refuses the plan when any of them moved.
+	Observed map[string]string `json:"observed"`
+	// ObservedAt is the oldest observation the plan used (matters with --observed FILE).
+	ObservedAt time.Time `json:"observed_at"`
+	// Clusters are the cluster refs the plan needs, so that `apply FILE` can reach them.
+	Clusters []drivers.ClusterRef `json:"clusters"`
+}
+
+// Change is one resource's action and its ordered steps.
+type Change struct {
+	Resource string `json:"resource"` // "vm/NAME" or "node/NAME" or "cluster/NAME"
+	Cluster  string `json:"cluster"`
+	Action   Action `json:"action"`
+	Steps    []Step `json:"steps"`
+	// Reasons explain the action as a whole (drift, replace cause); steps carry their own.
+	Reasons []string `json:"reasons"`
+}
+
+// Step is one op plus its ordering and guard flags. The embedded Op flattens into
+// the step's JSON ("op", "cluster", "vm", "node", "params").
+type Step struct {
+	ID string `json:"id"`
+	drivers.Op
+	DependsOn        []string `json:"depends_on"`
+	RequiresPowerOff bool     `json:"requires_power_off"`
+	Destructive      bool     `json:"destructive"`
+	Disruptive       bool     `json:"disruptive"`
+	Blocked          string   `json:"blocked"` // "" or why the step cannot run
+	Reason           string   `json:"reason"`
+}
+
+// Severity of a finding.
+type Severity string
+
+// Severities.
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// Finding is something the user should know that is not (only) a change.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Rule     string   `json:"rule"` // stable id, e.g. "vtpm-state-lost"
+	Resource string   `json:"resource"`
+	Cluster  string   `json:"cluster"`
+	Message  string   `json:"message"`
+}
+
+// Summary counts changes by action.
+type Summary struct {
+	Create  int `json:"create"`
+	Update  int `json:"update"`
+	Replace int `json:"replace"`
+	Delete  int `json:"delete"`
+	Noop    int `json:"noop"`
+	Blocked int `json:"blocked"`
+}

@@ -1,0 +1,119 @@
+package spec
+
+// APIVersion is the only apiVersion this release reads.
+const APIVersion = "tlreconcile/v1alpha1"
+
+// Kind names a desired-state document type.
+type Kind string
+
+// The document kinds of DESIGN §3.
+const (
+	KindCluster         Kind = "Cluster"
+	KindTrustedLaunchVM Kind = "TrustedLaunchVM"
+	KindImageCatalog    Kind = "ImageCatalog"
+)
+
+// Security types a VM may be created with. The type is fixed at creation:
+// changing it is a replace.
+const (
+	SecurityTrustedLaunch = "TrustedLaunch"
+	SecurityStandard      = "Standard"
+)
+
+// Secure Boot templates Hyper-V knows (Set-VMFirmware -SecureBootTemplate).
+const (
+	TemplateMicrosoftWindows     = "MicrosoftWindows"
+	TemplateMicrosoftUEFICA      = "MicrosoftUEFICertificateAuthority"
+	TemplateOpenSourceShieldedVM = "OpenSourceShieldedVM"
+)
+
+// Power states a spec may ask for.
+const (
+	PowerRunning = "Running"
+	PowerOff     = "Off"
+)
+
+// Pos is where a value was written: file, 1-based line and column.
+type Pos struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+}
+
+// Desired is everything the YAML files declare, after defaults, in a stable
+// order: clusters and VMs sorted by (cluster, name).
+type Desired struct {
+	Clusters []Cluster      `json:"clusters"`
+	VMs      []VM           `json:"vms"`
+	Catalog  []CatalogImage `json:"catalog"` // built-in entries first, then user entries
+	Files    []string       `json:"files"`   // every file read, sorted
+}
+
+// Cluster is a `kind: Cluster` document.
+type Cluster struct {
+	Name          string         `json:"name"`
+	Pos           Pos            `json:"-"`
+	Driver        string         `json:"driver"`            // sim | hyperv
+	Options       map[string]any `json:"options,omitempty"` // driver options, passed through untouched
+	Nodes         []string       `json:"nodes"`
+	IgvmAgent     string         `json:"igvmAgent"`    // required (default) | ignore
+	VMFileAccess  string         `json:"vmFileAccess"` // hostAdminsOnly (default) | ignore
+	LiveMigration LiveMigration  `json:"liveMigration"`
+}
+
+// LiveMigration holds the cluster's live-migration settings.
+type LiveMigration struct {
+	Encryption string `json:"encryption"` // ipsec | none
+}
+
+// Image names an Azure Marketplace image.
+type Image struct {
+	Publisher string `json:"publisher"`
+	Offer     string `json:"offer"`
+	Sku       string `json:"sku"`
+	Version   string `json:"version"`
+}
+
+// VM is a `kind: TrustedLaunchVM` document with defaults applied.
+type VM struct {
+	Name                            string            `json:"name"`
+	Cluster                         string            `json:"cluster"`
+	Labels                          map[string]string `json:"labels,omitempty"`
+	Pos                             Pos               `json:"-"`
+	SecurityType                    string            `json:"securityType"` // TrustedLaunch (default) | Standard
+	Image                           Image             `json:"image"`
+	Processors                      int               `json:"processors"`
+	MemoryMB                        int64             `json:"memoryMB"`
+	SecureBoot                      SecureBoot        `json:"secureBoot"`
+	VTPM                            VTPM              `json:"vtpm"`
+	VBS                             bool              `json:"vbs"`
+	EncryptStateAndMigrationTraffic bool              `json:"encryptStateAndMigrationTraffic"`
+	BootIntegrityVerification       bool              `json:"bootIntegrityVerification"`
+	Placement                       Placement         `json:"placement"`
+	Power                           string            `json:"power"` // Running | Off
+	Protect                         bool              `json:"protect"`
+}
+
+// SecureBoot is the VM's UEFI Secure Boot setting.
+type SecureBoot struct {
+	Enabled  bool   `json:"enabled"`
+	Template string `json:"template"`
+}
+
+// VTPM is the VM's virtual TPM setting.
+type VTPM struct {
+	Enabled bool `json:"enabled"`
+}
+
+// Placement is the preferred owner node; empty means "anywhere".
+type Placement struct {
+	Node string `json:"node,omitempty"`
+}
+
+// CatalogImage is a supported image: built in, or added by an ImageCatalog document.
+type CatalogImage struct {
+	Image
+	OS      string `json:"os"`      // windows | linux
+	BuiltIn bool   `json:"builtIn"` // false: added by the user, "outside the built-in support list"
+	Pos     Pos    `json:"-"`
+}
