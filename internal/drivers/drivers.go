@@ -201,7 +201,8 @@ type Params struct {
 	// create-vm, move-vm: target node; move-vm: Live | Quick | Shutdown
 	TargetNode    string `json:"target_node,omitempty"`
 	MigrationType string `json:"migration_type,omitempty"`
-	// set-annotations
+	// set-annotations; create-vm too, so a VM is managed from birth and an
+	// interrupted apply never leaves an "unmanaged" VM of its own making
 	Annotations *Annotations `json:"annotations,omitempty"`
 }
 
@@ -226,3 +227,9 @@ type Config struct {
 
 // Bool returns a pointer to b, for Params fields.
 func Bool(b bool) *bool { return &b }
+
+// VMObserver is an optional ability: observe one VM without a whole-cluster batch
+// (apply verifies each VM after its steps). Returns ErrNotFound when absent.
+type VMObserver interface {
+	ObserveVM(ctx context.Context, ref ClusterRef, name string) (*VM, error)
+}

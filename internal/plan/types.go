@@ -47,6 +47,8 @@ type Change struct {
 	Steps    []Step `json:"steps"`
 	// Reasons explain the action as a whole (drift, replace cause); steps carry their own.
 	Reasons []string `json:"reasons"`
+	// Expect is the VM's state after the change (nil for cluster/node resources and deletes).
+	Expect *Expect `json:"expect,omitempty"`
 }
 
 // Step is one op plus its ordering and guard flags. The embedded Op flattens into
@@ -89,4 +91,35 @@ type Summary struct {
 	Delete  int `json:"delete"`
 	Noop    int `json:"noop"`
 	Blocked int `json:"blocked"`
+}
+
+// Expect is what a VM must look like once its change is applied; apply re-observes
+// the VM and compares, so a setting that silently did not take fails the VM.
+// Zero-value fields are not checked (Node "" = anywhere).
+type Expect struct {
+	Power              drivers.PowerState `json:"power,omitempty"`
+	Generation         int                `json:"generation,omitempty"`
+	SecurityType       string             `json:"security_type,omitempty"`
+	SecureBoot         *bool              `json:"secure_boot,omitempty"`
+	SecureBootTemplate string             `json:"secure_boot_template,omitempty"`
+	TPMEnabled         *bool              `json:"tpm_enabled,omitempty"`
+	EncryptState       *bool              `json:"encrypt_state,omitempty"`
+	VBSOptOut          *bool              `json:"vbs_opt_out,omitempty"`
+	Processors         int                `json:"processors,omitempty"`
+	MemoryMB           int64              `json:"memory_mb,omitempty"`
+	Node               string             `json:"node,omitempty"`
+	// VTPMIdentity: the identity the VM must still have ("" = a create or an allowed
+	// reset is planned, so a new identity is expected and gets recorded).
+	VTPMIdentity string `json:"vtpm_identity,omitempty"`
+}
+
+// Options steer the planner.
+type Options struct {
+	Prune            bool     // plan deletes of managed VMs no longer declared
+	Targets          []string // only these resources ("vm/NAME"); empty = all
+	AllowDestructive bool     // recorded in the plan; guarded steps are still marked destructive
+	// AcceptedIdentityChanges: "CLUSTER/VM" keys whose vTPM identity changed through a
+	// planned, completed create or reset (apply's journal says so after an interrupted
+	// run): the new identity is recorded instead of reported as "vTPM state lost".
+	AcceptedIdentityChanges map[string]bool
 }
