@@ -1,6 +1,7 @@
 module github.com/tlreconcile/tlreconcile
 
-go 1.26
+go 1.26.0
+
 require (
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/go-tpm v0.9.8
