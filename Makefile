@@ -1,0 +1,54 @@
+# tlreconcile — `make demo` runs the main job on the embedded sim driver,
+# `make test` runs every test. Both install what they need first.
+GO       ?= go
+BIN      ?= bin/tlreconcile
+PKGS     ?= ./...
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+export CGO_ENABLED = 1
+
+.PHONY: all build deps test test-short lint fuzz bench demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tlreconcile
+
+deps:
+	@bash scripts/install-deps.sh
+
+## test: vet, then every test with the race detector (swtpm, tpm2-tools and the
+## PowerShell grammar are installed first when missing).
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@test -x "$(STATICCHECK)" || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+	$(STATICCHECK) $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (default 20s).
+FUZZTIME ?= 20s
+fuzz:
+	@$(GO) list -f '{{.ImportPath}} {{.Dir}}' $(PKGS) | while read -r pkg dir; do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/func //'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; done
+
+## bench: every benchmark once (numbers for the issue notes).
+BENCHTIME ?= 1x
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
+
+## demo: the main job on the sim driver, in a throw-away state dir.
+DEMO_STATE ?= $(CURDIR)/.tlreconcile-demo
+demo: deps build
+	@rm -rf $(DEMO_STATE)
+	@bash scripts/demo.sh $(BIN) $(DEMO_STATE)
+
+clean:
+	rm -rf bin .tlreconcile .tlreconcile-demo
