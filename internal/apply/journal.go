@@ -1,0 +1,177 @@
+package apply
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// JournalFile is the journal's name under the state dir.
+const JournalFile = "journal.jsonl"
+
+// Entry is one completed step, one JSON object per line.
+type Entry struct {
+	Time     time.Time      `json:"time"`
+	Run      string         `json:"run"`
+	Cluster  string         `json:"cluster"`
+	Resource string         `json:"resource"`
+	Step     string         `json:"step"`
+	Op       drivers.OpKind `json:"op"`
+	Changed  bool           `json:"changed"`
+	// IdentityChange: a planned create, TPM enable/disable or key-protector
+	// reset completed, so the VM now has a new vTPM identity on purpose.
+	IdentityChange bool `json:"identity_change,omitempty"`
+}
+
+// Journal appends completed steps to <state-dir>/journal.jsonl, fsyncing each,
+// so that a run killed at any moment leaves a record of what it finished. It is
+// safe for concurrent use. Entries of earlier runs are kept until Clear: a
+// re-run after a crash needs them, and may itself be killed.
+type Journal struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+}
+
+// OpenJournal opens (creating if needed) the journal in stateDir for appending.
+func OpenJournal(stateDir string) (*Journal, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state dir %s: %w: check that it is writable", stateDir, err)
+	}
+	path := filepath.Join(stateDir, JournalFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w: check that the state dir is writable", path, err)
+	}
+	return &Journal{path: path, f: f}, nil
+}
+
+// Path is the journal file's path.
+func (j *Journal) Path() string { return j.path }
+
+// Record appends e and fsyncs before returning.
+func (j *Journal) Record(e Entry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	b = append(b, '\n')
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return fmt.Errorf("journal %s: closed", j.path)
+	}
+	if _, err := j.f.Write(b); err != nil {
+		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
+	}
+	return nil
+}
+
+// Clear empties the journal: call it once a run has fully converged.
+func (j *Journal) Clear() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return fmt.Errorf("journal %s: closed", j.path)
+	}
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("journal %s: clear: %w", j.path, err)
+	}
+	return j.f.Sync()
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return nil
+	}
+	err := j.f.Close()
+	j.f = nil
+	return err
+}
+
+// maxJournalLine bounds one journal line; longer lines are reported, not read.
+const maxJournalLine = 64 << 10
+
+// ReadJournal reads journal entries. A torn last line (the process was killed
+// mid-write) is ignored; any other unreadable line is an error naming its line
+// number, and the entries read so far are returned with it.
+func ReadJournal(r io.Reader) ([]Entry, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxJournalLine)
+	var out []Entry
+	var bad error
+	n := 0
+	for sc.Scan() {
+		n++
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if bad != nil { // the bad line was not the last one
+			return out, bad
+		}
+		var e Entry
+		if err := json.Unmarshal(line, &e); err != nil {
+			bad = fmt.Errorf("journal line %d: %w: remove the journal if the state dir was edited by hand", n, err)
+			continue
+		}
+		out = append(out, e)
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("journal line %d: %w", n+1, err)
+	}
+	return out, nil // a bad last line is a torn write
+}
+
+// ReadJournalFile reads the journal in stateDir; a missing journal has no entries.
+func ReadJournalFile(stateDir string) ([]Entry, error) {
+	f, err := os.Open(filepath.Join(stateDir, JournalFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	return ReadJournal(f)
+}
+
+// AcceptedIdentityChanges returns the "CLUSTER/VM" keys whose vTPM identity
+// changed through a completed, planned step (create, TPM enable/disable,
+// key-protector reset) and whose set-annotations did not run afterwards: the
+// planner must record their new identity instead of reporting it lost
+// (plan.Options.AcceptedIdentityChanges).
+func AcceptedIdentityChanges(entries []Entry) map[string]bool {
+	out := map[string]bool{}
+	for _, e := range entries {
+		const prefix = "vm/"
+		if len(e.Resource) <= len(prefix) || e.Resource[:len(prefix)] != prefix {
+			continue
+		}
+		key := e.Cluster + "/" + e.Resource[len(prefix):]
+		switch {
+		case e.IdentityChange:
+			out[key] = true
+		case e.Op == drivers.OpSetAnnotations:
+			delete(out, key)
+		case e.Op == drivers.OpDeleteVM:
+			delete(out, key)
+		}
+	}
+	return out
+}

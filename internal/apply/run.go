@@ -1,0 +1,468 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+)
+
+// RunError is returned with the Report when a run did not fully succeed.
+type RunError struct {
+	Failed    []string // resources that failed, in plan order
+	Cancelled bool
+}
+
+func (e *RunError) Error() string {
+	var parts []string
+	if len(e.Failed) > 0 {
+		parts = append(parts, fmt.Sprintf("%d resource(s) failed (%s): fix the cause shown for each and re-run apply", len(e.Failed), strings.Join(e.Failed, ", ")))
+	}
+	if e.Cancelled {
+		parts = append(parts, "the run was cancelled before every step ran: re-run apply to finish")
+	}
+	return "apply: " + strings.Join(parts, "; ")
+}
+
+// Run executes p with the drivers given by cluster name. Cluster and node
+// changes run first; then each VM's steps run in depends_on order, up to
+// Parallelism VMs at once. It never re-decides the plan. Plan problems and the
+// destructive guard are checked before any step runs. When ctx ends, no new
+// step starts, running steps finish, and the report says what did not run.
+// The Report is returned even with an error: it holds the partial progress.
+func Run(ctx context.Context, p *plan.Plan, drvs map[string]drivers.Driver, opts Options) (*Report, error) {
+	if p == nil {
+		return nil, errors.New("apply: no plan given")
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	opts = opts.withDefaults()
+	orders, err := check(p, opts.AllowDestructive)
+	if err != nil {
+		return nil, err
+	}
+	refs := map[string]drivers.ClusterRef{}
+	for _, ref := range p.Clusters {
+		refs[ref.Name] = ref
+	}
+	for name, ref := range opts.Refs {
+		refs[name] = ref
+	}
+	var missing []string
+	for _, c := range p.Changes {
+		if len(c.Steps) > 0 && drvs[c.Cluster] == nil && !contains(missing, c.Cluster) {
+			missing = append(missing, c.Cluster)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("cluster %s: no driver given: check the Cluster documents and the plan's clusters", strings.Join(missing, ", "))
+	}
+
+	r := &runner{
+		plan:      p,
+		orders:    orders,
+		drivers:   drvs,
+		refs:      refs,
+		opts:      opts,
+		report:    &Report{Started: opts.Now()},
+		runID:     fmt.Sprintf("%d", opts.Now().UnixNano()),
+		clusterSt: map[string]Status{},
+	}
+	var cluster, vms []int
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if len(c.Steps) == 0 {
+			continue // noop: nothing happens, nothing to report
+		}
+		r.report.Resources = append(r.report.Resources, ResourceResult{
+			Resource: c.Resource, Cluster: c.Cluster, Action: c.Action, Steps: []StepResult{},
+		})
+		r.slot = append(r.slot, i)
+		if isVM(c) {
+			vms = append(vms, len(r.slot)-1)
+		} else {
+			cluster = append(cluster, len(r.slot)-1)
+		}
+	}
+	r.emit(Event{Kind: EventRunStarted, Message: fmt.Sprintf("%d cluster/node change(s), %d VM change(s), parallelism %d", len(cluster), len(vms), opts.Parallelism)})
+	r.phase(ctx, cluster)
+	r.phase(ctx, vms)
+
+	rep := r.report
+	rep.Finished = opts.Now()
+	rep.Cancelled = ctx.Err() != nil && r.anyNotRun()
+	rep.count()
+	r.emit(Event{Kind: EventRunFinished, Elapsed: rep.Finished.Sub(rep.Started), Report: rep})
+	if rep.Failed() {
+		re := &RunError{Cancelled: rep.Cancelled}
+		for _, res := range rep.Resources {
+			if res.Status == StatusFailed {
+				re.Failed = append(re.Failed, res.Resource)
+			}
+		}
+		return rep, re
+	}
+	return rep, nil
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// runner is the state of one Run.
+type runner struct {
+	plan    *plan.Plan
+	orders  [][]int
+	drivers map[string]drivers.Driver
+	refs    map[string]drivers.ClusterRef
+	opts    Options
+	report  *Report
+	slot    []int // report index → change index
+	runID   string
+
+	emitMu sync.Mutex
+
+	mu        sync.Mutex
+	clusterSt map[string]Status // step ID → status, for steps of cluster changes
+}
+
+func (r *runner) emit(e Event) {
+	if r.opts.Events == nil {
+		return
+	}
+	r.emitMu.Lock()
+	defer r.emitMu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = r.opts.Now()
+	}
+	r.opts.Events(e)
+}
+
+// phase runs the given report slots, up to Parallelism at once, and waits.
+func (r *runner) phase(ctx context.Context, slots []int) {
+	sem := make(chan struct{}, r.opts.Parallelism)
+	var wg sync.WaitGroup
+	for _, k := range slots {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			r.skipAll(k, "cancelled before it started")
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.runChange(ctx, k)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *runner) anyNotRun() bool {
+	for _, res := range r.report.Resources {
+		for _, s := range res.Steps {
+			if s.Status == StatusSkipped && s.Error == reasonCancelled {
+				return true
+			}
+		}
+		if res.Status == StatusSkipped && strings.HasPrefix(res.Reason, "cancelled") {
+			return true
+		}
+	}
+	return false
+}
+
+const reasonCancelled = "cancelled: no new steps start after an interrupt"
+
+// skipAll marks every step of slot k skipped without running any.
+func (r *runner) skipAll(k int, why string) {
+	c := &r.plan.Changes[r.slot[k]]
+	res := &r.report.Resources[k]
+	res.Status, res.Reason = StatusSkipped, why
+	for _, j := range r.orders[r.slot[k]] {
+		s := &c.Steps[j]
+		res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusSkipped, Error: why})
+		r.setClusterStatus(c, s.ID, StatusSkipped)
+	}
+	r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: why})
+}
+
+func (r *runner) setClusterStatus(c *plan.Change, id string, st Status) {
+	if isVM(c) {
+		return
+	}
+	r.mu.Lock()
+	r.clusterSt[id] = st
+	r.mu.Unlock()
+}
+
+// depProblem says why s cannot run because a cluster step it depends on did
+// not succeed ("" when it may run). Dependencies inside the change are handled
+// by stopping the change at its first failure.
+func (r *runner) depProblem(c *plan.Change, s *plan.Step) string {
+	if !isVM(c) {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range s.DependsOn {
+		if st, ok := r.clusterSt[d]; ok && st != StatusSucceeded {
+			return fmt.Sprintf("not run: step %s it depends on %s", d, st)
+		}
+	}
+	return ""
+}
+
+// runChange executes one change's steps in order, then restores power or
+// verifies. It writes only its own report slot.
+func (r *runner) runChange(ctx context.Context, k int) {
+	c := &r.plan.Changes[r.slot[k]]
+	res := &r.report.Resources[k]
+	order := r.orders[r.slot[k]]
+
+	if blockedChange(c) {
+		var why []string
+		for _, s := range c.Steps {
+			if s.Blocked != "" {
+				why = append(why, s.ID+": "+s.Blocked)
+			}
+		}
+		res.Status, res.Reason = StatusBlocked, strings.Join(why, "; ")
+		for _, j := range order {
+			s := &c.Steps[j]
+			res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusBlocked, Error: s.Blocked})
+			r.setClusterStatus(c, s.ID, StatusBlocked)
+		}
+		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason})
+		return
+	}
+
+	var (
+		stopped  bool // a stop-vm of this change completed and no start-vm since
+		ran      int
+		failedOp drivers.OpKind
+		failure  string
+		filledID string
+	)
+	for pos, j := range order {
+		s := &c.Steps[j]
+		skip := ""
+		switch {
+		case failure != "":
+			skip = "not run: an earlier step of " + c.Resource + " failed"
+		case ctx.Err() != nil:
+			skip = reasonCancelled
+		default:
+			skip = r.depProblem(c, s)
+		}
+		if skip != "" {
+			for _, jj := range order[pos:] {
+				ss := &c.Steps[jj]
+				res.Steps = append(res.Steps, StepResult{ID: ss.ID, Op: ss.Kind, Status: StatusSkipped, Error: skip})
+				r.setClusterStatus(c, ss.ID, StatusSkipped)
+				r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, StepID: ss.ID, Op: ss.Kind, Message: skip})
+			}
+			if failure == "" {
+				if ran == 0 {
+					res.Status, res.Reason = StatusSkipped, skip
+					if skip == reasonCancelled {
+						res.Reason = "cancelled before it started"
+					}
+				} else {
+					res.Status, res.Reason = StatusFailed, fmt.Sprintf("%s after %d of %d steps", skip, ran, len(order))
+				}
+			}
+			break
+		}
+		sr, id, err := r.runStep(ctx, c, s)
+		res.Steps = append(res.Steps, sr)
+		r.setClusterStatus(c, s.ID, sr.Status)
+		if id != "" {
+			filledID = id
+		}
+		if err != nil {
+			failure = err.Error()
+			failedOp = s.Kind
+			res.Status, res.Reason = StatusFailed, failure
+			continue
+		}
+		ran++
+		switch s.Kind {
+		case drivers.OpStopVM:
+			stopped = true
+		case drivers.OpStartVM:
+			stopped = false
+		}
+		if jerr := r.journal(c, s, sr); jerr != nil {
+			failure = jerr.Error()
+			failedOp = s.Kind
+			res.Status, res.Reason = StatusFailed, failure
+		}
+	}
+	if res.Status == "" {
+		r.verify(ctx, c, res, filledID)
+		return
+	}
+	if stopped && isVM(c) {
+		r.restorePower(ctx, c, res, failedOp)
+	}
+}
+
+// runStep runs one step with retries and reports its result; for a
+// set-annotations step that must record a new vTPM identity it first fills the
+// identity in from an observation and returns it.
+func (r *runner) runStep(ctx context.Context, c *plan.Change, s *plan.Step) (StepResult, string, error) {
+	sr := StepResult{ID: s.ID, Op: s.Kind}
+	ev := Event{Resource: c.Resource, Cluster: c.Cluster, StepID: s.ID, Op: s.Kind}
+	start := time.Now()
+	e := ev
+	e.Kind = EventStepStarted
+	r.emit(e)
+
+	op := s.Op
+	var filled string
+	if needsIdentity(c, s) {
+		vm, err := r.observeVM(ctx, c)
+		if err != nil {
+			err = fmt.Errorf("%s: %s: reading the new vTPM identity to record: %w", c.Resource, s.Kind, err)
+			return r.stepFailed(sr, ev, start, 0, err)
+		}
+		ann := *s.Params.Annotations
+		ann.VTPMIdentity = vm.VTPMIdentity
+		if ann.Node == "" {
+			ann.Node = vm.Node
+		}
+		params := *s.Params
+		params.Annotations = &ann
+		op.Params = &params
+		filled = vm.VTPMIdentity
+	}
+
+	drv := r.drivers[c.Cluster]
+	// A running step is allowed to finish after an interrupt: the driver gets a
+	// context that is not cancelled with ctx.
+	stepCtx := context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		out, err := drv.Apply(stepCtx, op)
+		if err == nil {
+			sr.Status, sr.Attempts, sr.Changed, sr.Elapsed = StatusSucceeded, attempt, out.Changed, time.Since(start)
+			e := ev
+			e.Kind, e.Attempt, e.Elapsed, e.Changed, e.Message = EventStepDone, attempt, sr.Elapsed, out.Changed, out.Message
+			r.emit(e)
+			return sr, filled, nil
+		}
+		err = fmt.Errorf("%s: %s: %w", c.Resource, s.Kind, err)
+		if !drivers.IsTransient(err) || attempt >= r.opts.Retry.Attempts {
+			if drivers.IsTransient(err) {
+				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+			}
+			return r.stepFailed(sr, ev, start, attempt, err)
+		}
+		d := r.opts.Retry.delay(attempt)
+		e := ev
+		e.Kind, e.Attempt, e.Delay, e.Error = EventStepRetrying, attempt, d, err.Error()
+		r.emit(e)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return r.stepFailed(sr, ev, start, attempt, fmt.Errorf("%w (cancelled while waiting to retry)", err))
+		}
+	}
+}
+
+func (r *runner) stepFailed(sr StepResult, ev Event, start time.Time, attempts int, err error) (StepResult, string, error) {
+	sr.Status, sr.Attempts, sr.Elapsed, sr.Error = StatusFailed, attempts, time.Since(start), err.Error()
+	ev.Kind, ev.Attempt, ev.Elapsed, ev.Error = EventStepFailed, attempts, sr.Elapsed, err.Error()
+	r.emit(ev)
+	return sr, "", err
+}
+
+// needsIdentity: the plan expects a new vTPM identity (create or allowed reset)
+// and left the set-annotations identity for apply to fill in from what it sees.
+func needsIdentity(c *plan.Change, s *plan.Step) bool {
+	return s.Kind == drivers.OpSetAnnotations && c.Expect != nil && c.Expect.VTPMIdentity == "" &&
+		s.Params != nil && s.Params.Annotations != nil && s.Params.Annotations.VTPMIdentity == ""
+}
+
+func vmName(c *plan.Change) string { return strings.TrimPrefix(c.Resource, "vm/") }
+
+// observeVM reads one VM, through VMObserver when the driver has it, retrying
+// transient errors.
+func (r *runner) observeVM(ctx context.Context, c *plan.Change) (*drivers.VM, error) {
+	drv := r.drivers[c.Cluster]
+	ref := r.refs[c.Cluster]
+	if ref.Name == "" {
+		ref.Name = c.Cluster
+	}
+	name := vmName(c)
+	octx := context.WithoutCancel(ctx)
+	var vm *drivers.VM
+	var err error
+	for attempt := 1; ; attempt++ {
+		vm, err = observeOne(octx, drv, ref, name)
+		if err == nil || !drivers.IsTransient(err) || attempt >= r.opts.Retry.Attempts {
+			return vm, err
+		}
+		time.Sleep(r.opts.Retry.delay(attempt))
+	}
+}
+
+func observeOne(ctx context.Context, drv drivers.Driver, ref drivers.ClusterRef, name string) (*drivers.VM, error) {
+	if o, ok := drv.(drivers.VMObserver); ok {
+		return o.ObserveVM(ctx, ref, name)
+	}
+	obs, err := drv.Observe(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	for i := range obs.VMs {
+		if obs.VMs[i].Name == name {
+			return &obs.VMs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("vm/%s: %w in cluster %s", name, drivers.ErrNotFound, ref.Name)
+}
+
+func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult) error {
+	if r.opts.Journal == nil {
+		return nil
+	}
+	err := r.opts.Journal.Record(Entry{
+		Time: r.opts.Now(), Run: r.runID, Cluster: c.Cluster, Resource: c.Resource, Step: s.ID, Op: s.Kind,
+		Changed: sr.Changed, IdentityChange: identityChange(c, s),
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %s completed but the journal could not record it: %w", c.Resource, s.ID, err)
+	}
+	return nil
+}
+
+// identityChange: s is a planned step after which the VM has a new vTPM identity.
+func identityChange(c *plan.Change, s *plan.Step) bool {
+	if !isVM(c) || c.Expect == nil || c.Expect.VTPMIdentity != "" {
+		return false
+	}
+	switch s.Kind {
+	case drivers.OpCreateVM, drivers.OpEnableTPM, drivers.OpDisableTPM:
+		return true
+	case drivers.OpEnsureKeyProtector:
+		return s.Params != nil && s.Params.Reset
+	}
+	return false
+}
