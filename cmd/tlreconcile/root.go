@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // rootOptions are the global flags and the process's streams, shared by every subcommand.
@@ -51,6 +52,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 // registry returns the drivers this binary links.
 func (o *rootOptions) registry() *drivers.Registry {
 	r := drivers.NewRegistry()
+	r.Register(sim.Name, sim.Factory)
 	return r
 }
 

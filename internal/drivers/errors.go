@@ -50,3 +50,7 @@ type OpError struct {
 
 func (e *OpError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Target, e.Op, e.Err) }
 func (e *OpError) Unwrap() error { return e.Err }
+
+// ErrInvalidArgument: the op's parameters are wrong (Hyper-V 32773, "invalid
+// parameter"): an unknown generation, a zero processor count, a bad name.
+var ErrInvalidArgument = errors.New("invalid argument")

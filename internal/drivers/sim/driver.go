@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// Name is the driver's registry name (a Cluster's spec.driver).
+const Name = "sim"
+
+// Driver is the sim driver. A Driver holds no cluster state of its own beyond
+// the identity cache's in-memory layer; everything else is read from and
+// written to the cluster directory on each call, so any number of Drivers, in
+// this process or others, can work on one cluster at once.
+type Driver struct {
+	stateDir string
+
+	mu    sync.Mutex            // guards cache
+	cache map[string]cacheEntry // content sha256 -> identity (see identity.go)
+}
+
+var (
+	_ drivers.Driver     = (*Driver)(nil)
+	_ drivers.VMObserver = (*Driver)(nil)
+	_ drivers.Closer     = (*Driver)(nil)
+)
+
+// New returns a sim driver keeping its clusters under cfg.StateDir/sim.
+func New(cfg drivers.Config) (*Driver, error) {
+	if cfg.StateDir == "" {
+		return nil, fmt.Errorf("sim driver: no state directory: pass --state-dir or set TLRECONCILE_STATE_DIR: %w", drivers.ErrInvalidArgument)
+	}
+	return &Driver{stateDir: cfg.StateDir, cache: map[string]cacheEntry{}}, nil
+}
+
+// Factory is New as a drivers.Factory, for the registry.
+func Factory(cfg drivers.Config) (drivers.Driver, error) { return New(cfg) }
+
+// Close releases nothing today: TPMs are started per call and stopped again.
+// It exists so callers treat the sim like drivers that hold processes.
+func (d *Driver) Close() error { return nil }
+
+// Observe reads the whole cluster, creating it from ref on first use.
+func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.Observed, error) {
+	if ref.Name == "" {
+		return nil, fmt.Errorf("sim driver: observe: the cluster has no name: set metadata.name: %w", drivers.ErrInvalidArgument)
+	}
+	c, err := d.ensureCluster(ref)
+	if err != nil {
+		return nil, err
+	}
+	obs := &drivers.Observed{Cluster: c.file.Name, Driver: Name, ObservedAt: time.Now().UTC(), Nodes: []drivers.Node{}, VMs: []drivers.VM{}}
+	for _, n := range c.file.Nodes {
+		obs.Nodes = append(obs.Nodes, drivers.Node{Name: n.Name, State: n.State, IgvmAgent: n.IgvmAgent, MigrationIPsec: n.MigrationIPsec})
+	}
+	names, err := c.vmNames()
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*vmRecord, 0, len(names))
+	for _, n := range names {
+		r, err := c.readVM(n)
+		if errors.Is(err, drivers.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cluster/%s: %w", c.file.Name, err)
+		}
+		recs = append(recs, r)
+	}
+	obs.VMs = make([]drivers.VM, len(recs))
+	jobs := make([]*identityJob, 0, len(recs))
+	for i, r := range recs {
+		obs.VMs[i] = c.observedVM(r)
+		job, err := d.prepareIdentity(c, r, &obs.VMs[i].VTPMIdentity)
+		if err != nil {
+			return nil, fmt.Errorf("cluster/%s: vm/%s: %w", c.file.Name, r.Name, err)
+		}
+		if job != nil {
+			jobs = append(jobs, job)
+		}
+	}
+	if err := d.resolveIdentities(ctx, c, jobs); err != nil {
+		return nil, fmt.Errorf("cluster/%s: %w", c.file.Name, err)
+	}
+	// Drop cache entries of states no VM has any more.
+	used := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		used[j.hash] = true
+		if j.alt != "" {
+			used[j.alt] = true
+		}
+	}
+	d.cachePrune(c, used)
+	return obs, nil
+}
+
+// ObserveVM reads one VM (apply verifies each VM after its steps).
+func (d *Driver) ObserveVM(ctx context.Context, ref drivers.ClusterRef, name string) (*drivers.VM, error) {
+	c, err := d.ensureCluster(ref)
+	if err != nil {
+		return nil, err
+	}
+	r, err := c.readVM(name)
+	if err != nil {
+		return nil, fmt.Errorf("vm/%s: %w", name, err)
+	}
+	vm := c.observedVM(r)
+	if vm.VTPMIdentity, err = d.identityOf(ctx, c, r); err != nil {
+		return nil, fmt.Errorf("vm/%s: %w", name, err)
+	}
+	return &vm, nil
+}
+
+// observedVM is what Get-VM and friends would report for r, without the identity.
+func (c *cluster) observedVM(r *vmRecord) drivers.VM {
+	vm := drivers.VM{
+		Name: r.Name, ID: r.ID, Node: r.Node, Generation: r.Generation, Power: r.Power,
+		Processors: r.Processors, MemoryMB: r.MemoryMB, SecurityType: r.SecurityType,
+		SecureBoot: r.SecureBoot, SecureBootTemplate: r.SecureBootTemplate, TPMEnabled: r.TPMEnabled,
+		KeyProtector: len(r.KeyProtector) > 0, KeyProtectorSHA256: protectorSHA256(r.KeyProtector),
+		EncryptState: r.EncryptState, VBSOptOut: r.VBSOptOut, VTPMInitialized: r.VTPMInitialized,
+		FileAccess: c.fileAccess(r),
+	}
+	if r.Annotations != nil {
+		a := *r.Annotations
+		vm.Annotations = &a
+	}
+	return vm
+}
+
+// fileAccess reads the verdict from the real mode bits of the VM's files: any
+// access for group or others is a violation (Hyper-V: an ACL beyond host admins).
+func (c *cluster) fileAccess(r *vmRecord) drivers.FileAccess {
+	fi, err := os.Stat(c.guestPath(r.Node, r.Name))
+	if err != nil {
+		return drivers.FileAccessUnknown
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return drivers.FileAccessViolation
+	}
+	return drivers.FileAccessHostAdminsOnly
+}
+
+// Clusters lists the sim clusters under the state dir, sorted.
+func (d *Driver) Clusters() ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(d.stateDir, "sim"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sim: list clusters: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.IsDir() && exists(filepath.Join(d.stateDir, "sim", e.Name(), clusterFileName)) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// Ref returns the ClusterRef of an existing cluster, for callers (the CLI)
+// that have a name but no Cluster document.
+func (d *Driver) Ref(cluster string) (drivers.ClusterRef, error) {
+	c, err := d.loadCluster(cluster)
+	if err != nil {
+		return drivers.ClusterRef{}, err
+	}
+	ref := drivers.ClusterRef{Name: c.file.Name, Driver: Name, Options: map[string]any{"vtpmBackend": c.file.Backend}}
+	for _, n := range c.file.Nodes {
+		ref.Nodes = append(ref.Nodes, n.Name)
+	}
+	return ref, nil
+}

@@ -1,0 +1,239 @@
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/tlreconcile/tlreconcile/internal/vtpm"
+)
+
+// Identity cache.
+//
+// Reading an EK costs milliseconds on the reference TPM (a fresh simulator per
+// seed) and a process start on swtpm, so identities are cached, in memory and
+// under idcache/ in the cluster directory so that a fresh process benefits.
+//
+// Why the cache can never return a stale identity: an entry is keyed by the
+// sha256 of the exact bytes of the VM's vTPM state (the sealed guest-state
+// file, plus every file of the swtpm state directory on that backend) and
+// also records the fingerprint of the vault key that unseals them and the
+// backend. The identity is a pure function of those bytes under that key: the
+// reference TPM derives its EK from the seed sealed in them, swtpm from the
+// endorsement seed in its state files. Every way the vTPM can change (a reset,
+// a lost vTPM, a new key) rewrites those bytes (a new seed, sealed with a new
+// random nonce), so it changes the key of the lookup; two different states
+// would need a sha256 collision to share an entry. On the reference backend
+// the bytes that are hashed are the very bytes that get unsealed (read once),
+// so a concurrent rewrite cannot pair a new hash with an old identity; on
+// swtpm, which rewrites its own files when it runs, a miss holds the VM's lock
+// while it hashes, reads and hashes again. A hit is still only used where the
+// state could be unlocked: the node's IgvmAgent must run and the vault must
+// hold the recorded key, otherwise the identity is reported unknown (""),
+// exactly as without the cache.
+type cacheEntry struct {
+	Content  string `json:"content_sha256"`
+	Key      string `json:"key_sha256"`
+	Backend  string `json:"backend"`
+	Identity string `json:"identity"`
+}
+
+// identityJob is one VM whose identity is wanted.
+type identityJob struct {
+	vm   *vmRecord
+	out  *string
+	data []byte // guest-state bytes, read once
+	hash string // content hash of data (+ swtpm dir)
+	key  []byte
+	done bool   // answered from the cache
+	alt  string // swtpm: the content hash after the read rewrote the state
+}
+
+// cacheGet looks up an entry in memory, then on disk.
+func (d *Driver) cacheGet(c *cluster, content, keyFP string) (string, bool) {
+	d.mu.Lock()
+	e, ok := d.cache[content]
+	d.mu.Unlock()
+	if !ok {
+		data, err := os.ReadFile(filepath.Join(c.dir, "idcache", content+".json"))
+		if err != nil || json.Unmarshal(data, &e) != nil || e.Content != content {
+			return "", false
+		}
+		d.mu.Lock()
+		d.cache[content] = e
+		d.mu.Unlock()
+	}
+	if e.Key != keyFP || e.Backend != c.file.Backend || e.Identity == "" {
+		return "", false
+	}
+	return e.Identity, true
+}
+
+// cachePut stores an entry. The file is not fsynced: a torn entry fails to
+// parse or to match its name and is simply a miss.
+func (d *Driver) cachePut(c *cluster, e cacheEntry) {
+	d.mu.Lock()
+	d.cache[e.Content] = e
+	d.mu.Unlock()
+	data, err := json.Marshal(e)
+	if err != nil {
+		return
+	}
+	path := filepath.Join(c.dir, "idcache", e.Content+".json")
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, data, 0o600) == nil {
+		_ = os.Rename(tmp, path)
+	}
+}
+
+// cachePrune drops entries no VM uses any more (after a whole-cluster observe).
+func (d *Driver) cachePrune(c *cluster, used map[string]bool) {
+	d.mu.Lock()
+	for k := range d.cache {
+		if !used[k] {
+			delete(d.cache, k)
+		}
+	}
+	d.mu.Unlock()
+	ents, err := os.ReadDir(filepath.Join(c.dir, "idcache"))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if filepath.Ext(name) == ".json" && !used[name[:len(name)-len(".json")]] {
+			_ = os.Remove(filepath.Join(c.dir, "idcache", name))
+		}
+	}
+}
+
+// contentHash hashes the VM's vTPM state: the guest-state bytes and, on swtpm,
+// every file of its state directory in name order.
+func (c *cluster) contentHash(vm *vmRecord, guest []byte) (string, error) {
+	h := sha256.New()
+	h.Write([]byte("vmgs\x00"))
+	h.Write(guest)
+	if c.file.Backend == BackendSwtpm {
+		dir := c.swtpmDir(vm.Node, vm.Name)
+		ents, err := os.ReadDir(dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		names := make([]string, 0, len(ents))
+		for _, e := range ents {
+			if e.Type().IsRegular() {
+				names = append(names, e.Name())
+			}
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			data, err := os.ReadFile(filepath.Join(dir, n))
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(data))
+			h.Write(data)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// prepareIdentity decides what can be known without a TPM: "" (no TPM, locked,
+// no state) is final and returns no job; otherwise it returns a job, marked
+// done when the cache answered it.
+func (d *Driver) prepareIdentity(c *cluster, vm *vmRecord, out *string) (*identityJob, error) {
+	*out = ""
+	if !vm.TPMEnabled {
+		return nil, nil
+	}
+	key, err := c.vaultKey(vm.Node, vm.ID)
+	if errors.Is(err, errLocked) {
+		return nil, nil // the node cannot unlock it: unknown, never invented
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(c.guestPath(vm.Node, vm.Name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	hash, err := c.contentHash(vm, data)
+	if err != nil {
+		return nil, err
+	}
+	job := &identityJob{vm: vm, out: out, data: data, hash: hash, key: key}
+	if id, ok := d.cacheGet(c, hash, keyFingerprint(key)); ok {
+		*out = id
+		job.done = true
+	}
+	return job, nil
+}
+
+// resolveIdentities answers cache misses with the real TPMs.
+func (d *Driver) resolveIdentities(ctx context.Context, c *cluster, all []*identityJob) error {
+	var jobs []*identityJob
+	for _, j := range all {
+		if j != nil && !j.done {
+			jobs = append(jobs, j)
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	if c.file.Backend == BackendSwtpm {
+		return d.swtpmIdentities(ctx, c, jobs)
+	}
+	// One Reference for the batch: the simulator is one per process, and
+	// Reference.Do blocks while another Reference (another Driver) holds it,
+	// so each batch takes it and gives it back. Nothing here waits for a lock
+	// while holding the simulator.
+	ref := vtpm.NewReference()
+	defer ref.Close()
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st, err := unsealGuest(j.data, j.vm.ID, j.key)
+		if errors.Is(err, errLocked) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("vm/%s: %w", j.vm.Name, err)
+		}
+		var fp string
+		err = ref.Do(st.Seed, func(tr transport.TPM) error {
+			var err error
+			fp, err = vtpm.EKFingerprint(tr, vtpm.ECC)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("vm/%s: read vTPM identity: %w", j.vm.Name, err)
+		}
+		*j.out = fp
+		d.cachePut(c, cacheEntry{Content: j.hash, Key: keyFingerprint(j.key), Backend: c.file.Backend, Identity: fp})
+	}
+	return nil
+}
+
+// identityOf is the identity of one VM (ObserveVM).
+func (d *Driver) identityOf(ctx context.Context, c *cluster, vm *vmRecord) (string, error) {
+	var id string
+	job, err := d.prepareIdentity(c, vm, &id)
+	if err != nil || job == nil {
+		return id, err
+	}
+	err = d.resolveIdentities(ctx, c, []*identityJob{job})
+	return id, err
+}
