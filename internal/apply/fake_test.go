@@ -1,0 +1,179 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+)
+
+// recDriver is a small in-memory cluster for ordering and guard tests that do
+// not need a real TPM. It records every op in order and can fail ops on demand.
+// The fault-injection acceptance tests use the real sim driver instead.
+type recDriver struct {
+	mu                  sync.Mutex
+	vms                 map[string]*drivers.VM
+	log                 []string
+	fail                map[string]int  // "op" or "op vm" → remaining failures (-1: always)
+	perm                map[string]bool // failures of that key are permanent, not transient
+	ignore              map[string]bool // "op vm": succeed without doing anything (a setting that does not take)
+	latency             time.Duration   // per op
+	gate                chan struct{}   // if set, every Apply waits for a receive... closed to release
+	running, maxRunning int
+}
+
+func newRec(vms ...drivers.VM) *recDriver {
+	d := &recDriver{vms: map[string]*drivers.VM{}, fail: map[string]int{}, perm: map[string]bool{}, ignore: map[string]bool{}}
+	for i := range vms {
+		vm := vms[i]
+		d.vms[vm.Name] = &vm
+	}
+	return d
+}
+
+func (d *recDriver) Observe(_ context.Context, ref drivers.ClusterRef) (*drivers.Observed, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o := &drivers.Observed{Cluster: ref.Name, Driver: "rec"}
+	for _, vm := range d.vms {
+		o.VMs = append(o.VMs, *vm)
+	}
+	sort.Slice(o.VMs, func(i, j int) bool { return o.VMs[i].Name < o.VMs[j].Name })
+	return o, nil
+}
+
+func (d *recDriver) ops() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Join(d.log, "\n")
+}
+
+func (d *recDriver) Apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
+	d.mu.Lock()
+	d.running++
+	if d.running > d.maxRunning {
+		d.maxRunning = d.running
+	}
+	lat := d.latency
+	d.mu.Unlock()
+	defer func() { d.mu.Lock(); d.running--; d.mu.Unlock() }()
+	if lat > 0 {
+		time.Sleep(lat)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	target := op.VM
+	if target == "" {
+		target = op.Node
+	}
+	d.log = append(d.log, string(op.Kind)+" "+target)
+	for _, key := range []string{string(op.Kind) + " " + target, string(op.Kind)} {
+		if n, ok := d.fail[key]; ok && n != 0 {
+			if n > 0 {
+				d.fail[key] = n - 1
+			}
+			err := fmt.Errorf("injected fault on %s: %w", key, drivers.ErrInvalidState)
+			if d.perm[key] {
+				return drivers.Result{}, err
+			}
+			return drivers.Result{}, drivers.Transient(err)
+		}
+	}
+	if d.ignore[string(op.Kind)+" "+target] {
+		return drivers.Result{Changed: true}, nil
+	}
+	if op.VM == "" {
+		return drivers.Result{Changed: true}, nil
+	}
+	vm := d.vms[op.VM]
+	if vm == nil && op.Kind != drivers.OpCreateVM {
+		return drivers.Result{}, fmt.Errorf("vm %s: %w", op.VM, drivers.ErrNotFound)
+	}
+	p := op.Params
+	if p == nil {
+		p = &drivers.Params{}
+	}
+	switch op.Kind {
+	case drivers.OpCreateVM:
+		d.vms[op.VM] = &drivers.VM{Name: op.VM, Generation: 2, Power: drivers.PowerOff, Processors: p.Processors,
+			SecurityType: p.SecurityType, VTPMIdentity: "id-" + op.VM + "-new", Node: p.TargetNode, Annotations: p.Annotations}
+	case drivers.OpDeleteVM:
+		delete(d.vms, op.VM)
+	case drivers.OpStopVM:
+		vm.Power = drivers.PowerOff
+	case drivers.OpStartVM:
+		vm.Power = drivers.PowerRunning
+	case drivers.OpSetSecureBoot:
+		if vm.Power != drivers.PowerOff {
+			return drivers.Result{}, fmt.Errorf("vm %s: %w: the VM must be Off", op.VM, drivers.ErrInvalidState)
+		}
+		if p.SecureBoot != nil {
+			vm.SecureBoot = *p.SecureBoot
+		}
+		vm.SecureBootTemplate = p.SecureBootTemplate
+	case drivers.OpEnsureKeyProtector:
+		vm.KeyProtector = true
+		if p.Reset {
+			vm.VTPMIdentity = "id-" + op.VM + "-reset"
+		}
+	case drivers.OpEnableTPM:
+		vm.TPMEnabled = true
+	case drivers.OpDisableTPM:
+		vm.TPMEnabled = false
+	case drivers.OpSetProcessor:
+		vm.Processors = p.Processors
+	case drivers.OpMoveVM:
+		vm.Node = p.TargetNode
+	case drivers.OpSetAnnotations:
+		a := *p.Annotations
+		vm.Annotations = &a
+	}
+	return drivers.Result{Changed: true}, nil
+}
+
+// updatePlan is the plan for turning Secure Boot and the vTPM on for each VM
+// (running, identity "id-NAME"): stop → secure boot → key protector → TPM → start → annotations.
+func updatePlan(names ...string) *plan.Plan {
+	p := &plan.Plan{FormatVersion: plan.FormatVersion, Clusters: []drivers.ClusterRef{{Name: "c1", Driver: "rec"}}}
+	for _, n := range names {
+		p.Changes = append(p.Changes, updateChange(n))
+	}
+	return p
+}
+
+func step(id string, kind drivers.OpKind, vm string, deps ...string) plan.Step {
+	if deps == nil {
+		deps = []string{}
+	}
+	return plan.Step{ID: id, Op: drivers.Op{Kind: kind, Cluster: "c1", VM: vm}, DependsOn: deps}
+}
+
+func updateChange(n string) plan.Change {
+	sb := step("set-secure-boot", drivers.OpSetSecureBoot, n, "stop-vm")
+	sb.Params = &drivers.Params{SecureBoot: drivers.Bool(true), SecureBootTemplate: "MicrosoftWindows"}
+	ann := step("set-annotations", drivers.OpSetAnnotations, n, "start-vm")
+	ann.Params = &drivers.Params{Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, VTPMIdentity: "id-" + n, Node: "node1"}}
+	return plan.Change{
+		Resource: "vm/" + n, Cluster: "c1", Action: plan.ActionUpdate,
+		Steps: []plan.Step{
+			step("stop-vm", drivers.OpStopVM, n),
+			sb,
+			step("ensure-key-protector", drivers.OpEnsureKeyProtector, n, "set-secure-boot"),
+			step("enable-tpm", drivers.OpEnableTPM, n, "ensure-key-protector"),
+			step("start-vm", drivers.OpStartVM, n, "enable-tpm"),
+			ann,
+		},
+		Expect: &plan.Expect{Power: drivers.PowerRunning, SecureBoot: drivers.Bool(true), SecureBootTemplate: "MicrosoftWindows",
+			TPMEnabled: drivers.Bool(true), VTPMIdentity: "id-" + n},
+	}
+}
+
+func runningVM(n string) drivers.VM {
+	return drivers.VM{Name: n, Generation: 2, Power: drivers.PowerRunning, Node: "node1", SecurityType: "TrustedLaunch",
+		VTPMIdentity: "id-" + n, Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, VTPMIdentity: "id-" + n, Node: "node1"}}
+}

@@ -1,0 +1,147 @@
+package apply_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+func TestJournalRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := j.Record(apply.Entry{Time: at, Run: "r", Cluster: "c1", Resource: "vm/v", Step: "s", Op: drivers.OpStopVM, Changed: i%2 == 0}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, err := apply.ReadJournalFile(dir)
+	if err != nil || len(got) != 20 {
+		t.Fatalf("read back %d entries, err %v; want 20", len(got), err)
+	}
+	if err := j.Clear(); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(apply.Entry{Run: "r2", Resource: "vm/w"}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	got, _ = apply.ReadJournalFile(dir)
+	if len(got) != 1 || got[0].Run != "r2" {
+		t.Errorf("after Clear and one Record: %+v, want only the r2 entry", got)
+	}
+	if e, err := apply.ReadJournalFile(t.TempDir()); e != nil || err != nil {
+		t.Errorf("missing journal: %v, %v; want no entries and no error", e, err)
+	}
+}
+
+func TestReadJournal(t *testing.T) {
+	good := `{"run":"1","cluster":"c1","resource":"vm/a","step":"create-vm","op":"create-vm","changed":true,"identity_change":true}`
+	tests := []struct {
+		name    string
+		in      string
+		n       int
+		wantErr string
+	}{
+		{"empty", "", 0, ""},
+		{"one", good + "\n", 1, ""},
+		{"torn last line is a killed write", good + "\n" + `{"run":"1","clus`, 1, ""},
+		{"blank lines", "\n" + good + "\n\n", 1, ""},
+		{"bad middle line", good + "\n{oops\n" + good + "\n", 1, "journal line 2"},
+		{"line too long", strings.Repeat("x", 70000) + "\n", 0, "journal line 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := apply.ReadJournal(strings.NewReader(tt.in))
+			if len(got) != tt.n {
+				t.Errorf("%d entries, want %d", len(got), tt.n)
+			}
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAcceptedIdentityChanges(t *testing.T) {
+	e := func(res string, op drivers.OpKind, idc bool) apply.Entry {
+		return apply.Entry{Cluster: "c1", Resource: res, Op: op, IdentityChange: idc}
+	}
+	got := apply.AcceptedIdentityChanges([]apply.Entry{
+		e("vm/created", drivers.OpCreateVM, true),
+		e("vm/reset", drivers.OpEnsureKeyProtector, true),
+		e("vm/finished", drivers.OpCreateVM, true),
+		e("vm/finished", drivers.OpSetAnnotations, false),
+		e("vm/plain", drivers.OpStopVM, false),
+		e("node/n1", drivers.OpStartIgvmAgent, true),
+	})
+	want := map[string]bool{"c1/created": true, "c1/reset": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestRunJournal: a run records each completed step with identity changes
+// marked, so that a re-run after a crash can tell the planner.
+func TestRunJournal(t *testing.T) {
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p := updatePlan("a")
+	p.Changes[0].Steps[2].Destructive = true
+	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	p.Changes[0].Expect.VTPMIdentity = ""
+	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	d := newRec(runningVM("a"))
+	d.fail["start-vm a"] = -1
+	d.perm["start-vm a"] = true
+	if _, err, _ := run(t, p, d, apply.Options{AllowDestructive: true, Journal: j}); err == nil {
+		t.Fatal("want a failure at start-vm")
+	}
+	entries, err := apply.ReadJournalFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, e := range entries {
+		steps = append(steps, e.Step)
+	}
+	if got, want := strings.Join(steps, ","), "stop-vm,set-secure-boot,ensure-key-protector,enable-tpm"; got != want {
+		t.Errorf("journal steps %s, want %s", got, want)
+	}
+	if got := apply.AcceptedIdentityChanges(entries); !got["c1/a"] {
+		t.Errorf("accepted %v, want c1/a (reset done, annotations not)", got)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, apply.JournalFile)); fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func FuzzReadJournal(f *testing.F) {
+	f.Add([]byte(`{"run":"1","cluster":"c1","resource":"vm/a","step":"x","op":"create-vm","identity_change":true}` + "\n"))
+	f.Add([]byte("{\n}\n{"))
+	f.Add([]byte(`{"time":"not a time"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, _ := apply.ReadJournal(strings.NewReader(string(b)))
+		_ = apply.AcceptedIdentityChanges(entries)
+	})
+}

@@ -1,0 +1,373 @@
+package apply_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+)
+
+var fastRetry = apply.Retry{Attempts: 3, Base: time.Millisecond, Max: 2 * time.Millisecond}
+
+// collect gathers events; the executor promises to call it serially, and -race checks that.
+type collect struct{ evs []apply.Event }
+
+func (c *collect) add(e apply.Event) { c.evs = append(c.evs, e) }
+
+func (c *collect) kinds(resource string) string {
+	var out []string
+	for _, e := range c.evs {
+		if e.Resource == resource {
+			out = append(out, string(e.Kind)+" "+e.StepID)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func run(t *testing.T, p *plan.Plan, d drivers.Driver, o apply.Options) (*apply.Report, error, *collect) {
+	t.Helper()
+	ev := &collect{}
+	o.Events = ev.add
+	if o.Retry == (apply.Retry{}) {
+		o.Retry = fastRetry
+	}
+	rep, err := apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": d}, o)
+	return rep, err, ev
+}
+
+func TestRunOrder(t *testing.T) {
+	p := updatePlan("b", "a")
+	// Steps listed out of order must still run in depends_on order.
+	c := &p.Changes[0]
+	c.Steps[0], c.Steps[3] = c.Steps[3], c.Steps[0]
+	// A node change goes first even though it is listed last.
+	p.Changes = append(p.Changes, plan.Change{Resource: "node/node1", Cluster: "c1", Action: plan.ActionUpdate,
+		Steps: []plan.Step{{ID: "start-igvm-agent", Op: drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: "c1", Node: "node1"}, DependsOn: []string{}}}})
+	d := newRec(runningVM("a"), runningVM("b"))
+	rep, err, _ := run(t, p, d, apply.Options{Parallelism: 1})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	want := `start-igvm-agent node1
+stop-vm b
+set-secure-boot b
+ensure-key-protector b
+enable-tpm b
+start-vm b
+set-annotations b
+stop-vm a
+set-secure-boot a
+ensure-key-protector a
+enable-tpm a
+start-vm a
+set-annotations a`
+	if got := d.ops(); got != want {
+		t.Errorf("order:\n%s\nwant:\n%s", got, want)
+	}
+	if rep.Counts != (apply.Counts{Succeeded: 3}) {
+		t.Errorf("counts %+v, want 3 succeeded", rep.Counts)
+	}
+	for _, r := range rep.Resources {
+		if r.Resource == "vm/a" && r.VTPMIdentity != "id-a" {
+			t.Errorf("vm/a verified identity %q, want id-a", r.VTPMIdentity)
+		}
+	}
+}
+
+func TestRunRefusesBeforeAnyStep(t *testing.T) {
+	cycle := updatePlan("a")
+	cycle.Changes[0].Steps[0].DependsOn = []string{"set-annotations"}
+	unknown := updatePlan("a")
+	unknown.Changes[0].Steps[1].Kind = "format-disk"
+	dangling := updatePlan("a")
+	dangling.Changes[0].Steps[2].DependsOn = []string{"nope"}
+	destructive := updatePlan("a", "b")
+	destructive.Changes[1].Steps[2].Destructive = true
+	destructive.Changes[1].Steps[2].Params = &drivers.Params{Reset: true}
+
+	tests := []struct {
+		name string
+		p    *plan.Plan
+		want string
+		as   any
+	}{
+		{"cycle", cycle, "vm/a: steps depend on each other in a cycle (stop-vm -> set-annotations", new(*apply.PlanError)},
+		{"unknown op", unknown, `vm/a/set-secure-boot: unknown op "format-disk"`, new(*apply.PlanError)},
+		{"dangling dependency", dangling, `vm/a/ensure-key-protector depends on "nope"`, new(*apply.PlanError)},
+		{"destructive without allow", destructive, "vm/b/ensure-key-protector is destructive: nothing was applied; re-run with --allow-destructive", new(*apply.DestructiveError)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newRec(runningVM("a"), runningVM("b"))
+			rep, err, ev := run(t, tt.p, d, apply.Options{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
+			}
+			switch as := tt.as.(type) {
+			case **apply.PlanError:
+				if !errors.As(err, as) {
+					t.Errorf("err %T is not a *PlanError", err)
+				}
+			case **apply.DestructiveError:
+				if !errors.As(err, as) {
+					t.Errorf("err %T is not a *DestructiveError", err)
+				}
+			}
+			if rep != nil || d.ops() != "" || len(ev.evs) != 0 {
+				t.Errorf("something ran: report %v, ops %q, %d events", rep, d.ops(), len(ev.evs))
+			}
+		})
+	}
+}
+
+func TestRunDestructiveAllowed(t *testing.T) {
+	p := updatePlan("a")
+	p.Changes[0].Steps[2].Destructive = true
+	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	p.Changes[0].Expect.VTPMIdentity = "" // an allowed reset: a new identity is expected
+	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	d := newRec(runningVM("a"))
+	rep, err, _ := run(t, p, d, apply.Options{AllowDestructive: true})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	// apply filled in the new identity from an observation before set-annotations.
+	if got := d.vms["a"].Annotations.VTPMIdentity; got != "id-a-reset" {
+		t.Errorf("annotations record identity %q, want the new one id-a-reset", got)
+	}
+	if got := rep.Resources[0].VTPMIdentity; got != "id-a-reset" {
+		t.Errorf("report identity %q, want id-a-reset", got)
+	}
+}
+
+func TestRunBlockedChangeNeverRuns(t *testing.T) {
+	p := updatePlan("a", "b")
+	p.Changes[0].Steps[3].Blocked = "vm/a is protected: set protect: false and apply that first"
+	p.Changes[0].Steps[3].Destructive = true // blocked destructive steps do not trip the guard
+	d := newRec(runningVM("a"), runningVM("b"))
+	rep, err, _ := run(t, p, d, apply.Options{})
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	a := rep.Result("vm/a")
+	if a.Status != apply.StatusBlocked || !strings.Contains(a.Reason, "protected") {
+		t.Errorf("vm/a: %s (%s), want blocked naming the reason", a.Status, a.Reason)
+	}
+	if strings.Contains(d.ops(), " a\n") || strings.HasSuffix(d.ops(), " a") {
+		t.Errorf("a step of blocked vm/a ran:\n%s", d.ops())
+	}
+	if b := rep.Result("vm/b"); b.Status != apply.StatusSucceeded {
+		t.Errorf("vm/b: %s (%s), want succeeded", b.Status, b.Reason)
+	}
+}
+
+func TestRunTransientRetried(t *testing.T) {
+	for _, op := range []drivers.OpKind{drivers.OpStopVM, drivers.OpSetSecureBoot, drivers.OpEnsureKeyProtector, drivers.OpEnableTPM, drivers.OpStartVM, drivers.OpSetAnnotations} {
+		t.Run(string(op), func(t *testing.T) {
+			d := newRec(runningVM("a"))
+			d.fail[string(op)] = 2
+			rep, err, ev := run(t, updatePlan("a"), d, apply.Options{})
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			var retries int
+			for _, e := range ev.evs {
+				if e.Kind == apply.EventStepRetrying && e.Op == op {
+					retries++
+				}
+			}
+			if retries != 2 {
+				t.Errorf("%d retrying events for %s, want 2", retries, op)
+			}
+			for _, s := range rep.Resources[0].Steps {
+				if s.Op == op && s.Attempts != 3 {
+					t.Errorf("%s attempts %d, want 3", op, s.Attempts)
+				}
+			}
+		})
+	}
+}
+
+func TestRunTransientGivesUp(t *testing.T) {
+	d := newRec(runningVM("a"))
+	d.fail["set-secure-boot"] = -1
+	rep, err, _ := run(t, updatePlan("a"), d, apply.Options{})
+	if err == nil {
+		t.Fatal("Run succeeded with a step that always fails")
+	}
+	a := rep.Result("vm/a")
+	if !strings.Contains(a.Reason, "gave up after 3 attempts") {
+		t.Errorf("reason %q does not say it gave up after 3 attempts", a.Reason)
+	}
+}
+
+func TestRunPowerSafety(t *testing.T) {
+	tests := []struct {
+		failOp    drivers.OpKind
+		wantPower drivers.PowerState
+		wantNote  string
+	}{
+		{drivers.OpSetSecureBoot, drivers.PowerRunning, "started again"},
+		{drivers.OpEnsureKeyProtector, drivers.PowerOff, "left Off: ensure-key-protector failed"},
+		{drivers.OpEnableTPM, drivers.PowerOff, "left Off: enable-tpm failed"},
+		{drivers.OpStartVM, drivers.PowerOff, "could not be started again"},
+		{drivers.OpStopVM, drivers.PowerRunning, ""}, // never stopped: nothing to restore
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.failOp), func(t *testing.T) {
+			d := newRec(runningVM("a"), runningVM("b"))
+			d.fail[string(tt.failOp)+" a"] = -1
+			d.perm[string(tt.failOp)+" a"] = true
+			rep, err, _ := run(t, updatePlan("a", "b"), d, apply.Options{})
+			var re *apply.RunError
+			if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0] != "vm/a" {
+				t.Fatalf("err = %v, want a RunError naming vm/a only", err)
+			}
+			a := rep.Result("vm/a")
+			if a.Status != apply.StatusFailed || !strings.Contains(a.Reason, "vm/a: "+string(tt.failOp)) {
+				t.Errorf("vm/a: %s (%s), want failed naming the op", a.Status, a.Reason)
+			}
+			if got := d.vms["a"].Power; got != tt.wantPower {
+				t.Errorf("vm/a power %s, want %s", got, tt.wantPower)
+			}
+			if !strings.Contains(a.Power, tt.wantNote) || (tt.wantNote == "" && a.Power != "") {
+				t.Errorf("power note %q, want %q", a.Power, tt.wantNote)
+			}
+			for _, s := range a.Steps {
+				if s.Status == apply.StatusSkipped && s.Attempts != 0 {
+					t.Errorf("skipped step %s has %d attempts", s.ID, s.Attempts)
+				}
+			}
+			if b := rep.Result("vm/b"); b.Status != apply.StatusSucceeded || d.vms["b"].Power != drivers.PowerRunning {
+				t.Errorf("unrelated vm/b: %s (%s), power %s; want succeeded and running", b.Status, b.Reason, d.vms["b"].Power)
+			}
+		})
+	}
+}
+
+func TestRunVerifyMismatch(t *testing.T) {
+	d := newRec(runningVM("a"))
+	d.ignore["set-secure-boot a"] = true // reports success, changes nothing
+	rep, err, ev := run(t, updatePlan("a"), d, apply.Options{})
+	if err == nil {
+		t.Fatal("Run succeeded although Secure Boot did not take")
+	}
+	a := rep.Result("vm/a")
+	for _, want := range []string{"secure_boot is false, want true: the setting did not take", "secure_boot_template is , want MicrosoftWindows"} {
+		if !strings.Contains(a.Reason, want) {
+			t.Errorf("reason %q lacks %q", a.Reason, want)
+		}
+	}
+	if !strings.Contains(ev.kinds("vm/a"), "verify-failed") {
+		t.Errorf("no verify-failed event:\n%s", ev.kinds("vm/a"))
+	}
+}
+
+func TestRunVTPMLost(t *testing.T) {
+	d := newRec(runningVM("a"))
+	d.vms["a"].VTPMIdentity = "id-someone-else"
+	rep, _, _ := run(t, updatePlan("a"), d, apply.Options{})
+	if a := rep.Result("vm/a"); a.Status != apply.StatusFailed || !strings.Contains(a.Reason, "vTPM state lost") {
+		t.Errorf("vm/a: %s (%s), want failed with vTPM state lost", a.Status, a.Reason)
+	}
+}
+
+func TestRunDependencyOnFailedClusterStep(t *testing.T) {
+	p := updatePlan("a", "b")
+	p.Changes = append([]plan.Change{{Resource: "node/node1", Cluster: "c1", Action: plan.ActionUpdate,
+		Steps: []plan.Step{{ID: "node1/start-igvm-agent", Op: drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: "c1", Node: "node1"}, DependsOn: []string{}}}}}, p.Changes...)
+	p.Changes[1].Steps[0].DependsOn = []string{"node1/start-igvm-agent"}
+	d := newRec(runningVM("a"), runningVM("b"))
+	d.fail["start-igvm-agent"] = -1
+	d.perm["start-igvm-agent"] = true
+	rep, err, _ := run(t, p, d, apply.Options{})
+	if err == nil {
+		t.Fatal("Run succeeded with a failed node step")
+	}
+	if a := rep.Result("vm/a"); a.Status != apply.StatusSkipped || !strings.Contains(a.Reason, "node1/start-igvm-agent") {
+		t.Errorf("vm/a: %s (%s), want skipped naming the failed dependency", a.Status, a.Reason)
+	}
+	if b := rep.Result("vm/b"); b.Status != apply.StatusSucceeded {
+		t.Errorf("vm/b: %s (%s), want succeeded", b.Status, b.Reason)
+	}
+}
+
+func TestRunParallelism(t *testing.T) {
+	for _, par := range []int{1, 3} {
+		t.Run("", func(t *testing.T) {
+			names := []string{"a", "b", "c", "d", "e", "f"}
+			var vms []drivers.VM
+			for _, n := range names {
+				vms = append(vms, runningVM(n))
+			}
+			d := newRec(vms...)
+			d.latency = 2 * time.Millisecond
+			if _, err, _ := run(t, updatePlan(names...), d, apply.Options{Parallelism: par}); err != nil {
+				t.Fatal(err)
+			}
+			if d.maxRunning != par {
+				t.Errorf("at most %d ops ran at once, want exactly parallelism %d", d.maxRunning, par)
+			}
+		})
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	d := newRec(runningVM("a"), runningVM("b"))
+	ctx, cancel := context.WithCancel(context.Background())
+	var once sync.Once
+	ev := &collect{}
+	opts := apply.Options{Parallelism: 1, Retry: fastRetry, Events: func(e apply.Event) {
+		ev.add(e)
+		// Interrupt while vm/a's set-secure-boot is running: it must finish,
+		// nothing after it may start, and vm/a must be started again.
+		if e.Kind == apply.EventStepStarted && e.Op == drivers.OpSetSecureBoot {
+			once.Do(cancel)
+		}
+	}}
+	rep, err := apply.Run(ctx, updatePlan("a", "b"), map[string]drivers.Driver{"c1": d}, opts)
+	var re *apply.RunError
+	if !errors.As(err, &re) || !re.Cancelled {
+		t.Fatalf("err = %v, want a cancelled RunError", err)
+	}
+	if want := "stop-vm a\nset-secure-boot a\nstart-vm a"; d.ops() != want {
+		t.Errorf("ops after cancel:\n%s\nwant:\n%s", d.ops(), want)
+	}
+	a, b := rep.Result("vm/a"), rep.Result("vm/b")
+	if a.Status != apply.StatusFailed || !strings.Contains(a.Reason, "after 2 of 6 steps") || !strings.Contains(a.Power, "started again") {
+		t.Errorf("vm/a: %s (%s) power %q", a.Status, a.Reason, a.Power)
+	}
+	if b.Status != apply.StatusSkipped {
+		t.Errorf("vm/b: %s (%s), want skipped", b.Status, b.Reason)
+	}
+	if !rep.Cancelled || !rep.Failed() {
+		t.Errorf("report cancelled=%v failed=%v, want both", rep.Cancelled, rep.Failed())
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		o    apply.Options
+		want string
+	}{
+		{"zero is fine", apply.Options{}, ""},
+		{"negative parallelism", apply.Options{Parallelism: -1}, "parallelism -1"},
+		{"base above max", apply.Options{Retry: apply.Retry{Base: time.Second, Max: time.Millisecond}}, "retry base 1s is above retry max 1ms"},
+		{"negative attempts", apply.Options{Retry: apply.Retry{Attempts: -2}}, "retry attempts -2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.o.Validate()
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
