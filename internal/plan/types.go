@@ -37,6 +37,14 @@ type Plan struct {
 	ObservedAt time.Time `json:"observed_at"`
 	// Clusters are the cluster refs the plan needs, so that `apply FILE` can reach them.
 	Clusters []drivers.ClusterRef `json:"clusters"`
+	// Targets are the --target resources the plan was limited to (empty: all);
+	// Stale fingerprints the same objects.
+	Targets []string `json:"targets,omitempty"`
+	// ObservedFile is the --observed snapshot the plan was made from ("" = observed live).
+	ObservedFile string `json:"observed_file,omitempty"`
+	// PlannedAt is when the command made the plan (set by the caller, not by Build,
+	// so Build stays pure); views use it to say how old the observation was.
+	PlannedAt time.Time `json:"planned_at,omitzero"`
 }
 
 // Change is one resource's action and its ordered steps.

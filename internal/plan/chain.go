@@ -1,0 +1,102 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// chain appends a VM's steps so that each depends on the one before it: the
+// per-VM order of DESIGN §5 as data.
+type chain struct {
+	ch      *Change
+	prefix  string
+	cluster string
+	vm      string
+	last    string
+	count   map[drivers.OpKind]int
+}
+
+func (b *builder) newChain(ch *Change, vm string) *chain {
+	return &chain{
+		ch:      ch,
+		prefix:  b.stepPrefix(ch.Cluster, ch.Resource),
+		cluster: ch.Cluster,
+		vm:      vm,
+		count:   map[drivers.OpKind]int{},
+	}
+}
+
+func (k *chain) id(kind drivers.OpKind) string {
+	k.count[kind]++
+	id := k.prefix + "/" + string(kind)
+	if n := k.count[kind]; n > 1 {
+		id += fmt.Sprintf("-%d", n)
+	}
+	return id
+}
+
+// add appends s after the previous step; s.DependsOn may hold extra
+// dependencies (node steps). It returns the step's index in the change.
+func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
+	s.ID = k.id(kind)
+	s.Op = drivers.Op{Kind: kind, Cluster: k.cluster, VM: k.vm, Params: params}
+	deps := s.DependsOn
+	s.DependsOn = nil
+	if k.last != "" {
+		s.DependsOn = append(s.DependsOn, k.last)
+	}
+	for _, d := range deps {
+		if d != "" {
+			s.DependsOn = append(s.DependsOn, d)
+		}
+	}
+	sort.Strings(s.DependsOn)
+	k.ch.Steps = append(k.ch.Steps, s)
+	k.last = s.ID
+	return len(k.ch.Steps) - 1
+}
+
+// addFree appends a step that depends on nothing and that later steps do not wait for.
+func (k *chain) addFree(kind drivers.OpKind, params *drivers.Params, s Step) {
+	s.ID = k.id(kind)
+	s.Op = drivers.Op{Kind: kind, Cluster: k.cluster, VM: k.vm, Params: params}
+	s.DependsOn = []string{}
+	k.ch.Steps = append(k.ch.Steps, s)
+}
+
+// propagateBlocked makes the blocking of a change consistent: a stop-vm is
+// blocked when anything after it is (never stop a VM that this plan cannot
+// finish and start again) unless stopping is the goal, and every step that
+// waits for a blocked step is blocked too.
+func propagateBlocked(ch *Change, stopIsGoal bool) {
+	if !stopIsGoal {
+		for i := range ch.Steps {
+			if ch.Steps[i].Kind != drivers.OpStopVM || ch.Steps[i].Blocked != "" {
+				continue
+			}
+			for j := i + 1; j < len(ch.Steps); j++ {
+				if ch.Steps[j].Blocked != "" {
+					ch.Steps[i].Blocked = fmt.Sprintf("the VM would be left Off: %s is blocked (%s)", ch.Steps[j].ID, ch.Steps[j].Blocked)
+					break
+				}
+			}
+		}
+	}
+	blocked := map[string]bool{}
+	for i := range ch.Steps {
+		s := &ch.Steps[i]
+		if s.Blocked == "" {
+			for _, d := range s.DependsOn {
+				if blocked[d] {
+					s.Blocked = "waits for blocked step " + d
+					break
+				}
+			}
+		}
+		if s.Blocked != "" {
+			blocked[s.ID] = true
+		}
+	}
+}

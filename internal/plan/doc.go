@@ -1,0 +1,8 @@
+// Package plan owns the decision of what to change: it diffs desired state
+// against observed state and the annotations recorded on each VM, and returns a
+// Plan of actions with ordered, guarded steps and findings. It also owns the
+// plan file format (Read, Stale) and observation snapshots (ReadObserved,
+// WriteObserved). It returns data and never prints or applies an op: rendering
+// lives in internal/view and execution in internal/apply. ObserveAll is its only
+// contact with drivers, and it only reads.
+package plan
