@@ -23,7 +23,6 @@ type recDriver struct {
 	perm                map[string]bool // failures of that key are permanent, not transient
 	ignore              map[string]bool // "op vm": succeed without doing anything (a setting that does not take)
 	latency             time.Duration   // per op
-	gate                chan struct{}   // if set, every Apply waits for a receive... closed to release
 	running, maxRunning int
 }
 

@@ -114,7 +114,7 @@ func TestRunJournal(t *testing.T) {
 	d := newRec(runningVM("a"))
 	d.fail["start-vm a"] = -1
 	d.perm["start-vm a"] = true
-	if _, err, _ := run(t, p, d, apply.Options{AllowDestructive: true, Journal: j}); err == nil {
+	if _, _, err := run(t, p, d, apply.Options{AllowDestructive: true, Journal: j}); err == nil {
 		t.Fatal("want a failure at start-vm")
 	}
 	entries, err := apply.ReadJournalFile(dir)

@@ -30,7 +30,7 @@ func (c *collect) kinds(resource string) string {
 	return strings.Join(out, "\n")
 }
 
-func run(t *testing.T, p *plan.Plan, d drivers.Driver, o apply.Options) (*apply.Report, error, *collect) {
+func run(t *testing.T, p *plan.Plan, d drivers.Driver, o apply.Options) (*apply.Report, *collect, error) {
 	t.Helper()
 	ev := &collect{}
 	o.Events = ev.add
@@ -38,7 +38,7 @@ func run(t *testing.T, p *plan.Plan, d drivers.Driver, o apply.Options) (*apply.
 		o.Retry = fastRetry
 	}
 	rep, err := apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": d}, o)
-	return rep, err, ev
+	return rep, ev, err
 }
 
 func TestRunOrder(t *testing.T) {
@@ -50,7 +50,7 @@ func TestRunOrder(t *testing.T) {
 	p.Changes = append(p.Changes, plan.Change{Resource: "node/node1", Cluster: "c1", Action: plan.ActionUpdate,
 		Steps: []plan.Step{{ID: "start-igvm-agent", Op: drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: "c1", Node: "node1"}, DependsOn: []string{}}}})
 	d := newRec(runningVM("a"), runningVM("b"))
-	rep, err, _ := run(t, p, d, apply.Options{Parallelism: 1})
+	rep, _, err := run(t, p, d, apply.Options{Parallelism: 1})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := newRec(runningVM("a"), runningVM("b"))
-			rep, err, ev := run(t, tt.p, d, apply.Options{})
+			rep, ev, err := run(t, tt.p, d, apply.Options{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
@@ -133,7 +133,7 @@ func TestRunDestructiveAllowed(t *testing.T) {
 	p.Changes[0].Expect.VTPMIdentity = "" // an allowed reset: a new identity is expected
 	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
 	d := newRec(runningVM("a"))
-	rep, err, _ := run(t, p, d, apply.Options{AllowDestructive: true})
+	rep, _, err := run(t, p, d, apply.Options{AllowDestructive: true})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -151,7 +151,7 @@ func TestRunBlockedChangeNeverRuns(t *testing.T) {
 	p.Changes[0].Steps[3].Blocked = "vm/a is protected: set protect: false and apply that first"
 	p.Changes[0].Steps[3].Destructive = true // blocked destructive steps do not trip the guard
 	d := newRec(runningVM("a"), runningVM("b"))
-	rep, err, _ := run(t, p, d, apply.Options{})
+	rep, _, err := run(t, p, d, apply.Options{})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -172,7 +172,7 @@ func TestRunTransientRetried(t *testing.T) {
 		t.Run(string(op), func(t *testing.T) {
 			d := newRec(runningVM("a"))
 			d.fail[string(op)] = 2
-			rep, err, ev := run(t, updatePlan("a"), d, apply.Options{})
+			rep, ev, err := run(t, updatePlan("a"), d, apply.Options{})
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -197,7 +197,7 @@ func TestRunTransientRetried(t *testing.T) {
 func TestRunTransientGivesUp(t *testing.T) {
 	d := newRec(runningVM("a"))
 	d.fail["set-secure-boot"] = -1
-	rep, err, _ := run(t, updatePlan("a"), d, apply.Options{})
+	rep, _, err := run(t, updatePlan("a"), d, apply.Options{})
 	if err == nil {
 		t.Fatal("Run succeeded with a step that always fails")
 	}
@@ -224,7 +224,7 @@ func TestRunPowerSafety(t *testing.T) {
 			d := newRec(runningVM("a"), runningVM("b"))
 			d.fail[string(tt.failOp)+" a"] = -1
 			d.perm[string(tt.failOp)+" a"] = true
-			rep, err, _ := run(t, updatePlan("a", "b"), d, apply.Options{})
+			rep, _, err := run(t, updatePlan("a", "b"), d, apply.Options{})
 			var re *apply.RunError
 			if !errors.As(err, &re) || len(re.Failed) != 1 || re.Failed[0] != "vm/a" {
 				t.Fatalf("err = %v, want a RunError naming vm/a only", err)
@@ -254,7 +254,7 @@ func TestRunPowerSafety(t *testing.T) {
 func TestRunVerifyMismatch(t *testing.T) {
 	d := newRec(runningVM("a"))
 	d.ignore["set-secure-boot a"] = true // reports success, changes nothing
-	rep, err, ev := run(t, updatePlan("a"), d, apply.Options{})
+	rep, ev, err := run(t, updatePlan("a"), d, apply.Options{})
 	if err == nil {
 		t.Fatal("Run succeeded although Secure Boot did not take")
 	}
@@ -286,7 +286,7 @@ func TestRunDependencyOnFailedClusterStep(t *testing.T) {
 	d := newRec(runningVM("a"), runningVM("b"))
 	d.fail["start-igvm-agent"] = -1
 	d.perm["start-igvm-agent"] = true
-	rep, err, _ := run(t, p, d, apply.Options{})
+	rep, _, err := run(t, p, d, apply.Options{})
 	if err == nil {
 		t.Fatal("Run succeeded with a failed node step")
 	}
@@ -308,7 +308,7 @@ func TestRunParallelism(t *testing.T) {
 			}
 			d := newRec(vms...)
 			d.latency = 2 * time.Millisecond
-			if _, err, _ := run(t, updatePlan(names...), d, apply.Options{Parallelism: par}); err != nil {
+			if _, _, err := run(t, updatePlan(names...), d, apply.Options{Parallelism: par}); err != nil {
 				t.Fatal(err)
 			}
 			if d.maxRunning != par {
