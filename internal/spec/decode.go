@@ -1,0 +1,131 @@
+package spec
+
+// Typed decoding of schema-valid documents, with the defaults of DESIGN §3.
+// The schema has already checked every type, so a wrong type here can only
+// mean "absent" and falls back to the default.
+
+// Defaults, also stated in the schema's descriptions.
+const (
+	DefaultDriver       = "sim"
+	DefaultIgvmAgent    = "required"
+	DefaultVMFileAccess = "hostAdminsOnly"
+	DefaultEncryption   = "ipsec"
+	DefaultProcessors   = 2
+	DefaultMemoryMB     = 4096
+)
+
+func obj(m map[string]any, k string) map[string]any {
+	v, _ := m[k].(map[string]any)
+	return v
+}
+
+func str(m map[string]any, k, def string) string {
+	if v, ok := m[k].(string); ok {
+		return v
+	}
+	return def
+}
+
+func boolean(m map[string]any, k string, def bool) bool {
+	if v, ok := m[k].(bool); ok {
+		return v
+	}
+	return def
+}
+
+func integer(m map[string]any, k string, def int64) int64 {
+	switch v := m[k].(type) {
+	case int64:
+		return v
+	case float64: // 4.0 is an integer to JSON Schema
+		return int64(v)
+	}
+	return def
+}
+
+func labels(m map[string]any) map[string]string {
+	l := obj(m, "labels")
+	if len(l) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l))
+	for k, v := range l {
+		s, _ := v.(string)
+		out[k] = s
+	}
+	return out
+}
+
+func (d *document) pos() Pos { return Pos{File: d.file, Line: d.node.Line, Column: d.node.Column} }
+
+func decodeCluster(doc *document) Cluster {
+	root, _ := doc.value.(map[string]any)
+	meta, spec := obj(root, "metadata"), obj(root, "spec")
+	c := Cluster{
+		Name:          str(meta, "name", ""),
+		Pos:           doc.pos(),
+		Driver:        str(spec, "driver", DefaultDriver),
+		Options:       obj(spec, "options"),
+		IgvmAgent:     str(spec, "igvmAgent", DefaultIgvmAgent),
+		VMFileAccess:  str(spec, "vmFileAccess", DefaultVMFileAccess),
+		LiveMigration: LiveMigration{Encryption: str(obj(spec, "liveMigration"), "encryption", DefaultEncryption)},
+	}
+	nodes, _ := spec["nodes"].([]any)
+	c.Nodes = make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		s, _ := n.(string)
+		c.Nodes = append(c.Nodes, s)
+	}
+	return c
+}
+
+func decodeVM(doc *document) VM {
+	root, _ := doc.value.(map[string]any)
+	meta, spec := obj(root, "metadata"), obj(root, "spec")
+	img, sb, tpm := obj(spec, "image"), obj(spec, "secureBoot"), obj(spec, "vtpm")
+	return VM{
+		Name:         str(meta, "name", ""),
+		Cluster:      str(meta, "cluster", ""),
+		Labels:       labels(meta),
+		Pos:          doc.pos(),
+		SecurityType: str(spec, "securityType", SecurityTrustedLaunch),
+		Image: Image{
+			Publisher: str(img, "publisher", ""),
+			Offer:     str(img, "offer", ""),
+			Sku:       str(img, "sku", ""),
+			Version:   str(img, "version", ""),
+		},
+		Processors: int(integer(spec, "processors", DefaultProcessors)),
+		MemoryMB:   integer(spec, "memoryMB", DefaultMemoryMB),
+		SecureBoot: SecureBoot{
+			Enabled:  boolean(sb, "enabled", true),
+			Template: str(sb, "template", TemplateMicrosoftWindows),
+		},
+		VTPM:                            VTPM{Enabled: boolean(tpm, "enabled", true)},
+		VBS:                             boolean(spec, "vbs", true),
+		EncryptStateAndMigrationTraffic: boolean(spec, "encryptStateAndMigrationTraffic", true),
+		BootIntegrityVerification:       boolean(spec, "bootIntegrityVerification", false),
+		Placement:                       Placement{Node: str(obj(spec, "placement"), "node", "")},
+		Power:                           str(spec, "power", PowerRunning),
+		Protect:                         boolean(spec, "protect", false),
+	}
+}
+
+func decodeCatalog(doc *document, builtIn bool) (name string, images []CatalogImage) {
+	root, _ := doc.value.(map[string]any)
+	list, _ := obj(root, "spec")["images"].([]any)
+	for i, item := range list {
+		m, _ := item.(map[string]any)
+		p := doc.pos()
+		if _, n, found := locate(doc.node, pointer([]string{"spec", "images", itoa(i)})); found {
+			p = Pos{File: doc.file, Line: n.Line, Column: n.Column}
+		}
+		images = append(images, CatalogImage{
+			Image:   Image{Publisher: str(m, "publisher", ""), Offer: str(m, "offer", ""), Sku: str(m, "sku", ""), Version: str(m, "version", "")},
+			OS:      str(m, "os", ""),
+			BuiltIn: builtIn,
+			Pos:     p,
+		})
+	}
+	return str(obj(root, "metadata"), "name", ""), images
+}

@@ -1,0 +1,278 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v5"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tlreconcile/tlreconcile/schema"
+)
+
+// validator checks documents against the embedded schema and turns schema
+// errors into diagnostics at the offending node.
+type validator struct {
+	compiled *jsonschema.Schema
+	raw      map[string]any // the schema as data, to list a mapping's known fields
+}
+
+func newValidator() (*validator, error) {
+	src := schema.JSON()
+	c := jsonschema.NewCompiler()
+	c.Draft = jsonschema.Draft2020
+	if err := c.AddResource(schema.ID, bytes.NewReader(src)); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	compiled, err := c.Compile(schema.ID)
+	if err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(src, &raw); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return &validator{compiled: compiled, raw: raw}, nil
+}
+
+// validate reports every schema error of doc; it returns false if there was any.
+func (v *validator) validate(doc *document, diags *Diagnostics) bool {
+	err := v.compiled.Validate(doc.value)
+	if err == nil {
+		return true
+	}
+	ve, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		*diags = append(*diags, Diagnostic{Severity: SeverityError, Rule: RuleSchema, File: doc.file, Line: doc.node.Line, Column: doc.node.Column,
+			Message: fmt.Sprintf("document cannot be checked against the schema: %v; report this as a bug", err)})
+		return false
+	}
+	for _, leaf := range leaves(ve, nil) {
+		*diags = append(*diags, v.diagnostics(doc, leaf)...)
+	}
+	return false
+}
+
+// leaves collects the errors that have no causes: the precise ones. Wrappers
+// such as "if-then failed" carry no information of their own.
+func leaves(ve *jsonschema.ValidationError, out []*jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(ve.Causes) == 0 {
+		return append(out, ve)
+	}
+	for _, c := range ve.Causes {
+		out = leaves(c, out)
+	}
+	return out
+}
+
+var quotedRE = regexp.MustCompile(`'([^']*)'`)
+
+func keyword(ve *jsonschema.ValidationError) string {
+	loc := ve.KeywordLocation
+	return loc[strings.LastIndexByte(loc, '/')+1:]
+}
+
+// diagnostics maps one leaf error to diagnostics with a rule id, a position and a next step.
+func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) []Diagnostic {
+	ptr := ve.InstanceLocation
+	field := dotted(ptr)
+	kw := keyword(ve)
+	keyNode, valNode, _ := locate(doc.node, ptr)
+	at := func(n *yaml.Node, path, rule, msg string) Diagnostic {
+		return Diagnostic{Severity: SeverityError, Rule: rule, File: doc.file, Line: n.Line, Column: n.Column, Path: path, Message: msg}
+	}
+	got := scalarText(valNode)
+	switch kw {
+	case "additionalProperties":
+		known := v.knownFields(ve.AbsoluteKeywordLocation)
+		var out []Diagnostic
+		for _, m := range quotedRE.FindAllStringSubmatch(ve.Message, -1) {
+			name := m[1]
+			p := ptr + "/" + pointer([]string{name})[1:]
+			k, _, found := locate(doc.node, p)
+			n := valNode
+			if found && k != nil {
+				n = k
+			}
+			msg := fmt.Sprintf("unknown field %q in %s; remove it or fix its spelling", name, orDocument(field))
+			if s := nearest(name, known); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			if len(known) > 0 {
+				msg += "; known fields: " + strings.Join(known, ", ")
+			}
+			out = append(out, at(n, p, RuleUnknownField, msg))
+		}
+		return out
+	case "required":
+		n := valNode
+		if keyNode != nil {
+			n = keyNode
+		}
+		var missing []string
+		for _, m := range quotedRE.FindAllStringSubmatch(ve.Message, -1) {
+			missing = append(missing, m[1])
+		}
+		return []Diagnostic{at(n, ptr, RuleSchema, fmt.Sprintf("%s is missing required field(s) %s; add them (see `tlreconcile schema`)", orDocument(field), strings.Join(missing, ", ")))}
+	case "type":
+		return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s; %s", fieldOr(field), ve.Message, typeHint(ve.Message)))}
+	case "enum", "const":
+		return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s is not allowed, %s; use one of the allowed values", fieldOr(field), got, ve.Message))}
+	case "pattern", "minLength", "maxLength":
+		if isNamePath(ptr) {
+			return []Diagnostic{at(valNode, ptr, RuleInvalidName, fmt.Sprintf("%s: %s is not a valid name; use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit", field, got))}
+		}
+	case "minimum", "maximum":
+		switch ptr {
+		case "/spec/processors":
+			return []Diagnostic{at(valNode, ptr, RuleProcessorsRange, fmt.Sprintf("spec.processors: %s is out of range; use 1 to 240 virtual processors", valNode.Value))}
+		case "/spec/memoryMB":
+			return []Diagnostic{at(valNode, ptr, RuleMemoryRange, fmt.Sprintf("spec.memoryMB: %s is out of range; use 512 to 12582912 MiB", valNode.Value))}
+		}
+	}
+	return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s; change the value to match the schema (see `tlreconcile schema`)", fieldOr(field), ve.Message))}
+}
+
+// knownFields lists the properties of the schema object whose
+// additionalProperties keyword failed (absolute location ".../additionalProperties").
+func (v *validator) knownFields(absLoc string) []string {
+	_, frag, ok := strings.Cut(absLoc, "#")
+	if !ok {
+		return nil
+	}
+	segs := splitPointer(frag)
+	if len(segs) == 0 {
+		return nil
+	}
+	var cur any = v.raw
+	for _, s := range segs[:len(segs)-1] {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[s]
+	}
+	m, _ := cur.(map[string]any)
+	props, _ := m["properties"].(map[string]any)
+	out := make([]string, 0, len(props))
+	for k := range props {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func isNamePath(ptr string) bool {
+	switch ptr {
+	case "/metadata/name", "/metadata/cluster", "/spec/placement/node":
+		return true
+	}
+	return strings.HasPrefix(ptr, "/spec/nodes/")
+}
+
+func typeHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "expected object"):
+		return "write a mapping (key: value lines) here"
+	case strings.Contains(msg, "expected array"):
+		return "write a list ([a, b] or '- ' items) here"
+	case strings.Contains(msg, "expected string"):
+		return "write a string here (quote it if it looks like a number or boolean)"
+	case strings.Contains(msg, "expected integer"):
+		return "write a whole number without quotes"
+	case strings.Contains(msg, "expected boolean"):
+		return "write true or false without quotes"
+	}
+	return "change the value's type"
+}
+
+// dotted renders a JSON pointer as a field path people read: /spec/nodes/0 -> spec.nodes[0].
+func dotted(ptr string) string {
+	var b strings.Builder
+	for _, s := range splitPointer(ptr) {
+		if s != "" && strings.Trim(s, "0123456789") == "" {
+			b.WriteString("[" + s + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func orDocument(field string) string {
+	if field == "" {
+		return "the document"
+	}
+	return field
+}
+
+func fieldOr(field string) string {
+	if field == "" {
+		return "document"
+	}
+	return field
+}
+
+// scalarText quotes a scalar's text for a message; non-scalars are described.
+func scalarText(n *yaml.Node) string {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch {
+	case n == nil:
+		return "the value"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	}
+	s := n.Value
+	if len(s) > 80 {
+		s = s[:77] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// nearest returns the candidate closest to s by edit distance, if it is close.
+func nearest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if bestD <= max(2, len(s)/3) {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 256 || len(b) > 256 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
