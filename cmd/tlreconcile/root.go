@@ -45,6 +45,8 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 
 	cmd.AddCommand(
 		newVersionCmd(o),
+		newValidateCmd(o),
+		newSchemaCmd(o),
 	)
 	return cmd
 }
