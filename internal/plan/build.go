@@ -285,7 +285,7 @@ func (b *builder) finish(desired *spec.Desired) error {
 	if p.Clusters == nil {
 		p.Clusters = []drivers.ClusterRef{}
 	}
-	p.DesiredHash = desiredHash(desired)
+	p.DesiredHash = desired.Hash()
 	if _, err := Order(p); err != nil {
 		return err
 	}
@@ -317,28 +317,6 @@ func severityRank(s Severity) int {
 // HasChanges reports whether the plan would change anything (blocked changes count:
 // they are still differences between the YAML and the cluster).
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
-
-func desiredHash(d *spec.Desired) string {
-	b, err := json.Marshal(d)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// vmSpecHash is the hash recorded in a VM's annotations: what the YAML said when
-// tlreconcile last changed it.
-func vmSpecHash(v *spec.VM) string {
-	c := *v
-	c.Pos = spec.Pos{}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
 
 // fingerprint is the sha256 of an observed object's JSON.
 func fingerprint(v any) string {

@@ -172,7 +172,7 @@ func (cp *clusterPlan) nodeReady(node string, trusted bool) (dep, blocked string
 // pickNode chooses where to create a VM: its placement, else the first Up node
 // whose IgvmAgent runs now, else the first whose agent this plan starts.
 func (cp *clusterPlan) pickNode(d *spec.VM) (node, dep, blocked string) {
-	trusted := isTrusted(d)
+	trusted := needsAgent(d)
 	if d.Placement.Node != "" {
 		dep, blocked = cp.nodeReady(d.Placement.Node, trusted)
 		return d.Placement.Node, dep, blocked
@@ -195,7 +195,11 @@ func managed(o *drivers.VM) bool {
 	return o.Annotations != nil && o.Annotations.ManagedBy == drivers.ManagedBy
 }
 
-func isTrusted(d *spec.VM) bool { return securityType(d) == spec.SecurityTrustedLaunch }
+// needsAgent reports whether the VM can only run where IgvmAgent runs: a
+// trusted-launch VM, or any VM with a vTPM (its guest state must be unlocked).
+func needsAgent(d *spec.VM) bool {
+	return securityType(d) == spec.SecurityTrustedLaunch || d.VTPM.Enabled
+}
 
 func securityType(d *spec.VM) string {
 	if d.SecurityType == "" {

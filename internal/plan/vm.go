@@ -58,7 +58,7 @@ func (b *builder) imageFinding(cluster string, d *spec.VM) {
 // set-security → start-vm → set-annotations.
 func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
 	node, dep, blocked := cp.pickNode(d)
-	hash := vmSpecHash(d)
+	hash := d.Hash()
 	st := securityType(d)
 	k.add(drivers.OpCreateVM, &drivers.Params{
 		Generation:   2,
@@ -73,10 +73,10 @@ func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
 		Blocked:   blocked,
 		Reason:    fmt.Sprintf("create a Generation 2 %s VM%s, Off, %d processors, %d MB, annotated as managed by tlreconcile from birth", st, onNode(node), d.Processors, d.MemoryMB),
 	})
-	k.add(drivers.OpSetSecureBoot, &drivers.Params{SecureBoot: drivers.Bool(d.SecureBoot.Enabled), SecureBootTemplate: d.SecureBoot.Template},
+	k.add(drivers.OpSetSecureBoot, secureBootParams(d),
 		Step{RequiresPowerOff: true, Reason: "set " + secureBootWords(d.SecureBoot.Enabled, d.SecureBoot.Template) + " before the vTPM is initialised"})
 	if d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic {
-		k.add(drivers.OpEnsureKeyProtector, &drivers.Params{}, Step{Reason: "create the local key protector that the vTPM and state encryption need (before Enable-VMTPM)"})
+		k.add(drivers.OpEnsureKeyProtector, &drivers.Params{}, Step{RequiresPowerOff: true, Reason: "create the local key protector that the vTPM and state encryption need (before Enable-VMTPM)"})
 	}
 	if d.VTPM.Enabled {
 		k.add(drivers.OpEnableTPM, nil, Step{RequiresPowerOff: true, Reason: "enable the vTPM; its identity is recorded once apply has verified it"})
@@ -103,13 +103,13 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	a := o.Annotations
 	res := "vm/" + d.Name
 	c := cp.spec.Name
-	hash := vmSpecHash(d)
+	hash := d.Hash()
 	cause := " (changed outside tlreconcile)"
 	if a.SpecHash != hash {
 		cause = " (the YAML changed)"
 	}
 	protect := d.Protect || a.Protect
-	trusted := isTrusted(d)
+	trusted := needsAgent(d)
 
 	// vTPM identity: "" observed means unknown (the owner node cannot unlock the
 	// vTPM), never "lost".
@@ -157,7 +157,19 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	newIdentity := false
 	drift := func(s string) { ch.Reasons = append(ch.Reasons, s+cause) }
 
-	if o.SecureBoot != d.SecureBoot.Enabled || (d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template) {
+	templateChange := d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template
+	if templateChange && o.VTPMInitialized {
+		// The template is measured into the vTPM: it can change only after a
+		// vTPM reset, which destroys the vTPM's secrets (DESIGN §1).
+		newIdentity = true
+		s := Step{RequiresPowerOff: true, Destructive: true,
+			Reason: fmt.Sprintf("secureBoot.template is %s, want %s, and the vTPM is already initialised: reset the vTPM (new key protector) so the template can change; destroys every secret sealed to the vTPM (BitLocker keys)", orNone(o.SecureBootTemplate), d.SecureBoot.Template)}
+		if protect {
+			s.Blocked = protectBlock(res, d.Protect, "the vTPM reset")
+		}
+		settings = append(settings, pending{drivers.OpEnsureKeyProtector, &drivers.Params{Reset: true}, s})
+	}
+	if o.SecureBoot != d.SecureBoot.Enabled || templateChange {
 		var parts []string
 		if o.SecureBoot != d.SecureBoot.Enabled {
 			parts = append(parts, fmt.Sprintf("secureBoot is %s, want %s", onOff(o.SecureBoot), onOff(d.SecureBoot.Enabled)))
@@ -168,13 +180,12 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		for _, p := range parts {
 			drift(p)
 		}
-		settings = append(settings, pending{drivers.OpSetSecureBoot,
-			&drivers.Params{SecureBoot: drivers.Bool(d.SecureBoot.Enabled), SecureBootTemplate: d.SecureBoot.Template},
+		settings = append(settings, pending{drivers.OpSetSecureBoot, secureBootParams(d),
 			Step{RequiresPowerOff: true, Reason: strings.Join(parts, "; ") + " (Hyper-V changes Secure Boot only while the VM is Off)"}})
 	}
-	if (d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic) && !o.KeyProtector {
+	if (d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic) && !o.KeyProtector && !(templateChange && o.VTPMInitialized) {
 		settings = append(settings, pending{drivers.OpEnsureKeyProtector, &drivers.Params{},
-			Step{Reason: "the VM has no key protector, which Enable-VMTPM and state encryption need: create one"}})
+			Step{RequiresPowerOff: true, Reason: "the VM has no key protector, which Enable-VMTPM and state encryption need: create one (needs the VM Off)"}})
 	}
 	switch {
 	case d.VTPM.Enabled && !o.TPMEnabled:
@@ -332,9 +343,6 @@ func replaceReasons(d *spec.VM, o *drivers.VM) []string {
 	if o.SecurityType != "" && o.SecurityType != securityType(d) {
 		why = append(why, fmt.Sprintf("securityType is %s, want %s: the security type is fixed when a VM is created", o.SecurityType, securityType(d)))
 	}
-	if o.Generation != 1 && d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template && o.VTPMInitialized {
-		why = append(why, fmt.Sprintf("secureBoot.template is %s, want %s, and the vTPM is already initialised: the template cannot change afterwards", orNone(o.SecureBootTemplate), d.SecureBoot.Template))
-	}
 	return why
 }
 
@@ -394,6 +402,16 @@ func protectBlock(res string, inSpec bool, what string) string {
 		return fmt.Sprintf("%s is protected (protect: true); set protect: false in the YAML and apply that first, then apply %s with --allow-destructive", res, what)
 	}
 	return fmt.Sprintf("%s is protected (protect: true is still recorded on the VM); apply this plan's set-annotations first (it records protect: false), then plan again and apply %s with --allow-destructive", res, what)
+}
+
+// secureBootParams names the template only when Secure Boot is on: a template
+// change is refused once the vTPM is initialised, and is meaningless when off.
+func secureBootParams(d *spec.VM) *drivers.Params {
+	p := &drivers.Params{SecureBoot: drivers.Bool(d.SecureBoot.Enabled)}
+	if d.SecureBoot.Enabled {
+		p.SecureBootTemplate = d.SecureBoot.Template
+	}
+	return p
 }
 
 func expectFor(d *spec.VM, identity string) *Expect {
