@@ -202,12 +202,16 @@ func listHandles(tr transport.TPM, first, count uint32) ([]uint32, bool, error) 
 	return out, bool(rsp.MoreData), nil
 }
 
+// nvPageSize is how many handles one GetCapability asks for; TPMs cap the
+// answer anyway (MAX_CAP_HANDLES), so NVIndices pages either way.
+const nvPageSize = 16
+
 // NVIndices lists every defined NV index handle, ascending.
 func NVIndices(tr transport.TPM) ([]uint32, error) {
 	first := uint32(tpm2.TPMHTNVIndex) << 24
 	out := []uint32{}
 	for {
-		hs, more, err := listHandles(tr, first, 64)
+		hs, more, err := listHandles(tr, first, nvPageSize)
 		if err != nil {
 			return nil, fmt.Errorf("tpm: list nv indices: %w", err)
 		}

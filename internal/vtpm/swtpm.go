@@ -57,7 +57,10 @@ func SwtpmAvailable() error {
 // vTPM whose state lives, encrypted, in a state directory. Its data channel
 // listens on 127.0.0.1:Port and its control channel on Port+1, the layout the
 // tpm2-tss "swtpm" TCTI expects, so tpm2-tools can talk to it too (TCTI).
-// Methods are safe for concurrent use; TPM commands are serialised.
+// Methods are safe for concurrent use. Single commands are serialised; a
+// sequence that must not interleave with other goroutines' sequences (any
+// that loads transient objects, such as ReadIdentity: the TPM has room for
+// only three) belongs in Do.
 type SwtpmProcess struct {
 	stateDir string
 	port     int
@@ -66,6 +69,7 @@ type SwtpmProcess struct {
 	done     chan struct{} // closed when the process has exited
 	waitErr  error         // valid after done is closed
 
+	seq    sync.Mutex // serialises Do sequences
 	mu     sync.Mutex // serialises TPM commands and Close
 	closed bool
 }
@@ -234,6 +238,14 @@ func (p *SwtpmProcess) exitError() error {
 // TPM returns a transport to the vTPM. Each command opens its own connection,
 // so other clients (tpm2-tools through TCTI()) may interleave between commands.
 func (p *SwtpmProcess) TPM() transport.TPM { return swtpmTransport{p} }
+
+// Do runs fn with the TPM to itself as far as other Do callers go, the way
+// Reference.Do does. fn must not keep tr after it returns.
+func (p *SwtpmProcess) Do(fn func(tr transport.TPM) error) error {
+	p.seq.Lock()
+	defer p.seq.Unlock()
+	return fn(p.TPM())
+}
 
 // Port is the data channel's TCP port on 127.0.0.1; the control channel is Port+1.
 func (p *SwtpmProcess) Port() int { return p.port }
