@@ -175,3 +175,10 @@ func topo(c *plan.Change) ([]int, error) {
 	}
 	return order, nil
 }
+
+// Check validates p and its destructive guard without running anything, so a
+// command can refuse before asking for approval. Run checks the same again.
+func Check(p *plan.Plan, allowDestructive bool) error {
+	_, err := check(p, allowDestructive)
+	return err
+}

@@ -365,7 +365,7 @@ func (r *runner) runStep(ctx context.Context, c *plan.Change, s *plan.Step) (Ste
 			r.emit(e)
 			return sr, filled, nil
 		}
-		err = fmt.Errorf("%s: %s: %w", c.Resource, s.Kind, err)
+		err = opErr(c, s, err)
 		if !drivers.IsTransient(err) || attempt >= r.opts.Retry.Attempts {
 			if drivers.IsTransient(err) {
 				err = fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
@@ -465,4 +465,13 @@ func identityChange(c *plan.Change, s *plan.Step) bool {
 		return s.Params != nil && s.Params.Reset
 	}
 	return false
+}
+
+// opErr names the resource and op in err, unless the driver already did.
+func opErr(c *plan.Change, s *plan.Step, err error) error {
+	var oe *drivers.OpError
+	if errors.As(err, &oe) && oe.Target == c.Resource && oe.Op == s.Kind {
+		return err
+	}
+	return fmt.Errorf("%s: %s: %w", c.Resource, s.Kind, err)
 }
