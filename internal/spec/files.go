@@ -161,7 +161,11 @@ func (c *collector) readSymlink(path string) {
 		return
 	}
 	if !c.inRoots(abs) {
-		c.report(RuleSymlinkOutsideRoot, path, fmt.Sprintf("symlink leads outside the given paths (to %s) and is refused; copy the file in, or pass its directory with -f too", abs))
+		shown := abs
+		if raw, err := os.Readlink(path); err == nil {
+			shown = raw
+		}
+		c.report(RuleSymlinkOutsideRoot, path, fmt.Sprintf("symlink leads outside the given paths (to %s) and is refused; copy the file in, or pass its directory with -f too", shown))
 		return
 	}
 	fi, err := os.Stat(abs)
