@@ -1,0 +1,171 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+)
+
+// FormatMarkdown is the pull-request comment format of plans.
+const FormatMarkdown = "markdown"
+
+// Plan renders p in one format: text, json or markdown. color applies to text only.
+func Plan(w io.Writer, format string, p *plan.Plan, color bool) error {
+	switch format {
+	case FormatText, "":
+		return PlanText(w, p, color)
+	case FormatJSON:
+		return PlanJSON(w, p)
+	case FormatMarkdown:
+		return PlanMarkdown(w, p)
+	}
+	return fmt.Errorf("format %q: unknown; use text, json or markdown", format)
+}
+
+// PlanJSON writes the plan JSON contract (DESIGN §5), the same document as a plan file.
+func PlanJSON(w io.Writer, p *plan.Plan) error { return plan.Write(w, p) }
+
+// actionSymbol is the terraform-style marker of an action.
+func actionSymbol(a plan.Action) string {
+	switch a {
+	case plan.ActionCreate:
+		return "+"
+	case plan.ActionUpdate:
+		return "~"
+	case plan.ActionReplace:
+		return "-/+"
+	case plan.ActionDelete:
+		return "-"
+	}
+	return " "
+}
+
+func actionColor(a plan.Action) string {
+	switch a {
+	case plan.ActionCreate:
+		return ansiGreen
+	case plan.ActionUpdate:
+		return ansiYellow
+	default:
+		return ansiRed
+	}
+}
+
+// summaryLine is the one line every plan view ends or starts with.
+func summaryLine(p *plan.Plan) string {
+	s := p.Summary
+	return fmt.Sprintf("Plan: %d to create, %d to update, %d to replace, %d to delete; %d blocked.", s.Create, s.Update, s.Replace, s.Delete, s.Blocked)
+}
+
+// observedLine says where the observation came from and how old it was when planned.
+func observedLine(p *plan.Plan) string {
+	at := "at an unknown time"
+	if !p.ObservedAt.IsZero() {
+		at = "at " + p.ObservedAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	age := ""
+	if !p.PlannedAt.IsZero() && !p.ObservedAt.IsZero() {
+		age = ", " + humanAge(p.PlannedAt.Sub(p.ObservedAt)) + " before planning"
+	}
+	if p.ObservedFile != "" {
+		return fmt.Sprintf("Observed state read from %s, observed %s%s: the clusters may have changed since; apply re-observes and refuses the plan if anything moved.", p.ObservedFile, at, age)
+	}
+	return fmt.Sprintf("Observed live %s%s.", at, age)
+}
+
+func humanAge(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
+}
+
+// changeWarnings are the ⚠ lines of a change: what is destructive, what restarts
+// or stops a VM, what is blocked.
+func stepWarnings(s plan.Step) []string {
+	var w []string
+	if s.Blocked != "" {
+		w = append(w, "blocked: "+s.Blocked)
+	}
+	if s.Destructive {
+		w = append(w, "destructive: needs --allow-destructive at apply")
+	}
+	if s.Disruptive {
+		switch s.Kind {
+		case "stop-vm":
+			w = append(w, "disruptive: the VM stops")
+		case "start-vm":
+			w = append(w, "disruptive: the VM boots again (restart)")
+		default:
+			w = append(w, "disruptive")
+		}
+	}
+	return w
+}
+
+func changeRestarts(c plan.Change) bool {
+	for _, s := range c.Steps {
+		if s.Disruptive {
+			return true
+		}
+	}
+	return false
+}
+
+func changeDestructive(c plan.Change) bool {
+	for _, s := range c.Steps {
+		if s.Destructive {
+			return true
+		}
+	}
+	return false
+}
+
+// changeBlocked returns the first blocked step's reason, or "".
+func changeBlocked(c plan.Change) string {
+	for _, s := range c.Steps {
+		if s.Blocked != "" && !strings.HasPrefix(s.Blocked, "waits for blocked step") && !strings.HasPrefix(s.Blocked, "the VM would be left Off") {
+			return s.ID + ": " + s.Blocked
+		}
+	}
+	for _, s := range c.Steps {
+		if s.Blocked != "" {
+			return s.ID + ": " + s.Blocked
+		}
+	}
+	return ""
+}
+
+// extraDeps are the dependencies a reader cannot see from the step order: those
+// on other resources' steps, or not on the step just before.
+func extraDeps(steps []plan.Step, i int) []string {
+	var out []string
+	for _, d := range steps[i].DependsOn {
+		if i > 0 && d == steps[i-1].ID {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func findingMark(s plan.Severity) string {
+	switch s {
+	case plan.SeverityError:
+		return "✖"
+	case plan.SeverityWarning:
+		return "⚠"
+	}
+	return "ℹ"
+}

@@ -1,0 +1,194 @@
+package view
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+)
+
+// MarkdownLimit is the most characters PlanMarkdown writes: GitHub refuses
+// comments over 65,536, and Azure DevOps threads are smaller still in practice.
+const MarkdownLimit = 65000
+
+// MarkdownMarker starts every plan comment, so CI can find and update its one comment.
+const MarkdownMarker = "<!-- tlreconcile-plan -->"
+
+// PlanMarkdown renders a plan as a pull-request comment: a summary line with
+// counts, a warning block when anything is destructive, restarts a VM or is
+// blocked, a table of changed resources, each change's steps inside
+// <details>, and the findings. It never writes more than MarkdownLimit
+// characters: whole sections are cut from the end and a note says what was cut.
+func PlanMarkdown(w io.Writer, p *plan.Plan) error {
+	_, err := io.WriteString(w, planMarkdown(p, MarkdownLimit))
+	return err
+}
+
+func planMarkdown(p *plan.Plan, limit int) string {
+	var head strings.Builder
+	head.WriteString(MarkdownMarker + "\n")
+	head.WriteString("### tlreconcile plan\n\n")
+	line := summaryLine(p)
+	if p.Summary.Noop > 0 {
+		line += fmt.Sprintf(" %d unchanged.", p.Summary.Noop)
+	}
+	fmt.Fprintf(&head, "**%s**\n\n", line)
+	head.WriteString(mdEscape(observedLine(p)) + "\n\n")
+	if warn := markdownWarnings(p); warn != "" {
+		head.WriteString(warn + "\n")
+	}
+	if len(p.Changes) == 0 {
+		head.WriteString("No changes: the clusters match the YAML.\n\n")
+	}
+
+	var rows []string
+	for _, c := range p.Changes {
+		restart := "no"
+		if changeRestarts(c) {
+			restart = "**yes**"
+		}
+		reasons := c.Reasons
+		if len(reasons) == 0 && len(c.Steps) > 0 {
+			reasons = []string{c.Steps[0].Reason}
+		}
+		esc := make([]string, len(reasons))
+		for i, r := range reasons {
+			esc[i] = mdEscape(r)
+		}
+		action := string(c.Action)
+		if changeBlocked(c) != "" {
+			action += " (blocked)"
+		}
+		rows = append(rows, fmt.Sprintf("| `%s` | %s | %s %s | %s | %s |\n", mdCode(c.Resource), mdEscape(c.Cluster), actionSymbol(c.Action), action, restart, strings.Join(esc, "<br>")))
+	}
+	tableHead := "| Resource | Cluster | Action | Restart? | Reasons |\n|---|---|---|---|---|\n"
+
+	var details []string
+	for _, c := range p.Changes {
+		var d strings.Builder
+		fmt.Fprintf(&d, "<details><summary>%s <code>%s</code> — %s, %d step(s)</summary>\n\n", actionSymbol(c.Action), mdEscape(c.Resource), c.Action, len(c.Steps))
+		d.WriteString("| # | Step | Reason | Flags |\n|---|---|---|---|\n")
+		for i, s := range c.Steps {
+			var flags []string
+			if s.RequiresPowerOff {
+				flags = append(flags, "needs Off")
+			}
+			for _, warn := range stepWarnings(s) {
+				flags = append(flags, "⚠ "+mdEscape(warn))
+			}
+			if deps := extraDeps(c.Steps, i); len(deps) > 0 {
+				flags = append(flags, "after "+mdEscape(strings.Join(deps, ", ")))
+			}
+			fmt.Fprintf(&d, "| %d | `%s` | %s | %s |\n", i+1, s.Kind, mdEscape(s.Reason), strings.Join(flags, "<br>"))
+		}
+		d.WriteString("\n</details>\n")
+		details = append(details, d.String())
+	}
+
+	var findings strings.Builder
+	if len(p.Findings) > 0 {
+		findings.WriteString("\n#### Findings\n\n| Severity | Resource | Rule | Message |\n|---|---|---|---|\n")
+		for _, f := range p.Findings {
+			fmt.Fprintf(&findings, "| %s %s | `%s` | `%s` | %s |\n", findingMark(f.Severity), f.Severity, mdCode(f.Resource), f.Rule, mdEscape(f.Message))
+		}
+	}
+
+	// Assemble, cutting whole sections from the end until it fits: details
+	// first, then the findings, then table rows.
+	keptDetails, keptRows, keepFindings := len(details), len(rows), true
+	for {
+		out := assembleMarkdown(head.String(), tableHead, rows[:keptRows], details[:keptDetails], findings.String(), keepFindings, len(rows), len(details), len(p.Findings))
+		if len(out) <= limit {
+			return out
+		}
+		switch {
+		case keptDetails > 0:
+			keptDetails--
+		case keepFindings && len(p.Findings) > 0:
+			keepFindings = false
+		case keptRows > 0:
+			keptRows--
+		default:
+			// Only the head is left; cut it at a line boundary.
+			out = head.String()
+			for len(out)+200 > limit && strings.Contains(out, "\n") {
+				out = out[:strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1]
+			}
+			return out + "\n_The rest of the plan was cut to stay under the comment size limit; run `tlreconcile plan` to see it._\n"
+		}
+	}
+}
+
+func assembleMarkdown(head, tableHead string, rows, details []string, findings string, keepFindings bool, allRows, allDetails, allFindings int) string {
+	var b strings.Builder
+	b.WriteString(head)
+	if allRows > 0 {
+		b.WriteString(tableHead)
+		for _, r := range rows {
+			b.WriteString(r)
+		}
+		b.WriteString("\n")
+	}
+	for _, d := range details {
+		b.WriteString(d)
+	}
+	if keepFindings {
+		b.WriteString(findings)
+	}
+	var cut []string
+	if n := allRows - len(rows); n > 0 {
+		cut = append(cut, fmt.Sprintf("%d of %d table rows", n, allRows))
+	}
+	if n := allDetails - len(details); n > 0 {
+		cut = append(cut, fmt.Sprintf("the step details of %d of %d changes", n, allDetails))
+	}
+	if !keepFindings && allFindings > 0 {
+		cut = append(cut, fmt.Sprintf("all %d findings", allFindings))
+	}
+	if len(cut) > 0 {
+		fmt.Fprintf(&b, "\n> [!NOTE]\n> Cut to stay under the %d-character comment limit: %s. Run `tlreconcile plan` or download the plan artifact to see everything.\n", MarkdownLimit, strings.Join(cut, ", "))
+	}
+	return b.String()
+}
+
+// markdownWarnings is the warning block: destructive, disruptive (VM restarts) and blocked changes.
+func markdownWarnings(p *plan.Plan) string {
+	var destructive, restarts, blocked []string
+	for _, c := range p.Changes {
+		if changeDestructive(c) {
+			destructive = append(destructive, "`"+mdCode(c.Resource)+"`")
+		}
+		if changeRestarts(c) {
+			restarts = append(restarts, "`"+mdCode(c.Resource)+"`")
+		}
+		if why := changeBlocked(c); why != "" {
+			blocked = append(blocked, "`"+mdCode(c.Resource)+"` ("+mdEscape(why)+")")
+		}
+	}
+	if len(destructive)+len(restarts)+len(blocked) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("> [!WARNING]\n")
+	if len(destructive) > 0 {
+		fmt.Fprintf(&b, "> - **Destructive** (vTPM secrets or the VM are lost; apply needs `--allow-destructive`): %s\n", strings.Join(destructive, ", "))
+	}
+	if len(restarts) > 0 {
+		fmt.Fprintf(&b, "> - **Disruptive** (the VM stops or restarts): %s\n", strings.Join(restarts, ", "))
+	}
+	if len(blocked) > 0 {
+		fmt.Fprintf(&b, "> - **Blocked** (apply skips these until the cause is fixed): %s\n", strings.Join(blocked, "; "))
+	}
+	return b.String()
+}
+
+// mdEscape makes text safe inside a Markdown table cell and against HTML injection.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'").Replace(s)
+}
+
+// mdCode makes text safe inside backticks in a table cell.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
+}
