@@ -131,7 +131,7 @@ summary create=0 update=1 replace=0 delete=0 noop=0 blocked=0
 		},
 		{
 			name: "running VM moves live after the IPsec it needs",
-			d: desiredOf(clusterSpec(), vmSpec("a", func(v *spec.VM) { v.Placement.Node = "node2" })),
+			d:    desiredOf(clusterSpec(), vmSpec("a", func(v *spec.VM) { v.Placement.Node = "node2" })),
 			o: observedOf(func() []drivers.Node {
 				n := healthyNodes()
 				n[0].MigrationIPsec = false

@@ -73,7 +73,7 @@ func synced(d spec.VM, node, id string, mut ...func(*drivers.VM)) drivers.VM {
 		TPMEnabled: d.VTPM.Enabled, KeyProtector: d.VTPM.Enabled, EncryptState: d.EncryptStateAndMigrationTraffic,
 		VBSOptOut: !d.VBS, FileAccess: drivers.FileAccessHostAdminsOnly, VTPMInitialized: d.VTPM.Enabled && d.Power == spec.PowerRunning,
 		VTPMIdentity: id,
-		Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: d.Hash(), Protect: d.Protect, VTPMIdentity: id, Node: node},
+		Annotations:  &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: d.Hash(), Protect: d.Protect, VTPMIdentity: id, Node: node},
 	}
 	if !d.VTPM.Enabled {
 		o.VTPMIdentity, o.Annotations.VTPMIdentity = "", ""
