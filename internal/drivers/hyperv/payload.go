@@ -1,0 +1,47 @@
+package hyperv
+
+import "github.com/tlreconcile/tlreconcile/internal/drivers"
+
+// Payload is the JSON parameter object of every script; each script reads only its own
+// fields (named in the script's header comment). It is the only channel for user values.
+type Payload struct {
+	VM            string         `json:"vm,omitempty"`
+	Name          string         `json:"name,omitempty"` // create-vm
+	Folder        string         `json:"folder,omitempty"`
+	VMRoot        string         `json:"vmRoot,omitempty"`
+	SourceVHDX    string         `json:"sourceVhdx,omitempty"`
+	Image         *drivers.Image `json:"image,omitempty"`
+	SecurityType  string         `json:"securityType,omitempty"`
+	Processors    int            `json:"processors,omitempty"`
+	MemoryBytes   int64          `json:"memoryBytes,omitempty"`
+	Clustered     bool           `json:"clustered,omitempty"`
+	Enabled       *bool          `json:"enabled,omitempty"` // set-secure-boot
+	Template      string         `json:"template,omitempty"`
+	Reset         bool           `json:"reset,omitempty"`
+	EncryptState  *bool          `json:"encryptState,omitempty"`
+	VBSOptOut     *bool          `json:"vbsOptOut,omitempty"`
+	TargetNode    string         `json:"targetNode,omitempty"`
+	MigrationType string         `json:"migrationType,omitempty"`
+	Expected      *string        `json:"expected,omitempty"` // set-annotations: Notes last seen
+	Notes         *string        `json:"notes,omitempty"`    // create-vm, set-annotations
+}
+
+// OpResult is what op scripts answer.
+type OpResult struct {
+	Changed bool    `json:"Changed"`
+	Message string  `json:"Message"`
+	Applied *bool   `json:"Applied,omitempty"` // set-annotations: false when Notes changed since read
+	Current *string `json:"Current,omitempty"` // set-annotations: the Notes now
+}
+
+// NodeStatus is what node-status.ps1 answers.
+type NodeStatus struct {
+	ComputerName string  `json:"ComputerName"`
+	IgvmAgent    *string `json:"IgvmAgent"` // service status ("Running", "Stopped", ...); null: not installed
+}
+
+// FindResult is what find-vm.ps1 answers.
+type FindResult struct {
+	OwnerNode *string `json:"OwnerNode"`
+	Local     bool    `json:"Local"`
+}

@@ -1,0 +1,174 @@
+package hyperv
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// Frame lines of the host protocol (scripts/host.ps1). A request is one stdin line,
+//
+//	TLR1 <id> <base64 script text> <base64 JSON parameters>
+//
+// and its answer three stdout lines: BeginMarker(id), the base64 JSON envelope, EndMarker(id).
+// Every other output line is stray host output and ignored. ids are random per request, so
+// stray output cannot forge a frame.
+const (
+	RequestPrefix = "TLR1"
+	ReadyLine     = "<<<TLR-READY 1>>>"
+	exitLine      = "TLR1 exit\n"
+)
+
+// BeginMarker is the line that opens the answer to request id.
+func BeginMarker(id string) string { return "<<<TLR-BEGIN " + id + ">>>" }
+
+// EndMarker is the line that closes the answer to request id.
+func EndMarker(id string) string { return "<<<TLR-END " + id + ">>>" }
+
+// Request is one decoded request line.
+type Request struct {
+	ID     string
+	Script []byte          // the script text, byte for byte
+	Params json.RawMessage // the decoded JSON parameters
+}
+
+// EncodeRequest renders a request line, newline included.
+func EncodeRequest(id string, script []byte, params []byte) string {
+	return RequestPrefix + " " + id + " " + base64.StdEncoding.EncodeToString(script) + " " +
+		base64.StdEncoding.EncodeToString(params) + "\n"
+}
+
+// DecodeRequest parses a request line (without its newline).
+func DecodeRequest(line string) (Request, error) {
+	parts := strings.Split(strings.TrimRight(line, "\r\n"), " ")
+	if len(parts) != 4 || parts[0] != RequestPrefix || parts[1] == "" {
+		return Request{}, errors.New("request: not a TLR1 line with id, script and parameters")
+	}
+	script, err := base64.StdEncoding.DecodeString(parts[2])
+	if err != nil {
+		return Request{}, fmt.Errorf("request %s: script is not base64: %w", parts[1], err)
+	}
+	params, err := base64.StdEncoding.DecodeString(parts[3])
+	if err != nil {
+		return Request{}, fmt.Errorf("request %s: parameters are not base64: %w", parts[1], err)
+	}
+	if !json.Valid(params) {
+		return Request{}, fmt.Errorf("request %s: parameters are not JSON", parts[1])
+	}
+	return Request{ID: parts[1], Script: script, Params: params}, nil
+}
+
+// Envelope is what the host answers for each request.
+type Envelope struct {
+	OK     bool            `json:"ok"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *ScriptError    `json:"error,omitempty"`
+}
+
+// ScriptError is a failure reported by a script: either one the script raised itself
+// (Category is one of the Category* constants) or a cmdlet's error record
+// (Category is its ErrorCategory, e.g. "ObjectNotFound", ErrorID its FullyQualifiedErrorId).
+type ScriptError struct {
+	Category string `json:"category"`
+	Message  string `json:"message"`
+	HResult  int64  `json:"hresult"`
+	ErrorID  string `json:"errorId,omitempty"`
+}
+
+// Categories the scripts raise with Stop-Tlr.
+const (
+	CategoryNotFound      = "not_found"
+	CategoryInvalidState  = "invalid_state"
+	CategoryPrecondition  = "precondition"
+	CategoryNotSupported  = "not_supported"
+	CategoryAlreadyExists = "already_exists"
+	CategoryNotApplied    = "not_applied"
+	CategoryInternal      = "internal"
+)
+
+// ErrNotApplied: a cmdlet returned success but reading the setting back showed it did not
+// take (the known "Secure Boot change silently not applied to a running VM").
+var ErrNotApplied = errors.New("setting did not take effect")
+
+// invalidStateCode is Hyper-V's "invalid state for the operation" (typically: VM not Off).
+const invalidStateCode = 32775
+
+// Err maps a script error to the drivers sentinels, keeping the host's message.
+func (e *ScriptError) Err() error {
+	msg := strings.TrimSpace(e.Message)
+	if msg == "" {
+		msg = "no message"
+	}
+	return fmt.Errorf("%w: %s", e.sentinel(), msg)
+}
+
+func (e *ScriptError) sentinel() error {
+	switch e.Category {
+	case CategoryNotFound:
+		return drivers.ErrNotFound
+	case CategoryInvalidState:
+		return drivers.ErrInvalidState
+	case CategoryPrecondition:
+		return drivers.ErrPrecondition
+	case CategoryNotSupported:
+		return drivers.ErrNotSupported
+	case CategoryAlreadyExists:
+		return drivers.ErrAlreadyExists
+	case CategoryNotApplied:
+		return ErrNotApplied
+	}
+	low := strings.ToLower(e.Message)
+	id := strings.ToLower(e.ErrorID)
+	switch {
+	case e.HResult == invalidStateCode ||
+		strings.Contains(low, "32775") || strings.HasPrefix(id, "invalidstate") ||
+		strings.Contains(low, "cannot be performed while the object is in its current state") ||
+		strings.Contains(low, "virtual machine is running") || strings.Contains(low, "must be turned off"):
+		return drivers.ErrInvalidState
+	case strings.Contains(low, "key protector") || strings.Contains(low, "igvmagent") ||
+		strings.Contains(low, "generation 1") || strings.Contains(low, "generation 2"):
+		return drivers.ErrPrecondition
+	case e.Category == "ObjectNotFound" || strings.HasPrefix(id, "objectnotfound") ||
+		strings.Contains(low, "unable to find a virtual machine"):
+		return drivers.ErrNotFound
+	case e.Category == "ResourceExists" || strings.Contains(low, "already exists"):
+		return drivers.ErrAlreadyExists
+	case e.Category == "NotImplemented" || strings.HasPrefix(id, "notsupported") || strings.Contains(low, "not supported"):
+		return drivers.ErrNotSupported
+	}
+	return errUnclassified
+}
+
+var errUnclassified = errors.New("powershell error")
+
+// ParseFrame decodes the base64 line of a frame into an envelope.
+func ParseFrame(b64 string) (*Envelope, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return nil, fmt.Errorf("answer frame is not base64: %w", err)
+	}
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&env); err != nil {
+		return nil, fmt.Errorf("answer frame is not a JSON envelope: %w", err)
+	}
+	if !env.OK && env.Error == nil {
+		return nil, errors.New("answer frame says ok=false without an error")
+	}
+	return &env, nil
+}
+
+// EncodeFrame renders the three answer lines for id (what the host loop prints).
+func EncodeFrame(id string, env *Envelope) (string, error) {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return "", err
+	}
+	return BeginMarker(id) + "\n" + base64.StdEncoding.EncodeToString(b) + "\n" + EndMarker(id) + "\n", nil
+}

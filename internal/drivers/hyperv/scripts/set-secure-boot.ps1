@@ -1,0 +1,24 @@
+$ErrorActionPreference = 'Stop'
+# set-secure-boot: Secure Boot on/off and its template; needs the VM Off and Generation 2, and
+# the template cannot change once the vTPM is initialised. Reads the firmware back, because a
+# change to a running VM has been seen to return without taking effect.
+# Parameters: vm, enabled, template.
+$p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json
+$vm = Get-TlrVM ([string]$p.vm)
+Assert-TlrGeneration2 $vm 'set-secure-boot'
+$fw = Get-VMFirmware -VM $vm
+$wantState = 'Off'
+if ($p.enabled) { $wantState = 'On' }
+$wantTemplate = [string]$p.template
+if (-not $wantTemplate) { $wantTemplate = [string]$fw.SecureBootTemplate }
+if ([string]$fw.SecureBoot -eq $wantState -and [string]$fw.SecureBootTemplate -eq $wantTemplate) { return (Get-TlrResult 'already so' $false) }
+Assert-TlrOff $vm 'set-secure-boot'
+if ([string]$fw.SecureBootTemplate -ne $wantTemplate -and (Get-VMSecurity -VM $vm).TpmEnabled -and (Test-TlrVmgs $vm)) {
+    Stop-Tlr 'precondition' ('vm/{0}: the Secure Boot template cannot change after the vTPM is initialised; reset the vTPM (destructive) or keep the template' -f $p.vm)
+}
+Set-VMFirmware -VM $vm -EnableSecureBoot $wantState -SecureBootTemplate $wantTemplate
+$fw = Get-VMFirmware -VM (Get-TlrVM ([string]$p.vm))
+if ([string]$fw.SecureBoot -ne $wantState -or [string]$fw.SecureBootTemplate -ne $wantTemplate) {
+    Stop-Tlr 'not_applied' ('vm/{0}: Set-VMFirmware returned but Secure Boot is {1} with template {2}' -f $p.vm, $fw.SecureBoot, $fw.SecureBootTemplate)
+}
+Get-TlrResult ('Secure Boot {0}, template {1}' -f $wantState, $wantTemplate) $true
