@@ -38,6 +38,9 @@ var ErrClosed = errors.New("reference tpm: closed")
 // when the previous call used the same seed. Calls are serialised; fn must
 // not keep tr after it returns.
 func (r *Reference) Do(seed int64, fn func(tr transport.TPM) error) error {
+	if fn == nil {
+		return errors.New("reference tpm: Do needs a function to run")
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {

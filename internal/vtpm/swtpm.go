@@ -10,7 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,8 +36,6 @@ var ErrStateKey = errors.New("vtpm state cannot be decrypted with this key")
 const (
 	swtpmCommandTimeout  = 30 * time.Second
 	swtpmShutdownTimeout = 5 * time.Second
-	swtpmPortAttempts    = 50
-	swtpmStartAttempts   = 5
 	swtpmReadyTimeout    = 10 * time.Second
 	swtpmStderrLimit     = 8 << 10
 	swtpmMaxResponse     = 1 << 20
@@ -54,16 +52,18 @@ func SwtpmAvailable() error {
 }
 
 // SwtpmProcess is one running swtpm (the libtpms TPM 2.0 emulator) serving one
-// vTPM whose state lives, encrypted, in a state directory. Its data channel
-// listens on 127.0.0.1:Port and its control channel on Port+1, the layout the
-// tpm2-tss "swtpm" TCTI expects, so tpm2-tools can talk to it too (TCTI).
+// vTPM whose state lives, encrypted, in a state directory. It listens on two
+// unix sockets in a private temporary directory (data, and data+".ctrl" for
+// control), the layout the tpm2-tss "swtpm" TCTI expects, so tpm2-tools can
+// talk to it too (TCTI).
 // Methods are safe for concurrent use. Single commands are serialised; a
 // sequence that must not interleave with other goroutines' sequences (any
 // that loads transient objects, such as ReadIdentity: the TPM has room for
 // only three) belongs in Do.
 type SwtpmProcess struct {
 	stateDir string
-	port     int
+	sockDir  string // private directory holding the two sockets
+	dataPath string // data channel socket; control channel is dataPath+".ctrl"
 	cmd      *exec.Cmd
 	stderr   *tailBuffer
 	done     chan struct{} // closed when the process has exited
@@ -100,71 +100,53 @@ func StartSwtpm(ctx context.Context, stateDir string, key []byte) (*SwtpmProcess
 	if err := os.MkdirAll(stateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("swtpm %s: create state directory: %w", stateDir, err)
 	}
-	// swtpm binds the data port itself (its --server fd= option wants an
-	// already connected socket), so another process may take the port between
-	// our probe and its bind: retry with new ports.
-	var err error
-	for range swtpmStartAttempts {
-		var p *SwtpmProcess
-		p, err = startOnce(ctx, stateDir, key, mode)
-		if err == nil {
-			return p, nil
-		}
-		if !errors.Is(err, errPortTaken) {
-			return nil, err
-		}
-	}
-	return nil, err
+	return start(ctx, stateDir, key, mode)
 }
 
-// errPortTaken: swtpm could not bind the data port we chose.
-var errPortTaken = errors.New("data port taken")
+// maxSocketPath is the usable length of an AF_UNIX path (sun_path is 108 bytes).
+const maxSocketPath = 100
 
-func startOnce(ctx context.Context, stateDir string, key []byte, mode string) (*SwtpmProcess, error) {
-	dataL, ctrlL, err := listenPair()
+func start(ctx context.Context, stateDir string, key []byte, mode string) (_ *SwtpmProcess, err error) {
+	// The sockets live in a fresh private directory, so no other process can
+	// take their place (a TCP port chosen here could be bound by someone else
+	// before swtpm binds it, and we would talk to the wrong TPM).
+	sockDir, err := os.MkdirTemp("", "tlr-swtpm-")
 	if err != nil {
-		return nil, fmt.Errorf("swtpm %s: %w", stateDir, err)
+		return nil, fmt.Errorf("swtpm %s: socket directory: %w: set TMPDIR to a writable directory", stateDir, err)
 	}
-	// The child gets its own copies of the listening sockets and of the key
-	// pipe; the parent's copies are closed once it has started, so that a
-	// dead swtpm makes connections fail instead of hang.
-	var toClose []io.Closer
 	defer func() {
-		for _, c := range toClose {
-			_ = c.Close()
+		if err != nil {
+			_ = os.RemoveAll(sockDir)
 		}
 	}()
-	port := dataL.Addr().(*net.TCPAddr).Port
-	// Free the data port for swtpm to bind; keep the control listener and
-	// hand it over.
-	_ = dataL.Close()
-	toClose = append(toClose, ctrlL)
-	ctrlF, err := ctrlL.File()
-	if err != nil {
-		return nil, fmt.Errorf("swtpm %s: control socket: %w", stateDir, err)
+	dataPath := filepath.Join(sockDir, "tpm")
+	if len(dataPath)+len(".ctrl") > maxSocketPath {
+		return nil, fmt.Errorf("swtpm %s: socket path %s is too long for a unix socket: set TMPDIR to a shorter directory", stateDir, dataPath)
 	}
-	toClose = append(toClose, ctrlF)
+
 	keyR, keyW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("swtpm %s: key pipe: %w", stateDir, err)
 	}
-	toClose = append(toClose, keyR)
-	// 32 bytes fit the pipe buffer, so this cannot block.
+	defer keyR.Close()
+	// 32 bytes fit the pipe buffer, so this cannot block; the child reads the
+	// key from its copy of keyR, so the key never touches the disk.
 	_, werr := keyW.Write(key)
 	cerr := keyW.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		return nil, fmt.Errorf("swtpm %s: key pipe: %w", stateDir, err)
 	}
 
-	// ExtraFiles i becomes fd 3+i in the child.
+	// ExtraFiles[0] becomes fd 3 in the child. The control socket is
+	// <data>.ctrl, the layout the tpm2-tss swtpm TCTI expects.
 	cmd := exec.Command("swtpm", "socket", "--tpm2",
 		"--tpmstate", "dir="+stateDir+",mode=0600",
 		"--key", "fd=3,format=binary,mode="+mode,
-		"--server", "type=tcp,bindaddr=127.0.0.1,port="+strconv.Itoa(port),
-		"--ctrl", "type=tcp,fd=4",
+		"--server", "type=unixio,path="+dataPath+",mode=0600",
+		"--ctrl", "type=unixio,path="+dataPath+".ctrl,mode=0600",
 		"--flags", "not-need-init,startup-clear",
 	)
-	cmd.ExtraFiles = []*os.File{keyR, ctrlF}
+	cmd.ExtraFiles = []*os.File{keyR}
 	stderr := &tailBuffer{limit: swtpmStderrLimit}
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
@@ -174,7 +156,8 @@ func startOnce(ctx context.Context, stateDir string, key []byte, mode string) (*
 	}
 	p := &SwtpmProcess{
 		stateDir: stateDir,
-		port:     port,
+		sockDir:  sockDir,
+		dataPath: dataPath,
 		cmd:      cmd,
 		stderr:   stderr,
 		done:     make(chan struct{}),
@@ -183,11 +166,6 @@ func startOnce(ctx context.Context, stateDir string, key []byte, mode string) (*
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
-	for _, c := range toClose {
-		_ = c.Close()
-	}
-	toClose = nil
-
 	if err := p.ready(ctx); err != nil {
 		p.kill()
 		return nil, err
@@ -206,7 +184,9 @@ func (p *SwtpmProcess) ready(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, syscall.ECONNREFUSED) {
+		// Until swtpm has created its socket, connecting fails with ENOENT or
+		// ECONNREFUSED; anything else is a real failure.
+		if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ENOENT) {
 			select {
 			case <-p.done:
 				return p.exitError()
@@ -218,7 +198,7 @@ func (p *SwtpmProcess) ready(ctx context.Context) error {
 		case <-p.done:
 			return p.exitError()
 		case <-ctx.Done():
-			return fmt.Errorf("swtpm %s: waiting for it to listen on port %d: %w (swtpm said: %s)", p.stateDir, p.port, ctx.Err(), p.stderr.String())
+			return fmt.Errorf("swtpm %s: waiting for it to listen on %s: %w (swtpm said: %s)", p.stateDir, p.dataPath, ctx.Err(), p.stderr.String())
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
@@ -228,9 +208,6 @@ func (p *SwtpmProcess) exitError() error {
 	out := strings.TrimSpace(p.stderr.String())
 	if strings.Contains(out, "HMAC failed") || strings.Contains(out, "GetDecryptedData") {
 		return fmt.Errorf("swtpm %s: %w: use the key the state was written with, or reset the vTPM (its secrets are lost): swtpm said: %s", p.stateDir, ErrStateKey, out)
-	}
-	if strings.Contains(out, "Address already in use") {
-		return fmt.Errorf("swtpm %s: port %d: %w", p.stateDir, p.port, errPortTaken)
 	}
 	return fmt.Errorf("swtpm %s: exited during start (%v): %s", p.stateDir, p.waitErr, out)
 }
@@ -247,14 +224,12 @@ func (p *SwtpmProcess) Do(fn func(tr transport.TPM) error) error {
 	return fn(p.TPM())
 }
 
-// Port is the data channel's TCP port on 127.0.0.1; the control channel is Port+1.
-func (p *SwtpmProcess) Port() int { return p.port }
+// SocketPath is the data channel's unix socket; the control channel is SocketPath()+".ctrl".
+func (p *SwtpmProcess) SocketPath() string { return p.dataPath }
 
 // TCTI is the tpm2-tss TCTI string for this process, for tpm2-tools' -T flag
 // (needs the libtss2-tcti-swtpm0 package).
-func (p *SwtpmProcess) TCTI() string {
-	return "swtpm:host=127.0.0.1,port=" + strconv.Itoa(p.port)
-}
+func (p *SwtpmProcess) TCTI() string { return "swtpm:path=" + p.dataPath }
 
 // StateDir is the directory holding the encrypted state.
 func (p *SwtpmProcess) StateDir() string { return p.stateDir }
@@ -272,7 +247,7 @@ func (t swtpmTransport) Send(input []byte) ([]byte, error) {
 }
 
 func (p *SwtpmProcess) send(input []byte) ([]byte, error) {
-	conn, err := net.DialTimeout("tcp", p.addr(p.port), swtpmCommandTimeout)
+	conn, err := net.DialTimeout("unix", p.dataPath, swtpmCommandTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("swtpm %s: connect: %w", p.stateDir, err)
 	}
@@ -298,10 +273,6 @@ func (p *SwtpmProcess) send(input []byte) ([]byte, error) {
 		return nil, fmt.Errorf("swtpm %s: read response body: %w", p.stateDir, err)
 	}
 	return rsp, nil
-}
-
-func (p *SwtpmProcess) addr(port int) string {
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 }
 
 // Close shuts the TPM down in order (TPM2_Shutdown, then the control
@@ -335,6 +306,9 @@ func (p *SwtpmProcess) Close() error {
 		p.kill()
 		errs = append(errs, fmt.Errorf("did not exit within %v of the shutdown command, killed it: state written since the last TPM command may be lost", swtpmShutdownTimeout))
 	}
+	if err := os.RemoveAll(p.sockDir); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("swtpm %s: close: %w", p.stateDir, err)
 	}
@@ -343,7 +317,7 @@ func (p *SwtpmProcess) Close() error {
 
 // ctrl sends a control-channel command without payload and checks its result.
 func (p *SwtpmProcess) ctrl(cmd uint32) error {
-	conn, err := net.DialTimeout("tcp", p.addr(p.port+1), swtpmCommandTimeout)
+	conn, err := net.DialTimeout("unix", p.dataPath+".ctrl", swtpmCommandTimeout)
 	if err != nil {
 		return err
 	}
@@ -372,29 +346,7 @@ func (f sendFunc) Send(input []byte) ([]byte, error) { return f(input) }
 func (p *SwtpmProcess) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.done
-}
-
-// listenPair listens on two adjacent loopback ports (data, control).
-func listenPair() (*net.TCPListener, *net.TCPListener, error) {
-	var lastErr error
-	for range swtpmPortAttempts {
-		dl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen on loopback: %w", err)
-		}
-		port := dl.Addr().(*net.TCPAddr).Port
-		if port == 65535 {
-			_ = dl.Close()
-			continue
-		}
-		cl, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err == nil {
-			return dl, cl, nil
-		}
-		lastErr = err
-		_ = dl.Close()
-	}
-	return nil, nil, fmt.Errorf("find two adjacent free loopback ports: %w", lastErr)
+	_ = os.RemoveAll(p.sockDir)
 }
 
 // tailBuffer keeps the last limit bytes written to it.

@@ -71,6 +71,9 @@ func TestSwtpmIdentityStableAcrossRestart(t *testing.T) {
 			if err := p.Close(); err != nil {
 				t.Fatalf("close: %v", err)
 			}
+			if _, err := os.Stat(filepath.Dir(p.SocketPath())); !os.IsNotExist(err) {
+				t.Errorf("socket directory of a closed process still there: %v", err)
+			}
 			if _, err := vtpm.ReadIdentity(p.TPM(), vtpm.ReadOptions{}); err == nil {
 				t.Error("a closed process still answered")
 			}
