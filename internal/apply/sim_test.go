@@ -1,0 +1,298 @@
+package apply_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+)
+
+// simEnv is a desired-state folder plus a sim cluster in a temp state dir.
+type simEnv struct {
+	t        testing.TB
+	dir      string // desired-state YAML
+	cfg      drivers.Config
+	reg      *drivers.Registry
+	drv      *sim.Driver
+	accepted map[string]bool
+}
+
+const clusterYAML = `apiVersion: tlreconcile/v1alpha1
+kind: Cluster
+metadata: {name: c1}
+spec:
+  driver: sim
+  nodes: [node1, node2]
+  liveMigration: {encryption: ipsec}
+`
+
+func vmYAML(name string, processors int, secureBoot bool) string {
+	return fmt.Sprintf(`---
+apiVersion: tlreconcile/v1alpha1
+kind: TrustedLaunchVM
+metadata: {name: %s, cluster: c1}
+spec:
+  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
+  processors: %d
+  memoryMB: 4096
+  secureBoot: {enabled: %v, template: MicrosoftWindows}
+  vtpm: {enabled: true}
+  vbs: true
+  encryptStateAndMigrationTraffic: true
+  power: Running
+`, name, processors, secureBoot)
+}
+
+func newSimEnv(t testing.TB) *simEnv {
+	t.Helper()
+	root := t.TempDir()
+	e := &simEnv{t: t, dir: filepath.Join(root, "desired"), cfg: drivers.Config{StateDir: filepath.Join(root, "state")}}
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.reg = drivers.NewRegistry()
+	e.reg.Register(sim.Name, sim.Factory)
+	d, err := sim.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drv = d
+	return e
+}
+
+// write replaces the desired state with the cluster and the given VM documents.
+func (e *simEnv) write(vms ...string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.dir, "desired.yaml"), []byte(clusterYAML+strings.Join(vms, "")), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *simEnv) plan(opts plan.Options) *plan.Plan {
+	e.t.Helper()
+	desired, diags := spec.Load(spec.LoadOptions{Paths: []string{e.dir}})
+	if diags.HasErrors() {
+		e.t.Fatalf("desired state: %v", diags)
+	}
+	var refs []drivers.ClusterRef
+	for _, c := range desired.Clusters {
+		refs = append(refs, plan.ClusterRef(c))
+	}
+	obs, err := plan.ObserveAll(context.Background(), e.reg, e.cfg, refs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := plan.Build(desired, obs, opts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *simEnv) drivers() map[string]drivers.Driver { return map[string]drivers.Driver{"c1": e.drv} }
+
+// converge applies until nothing is left to change, failing the test on any failure.
+func (e *simEnv) converge() {
+	e.t.Helper()
+	p := e.plan(plan.Options{AcceptedIdentityChanges: e.accepted})
+	if !p.HasChanges() {
+		return
+	}
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
+	if err != nil {
+		e.t.Fatalf("apply: %v\n%s", err, describe(rep))
+	}
+	if p := e.plan(plan.Options{}); p.HasChanges() {
+		e.t.Fatalf("after apply the plan still has %d change(s): %s", len(p.Changes), p.Changes[0].Resource)
+	}
+}
+
+func (e *simEnv) vm(name string) *drivers.VM {
+	e.t.Helper()
+	vm, err := e.drv.ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}, name)
+	if err != nil {
+		e.t.Fatalf("observe vm/%s: %v", name, err)
+	}
+	return vm
+}
+
+func describe(rep *apply.Report) string {
+	if rep == nil {
+		return "(no report)"
+	}
+	var b strings.Builder
+	for _, r := range rep.Resources {
+		fmt.Fprintf(&b, "%s %s: %s power=%q\n", r.Resource, r.Status, r.Reason, r.Power)
+	}
+	return b.String()
+}
+
+func opsOf(p *plan.Plan) []drivers.OpKind {
+	seen := map[drivers.OpKind]bool{}
+	var out []drivers.OpKind
+	for _, c := range p.Changes {
+		for _, s := range c.Steps {
+			if !seen[s.Kind] {
+				seen[s.Kind] = true
+				out = append(out, s.Kind)
+			}
+		}
+	}
+	return out
+}
+
+// driftedEnv: vm/a and vm/b converged, then vm/a's desired processors change
+// (a stop→set→start window) and vm/c is new: a plan that stops a running VM
+// and creates another, touching every op either needs.
+func driftedEnv(t *testing.T) (*simEnv, *plan.Plan) {
+	e := newSimEnv(t)
+	e.write(vmYAML("a", 2, true), vmYAML("b", 2, true))
+	e.converge()
+	e.write(vmYAML("a", 4, true), vmYAML("b", 2, true), vmYAML("c", 2, true))
+	return e, e.plan(plan.Options{})
+}
+
+func TestSimTransientEveryOpRetried(t *testing.T) {
+	e, p := driftedEnv(t)
+	ops := opsOf(p)
+	for _, op := range ops {
+		if err := e.drv.Inject("c1", sim.Fault{Op: op, Fail: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := &collect{}
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry, Events: ev.add})
+	if err != nil {
+		t.Fatalf("apply with one transient failure per op: %v\n%s", err, describe(rep))
+	}
+	retried := map[drivers.OpKind]bool{}
+	for _, x := range ev.evs {
+		if x.Kind == apply.EventStepRetrying {
+			retried[x.Op] = true
+		}
+	}
+	for _, op := range ops {
+		if !retried[op] {
+			t.Errorf("%s failed once but was not retried", op)
+		}
+	}
+	if p := e.plan(plan.Options{}); p.HasChanges() {
+		t.Errorf("not converged: %d change(s) left", len(p.Changes))
+	}
+}
+
+func TestSimPermanentFailurePerOp(t *testing.T) {
+	_, p0 := driftedEnv(t)
+	for _, op := range opsOf(p0) {
+		t.Run(string(op), func(t *testing.T) {
+			e, p := driftedEnv(t)
+			if err := e.drv.Inject("c1", sim.Fault{Op: op, FailAlways: true}); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
+			if err == nil {
+				t.Fatalf("apply succeeded although every %s fails", op)
+			}
+			for _, c := range p.Changes {
+				res := rep.Result(c.Resource)
+				uses := false
+				for _, s := range c.Steps {
+					uses = uses || s.Kind == op
+				}
+				if uses != (res.Status == apply.StatusFailed) {
+					t.Errorf("%s: %s (%s); it uses %s: %v", c.Resource, res.Status, res.Reason, op, uses)
+				}
+			}
+			// vm/a was running and its plan stops it: it must be running again
+			// unless the failed step is the start itself.
+			a := rep.Result("vm/a")
+			want, note := drivers.PowerRunning, ""
+			switch op {
+			case drivers.OpSetProcessor:
+				note = "started again"
+			case drivers.OpStartVM:
+				want, note = drivers.PowerOff, "could not be started again"
+			}
+			if got := e.vm("a").Power; got != want {
+				t.Errorf("vm/a is %s after %s failed, want %s (power note %q)", got, op, want, a.Power)
+			}
+			if !strings.HasPrefix(a.Power, note) || (note == "" && a.Power != "") {
+				t.Errorf("vm/a power note %q, want %q", a.Power, note)
+			}
+			if b := e.vm("b"); b.Power != drivers.PowerRunning {
+				t.Errorf("untouched vm/b is %s", b.Power)
+			}
+			// Clearing the fault and re-running converges.
+			if err := e.drv.ClearFaults("c1"); err != nil {
+				t.Fatal(err)
+			}
+			e.accepted = nil
+			e.converge()
+			if got := e.vm("a"); got.Power != drivers.PowerRunning || got.Processors != 4 {
+				t.Errorf("after re-run vm/a is %s with %d processors", got.Power, got.Processors)
+			}
+		})
+	}
+}
+
+func TestSimRecordsNewIdentity(t *testing.T) {
+	e, p := driftedEnv(t)
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, describe(rep))
+	}
+	c := e.vm("c")
+	if c.VTPMIdentity == "" || c.Annotations == nil || c.Annotations.VTPMIdentity != c.VTPMIdentity {
+		t.Errorf("created vm/c: identity %q, annotations %+v; want the new identity recorded", c.VTPMIdentity, c.Annotations)
+	}
+	if got := rep.Result("vm/c").VTPMIdentity; got != c.VTPMIdentity {
+		t.Errorf("report identity %q, want %q", got, c.VTPMIdentity)
+	}
+}
+
+// TestSimSettingDidNotTake: someone resets vm/a's processors right after the
+// plan set them; verification must fail the VM naming the field.
+func TestSimSettingDidNotTake(t *testing.T) {
+	e, p := driftedEnv(t)
+	events := func(ev apply.Event) {
+		if ev.Kind == apply.EventStepDone && ev.Resource == "vm/a" && ev.Op == drivers.OpSetProcessor {
+			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "processors", Value: "2"}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry, Events: events})
+	if err == nil {
+		t.Fatal("apply succeeded although vm/a's processors did not stay set")
+	}
+	a := rep.Result("vm/a")
+	if a.Status != apply.StatusFailed || !strings.Contains(a.Reason, "processors is 2, want 4: the setting did not take") {
+		t.Errorf("vm/a: %s (%s)", a.Status, a.Reason)
+	}
+	if c := rep.Result("vm/c"); c.Status != apply.StatusSucceeded {
+		t.Errorf("vm/c: %s (%s)", c.Status, c.Reason)
+	}
+}
+
+func TestSimUnsafeToStart(t *testing.T) {
+	e := newSimEnv(t)
+	e.write(vmYAML("a", 2, true))
+	e.converge()
+	if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.plan(plan.Options{})
+	for _, c := range p.Changes {
+		for _, s := range c.Steps {
+			t.Logf("%s blocked=%q destructive=%v", s.ID, s.Blocked, s.Destructive)
+		}
+	}
+}
