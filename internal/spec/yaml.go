@@ -117,8 +117,15 @@ func syntaxError(data []byte, err error) (line, col int, rule, msg string) {
 	if m := yamlLineRE.FindStringSubmatch(text); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		text = m[2]
+		// yaml.v3 reports parser errors with a 0-based line, scanner errors 1-based.
+		if strings.HasPrefix(text, "did not find expected") {
+			line++
+		}
 	} else {
 		text = strings.TrimPrefix(text, "yaml: ")
+	}
+	if strings.HasPrefix(text, "exceeded max depth") {
+		return line, 1, RuleYAMLTooDeep, fmt.Sprintf("nesting deeper than the YAML parser allows (%s); flatten the document", text)
 	}
 	if l := lineText(data, line); l != nil {
 		indent := l[:len(l)-len(bytes.TrimLeft(l, " \t"))]
