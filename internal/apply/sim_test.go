@@ -289,10 +289,26 @@ func TestSimUnsafeToStart(t *testing.T) {
 	if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
 		t.Fatal(err)
 	}
-	p := e.plan(plan.Options{})
-	for _, c := range p.Changes {
-		for _, s := range c.Steps {
-			t.Logf("%s blocked=%q destructive=%v", s.ID, s.Blocked, s.Destructive)
-		}
+	// The plan stops vm/a, enables its TPM and starts it; enable-tpm fails for good.
+	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpEnableTPM, FailAlways: true}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := apply.Run(context.Background(), e.plan(plan.Options{}), e.drivers(), apply.Options{Retry: fastRetry})
+	if err == nil {
+		t.Fatal("apply succeeded although enable-tpm always fails")
+	}
+	a := rep.Result("vm/a")
+	if !strings.HasPrefix(a.Power, "left Off: enable-tpm failed") {
+		t.Errorf("power note %q, want it to say vm/a was left Off because enable-tpm failed", a.Power)
+	}
+	if got := e.vm("a").Power; got != drivers.PowerOff {
+		t.Errorf("vm/a is %s, want Off: starting it could initialise the vTPM in an unintended state", got)
+	}
+	if err := e.drv.ClearFaults("c1"); err != nil {
+		t.Fatal(err)
+	}
+	e.converge()
+	if got := e.vm("a"); got.Power != drivers.PowerRunning || !got.TPMEnabled {
+		t.Errorf("after re-run vm/a is %s, tpm %v", got.Power, got.TPMEnabled)
 	}
 }
