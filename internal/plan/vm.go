@@ -82,7 +82,7 @@ func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
 		k.add(drivers.OpEnableTPM, nil, Step{RequiresPowerOff: true, Reason: "enable the vTPM; its identity is recorded once apply has verified it"})
 	}
 	k.add(drivers.OpSetSecurity, &drivers.Params{EncryptState: drivers.Bool(d.EncryptStateAndMigrationTraffic), VBSOptOut: drivers.Bool(!d.VBS)},
-		Step{RequiresPowerOff: true, Reason: fmt.Sprintf("set encryptStateAndMigrationTraffic %t and %s", d.EncryptStateAndMigrationTraffic, vbsWords(!d.VBS))})
+		Step{RequiresPowerOff: true, Reason: fmt.Sprintf("set encryptStateAndMigrationTraffic %t and vbs %s", d.EncryptStateAndMigrationTraffic, vbsWords(!d.VBS))})
 	if wantPower(d) == drivers.PowerRunning {
 		k.add(drivers.OpStartVM, nil, Step{Reason: "start the VM (power: Running)"})
 	}
@@ -140,6 +140,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	k := b.newChain(ch, d.Name)
 	if o.FileAccess == drivers.FileAccessViolation {
 		if cp.fileAccessEnforced() {
+			ch.Reasons = append(ch.Reasons, "vmFileAccess: the VM's state files are readable by more than host administrators, want host administrators only")
 			k.add(drivers.OpRestrictFileAccess, nil, Step{Reason: "the VM's configuration and state files (which hold the vTPM) are readable by more than host administrators, want host administrators only (vmFileAccess: hostAdminsOnly)"})
 		} else {
 			b.finding(SeverityWarning, RuleFileAccess, res, c,
@@ -316,6 +317,9 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	}
 	ann := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: hash, Protect: d.Protect, VTPMIdentity: annID, Node: finalNode}
 	if len(ch.Steps) > 0 || *a != *ann {
+		if len(ch.Reasons) == 0 {
+			ch.Reasons = append(ch.Reasons, annotationChangeReason(a, ann, o))
+		}
 		k.add(drivers.OpSetAnnotations, &drivers.Params{Annotations: ann}, Step{Reason: annotationReason(a, ann, newIdentity, lost)})
 	}
 	if len(ch.Steps) == 0 {
@@ -459,6 +463,21 @@ func annotationReason(old, new *drivers.Annotations, newIdentity, lost bool) str
 		r += "; the last verified vTPM identity is kept, because the current one differs (see the vtpm-state-lost finding)"
 	}
 	return r
+}
+
+// annotationChangeReason explains a change that only updates the record on the VM.
+func annotationChangeReason(old, new *drivers.Annotations, o *drivers.VM) string {
+	switch {
+	case old.Node != new.Node && old.Node != "":
+		return fmt.Sprintf("moved by the cluster from node %s to node %s: record the new node", old.Node, new.Node)
+	case old.SpecHash != new.SpecHash:
+		return "the YAML changed but the VM already matches it: record the new spec hash"
+	case old.Protect != new.Protect:
+		return fmt.Sprintf("record protect: %t on the VM", new.Protect)
+	case old.VTPMIdentity != new.VTPMIdentity:
+		return fmt.Sprintf("record the vTPM identity %s observed on node %s", short(new.VTPMIdentity), o.Node)
+	}
+	return "update tlreconcile's record on the VM"
 }
 
 func short(id string) string {

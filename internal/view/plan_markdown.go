@@ -49,8 +49,10 @@ func planMarkdown(p *plan.Plan, limit int) string {
 			restart = "**yes**"
 		}
 		reasons := c.Reasons
-		if len(reasons) == 0 && len(c.Steps) > 0 {
-			reasons = []string{c.Steps[0].Reason}
+		if len(reasons) == 0 {
+			for _, s := range c.Steps {
+				reasons = append(reasons, s.Reason)
+			}
 		}
 		esc := make([]string, len(reasons))
 		for i, r := range reasons {
@@ -94,30 +96,90 @@ func planMarkdown(p *plan.Plan, limit int) string {
 		}
 	}
 
-	// Assemble, cutting whole sections from the end until it fits: details
-	// first, then the findings, then table rows.
-	keptDetails, keptRows, keepFindings := len(details), len(rows), true
-	for {
-		out := assembleMarkdown(head.String(), tableHead, rows[:keptRows], details[:keptDetails], findings.String(), keepFindings, len(rows), len(details), len(p.Findings))
-		if len(out) <= limit {
-			return out
-		}
-		switch {
-		case keptDetails > 0:
-			keptDetails--
-		case keepFindings && len(p.Findings) > 0:
-			keepFindings = false
-		case keptRows > 0:
-			keptRows--
-		default:
-			// Only the head is left; cut it at a line boundary.
-			out = head.String()
-			for len(out)+200 > limit && strings.Contains(out, "\n") {
-				out = out[:strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1]
+	// Fill the space by priority: the table rows, then the findings, then the
+	// step details in plan order; whatever does not fit is cut whole and named
+	// in a note. One pass, so a 10,000-VM plan costs no more than a small one.
+	budget := limit - head.Len() - markdownNoteReserve
+	keptRows := 0
+	if len(rows) > 0 {
+		budget -= len(tableHead) + 1
+		for _, r := range rows {
+			if len(r) > budget {
+				break
 			}
-			return out + "\n_The rest of the plan was cut to stay under the comment size limit; run `tlreconcile plan` to see it._\n"
+			budget -= len(r)
+			keptRows++
 		}
 	}
+	keepFindings := keptRows == len(rows) && findings.Len() <= budget
+	if keepFindings {
+		budget -= findings.Len()
+	}
+	keptDetails := 0
+	if keptRows == len(rows) {
+		for _, d := range details {
+			if len(d) > budget {
+				break
+			}
+			budget -= len(d)
+			keptDetails++
+		}
+	}
+	return assembleMarkdown(head.String(), tableHead, rows[:keptRows], details[:keptDetails], findings.String(), keepFindings, len(rows), len(details), len(p.Findings))
+}
+
+// markdownNoteReserve is room kept for the note that says what was cut.
+const markdownNoteReserve = 400
+
+// markdownWarnings is the warning block: destructive, disruptive (VM restarts) and blocked changes.
+func markdownWarnings(p *plan.Plan) string {
+	var destructive, restarts, blocked []string
+	for _, c := range p.Changes {
+		if changeDestructive(c) {
+			destructive = append(destructive, "`"+mdCode(c.Resource)+"`")
+		}
+		if changeRestarts(c) {
+			restarts = append(restarts, "`"+mdCode(c.Resource)+"`")
+		}
+		if why := changeBlocked(c); why != "" {
+			blocked = append(blocked, "`"+mdCode(c.Resource)+"` ("+mdEscape(why)+")")
+		}
+	}
+	if len(destructive)+len(restarts)+len(blocked) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("> [!WARNING]\n")
+	if len(destructive) > 0 {
+		fmt.Fprintf(&b, "> - **Destructive** (vTPM secrets or the VM are lost; apply needs `--allow-destructive`): %s\n", firstFew(destructive, ", "))
+	}
+	if len(restarts) > 0 {
+		fmt.Fprintf(&b, "> - **Disruptive** (the VM stops or restarts): %s\n", firstFew(restarts, ", "))
+	}
+	if len(blocked) > 0 {
+		fmt.Fprintf(&b, "> - **Blocked** (apply skips these until the cause is fixed): %s\n", firstFew(blocked, "; "))
+	}
+	return b.String()
+}
+
+// warningListMax bounds each warning list, so the head of a huge plan stays small.
+const warningListMax = 20
+
+func firstFew(items []string, sep string) string {
+	if len(items) <= warningListMax {
+		return strings.Join(items, sep)
+	}
+	return strings.Join(items[:warningListMax], sep) + fmt.Sprintf("%sand %d more (see the table)", sep, len(items)-warningListMax)
+}
+
+// mdEscape makes text safe inside a Markdown table cell and against HTML injection.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'").Replace(s)
+}
+
+// mdCode makes text safe inside backticks in a table cell.
+func mdCode(s string) string {
+	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
 }
 
 func assembleMarkdown(head, tableHead string, rows, details []string, findings string, keepFindings bool, allRows, allDetails, allFindings int) string {
@@ -150,45 +212,4 @@ func assembleMarkdown(head, tableHead string, rows, details []string, findings s
 		fmt.Fprintf(&b, "\n> [!NOTE]\n> Cut to stay under the %d-character comment limit: %s. Run `tlreconcile plan` or download the plan artifact to see everything.\n", MarkdownLimit, strings.Join(cut, ", "))
 	}
 	return b.String()
-}
-
-// markdownWarnings is the warning block: destructive, disruptive (VM restarts) and blocked changes.
-func markdownWarnings(p *plan.Plan) string {
-	var destructive, restarts, blocked []string
-	for _, c := range p.Changes {
-		if changeDestructive(c) {
-			destructive = append(destructive, "`"+mdCode(c.Resource)+"`")
-		}
-		if changeRestarts(c) {
-			restarts = append(restarts, "`"+mdCode(c.Resource)+"`")
-		}
-		if why := changeBlocked(c); why != "" {
-			blocked = append(blocked, "`"+mdCode(c.Resource)+"` ("+mdEscape(why)+")")
-		}
-	}
-	if len(destructive)+len(restarts)+len(blocked) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	b.WriteString("> [!WARNING]\n")
-	if len(destructive) > 0 {
-		fmt.Fprintf(&b, "> - **Destructive** (vTPM secrets or the VM are lost; apply needs `--allow-destructive`): %s\n", strings.Join(destructive, ", "))
-	}
-	if len(restarts) > 0 {
-		fmt.Fprintf(&b, "> - **Disruptive** (the VM stops or restarts): %s\n", strings.Join(restarts, ", "))
-	}
-	if len(blocked) > 0 {
-		fmt.Fprintf(&b, "> - **Blocked** (apply skips these until the cause is fixed): %s\n", strings.Join(blocked, "; "))
-	}
-	return b.String()
-}
-
-// mdEscape makes text safe inside a Markdown table cell and against HTML injection.
-func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "&", "&amp;", "`", "'").Replace(s)
-}
-
-// mdCode makes text safe inside backticks in a table cell.
-func mdCode(s string) string {
-	return strings.NewReplacer("`", "'", "|", `\|`, "\n", " ").Replace(s)
 }

@@ -1,0 +1,274 @@
+package view_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+	"github.com/tlreconcile/tlreconcile/internal/view"
+)
+
+var updatePlan = flag.Bool("update-plan", false, "rewrite the plan and show golden files")
+
+var (
+	observedAt = time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
+	win11      = spec.Image{Publisher: "microsoftwindowsdesktop", Offer: "windows-11", Sku: "win11-22h2-avd", Version: "22621.2428.231001"}
+	hardened   = spec.Image{Publisher: "contoso", Offer: "hardened-win11", Sku: "avd", Version: "1.0.0"}
+)
+
+const (
+	idA = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"
+	idB = "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+	idC = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"
+)
+
+func vmSpec(cluster, name string, mut ...func(*spec.VM)) spec.VM {
+	v := spec.VM{
+		Name: name, Cluster: cluster, SecurityType: spec.SecurityTrustedLaunch, Image: win11,
+		Processors: 4, MemoryMB: 8192,
+		SecureBoot: spec.SecureBoot{Enabled: true, Template: spec.TemplateMicrosoftWindows},
+		VTPM:       spec.VTPM{Enabled: true}, VBS: true, EncryptStateAndMigrationTraffic: true,
+		Power: spec.PowerRunning,
+	}
+	for _, m := range mut {
+		m(&v)
+	}
+	return v
+}
+
+func synced(d spec.VM, node, id string, mut ...func(*drivers.VM)) drivers.VM {
+	o := drivers.VM{
+		Name: d.Name, ID: "id-" + d.Name, Node: node, Generation: 2, Power: drivers.PowerState(d.Power),
+		Processors: d.Processors, MemoryMB: d.MemoryMB, SecurityType: d.SecurityType,
+		SecureBoot: d.SecureBoot.Enabled, SecureBootTemplate: d.SecureBoot.Template,
+		TPMEnabled: d.VTPM.Enabled, KeyProtector: d.VTPM.Enabled, KeyProtectorSHA256: "kp" + id,
+		EncryptState: d.EncryptStateAndMigrationTraffic, VBSOptOut: !d.VBS,
+		FileAccess: drivers.FileAccessHostAdminsOnly, VTPMInitialized: true, VTPMIdentity: id,
+		Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: d.Hash(), Protect: d.Protect, VTPMIdentity: id, Node: node},
+	}
+	for _, m := range mut {
+		m(&o)
+	}
+	return o
+}
+
+// scenario has every action, finding kind and warning kind the views render.
+func scenario(t *testing.T) *plan.Plan {
+	t.Helper()
+	west := spec.Cluster{Name: "hci-west", Driver: "sim", Nodes: []string{"node1", "node2", "node3", "node4"},
+		IgvmAgent: "required", VMFileAccess: "hostAdminsOnly", LiveMigration: spec.LiveMigration{Encryption: "ipsec"}}
+	east := spec.Cluster{Name: "hci-east", Driver: "sim", Nodes: []string{"e1", "e2"},
+		IgvmAgent: "ignore", VMFileAccess: "ignore", LiveMigration: spec.LiveMigration{Encryption: "none"}}
+	off := func(v *spec.VM) { v.Power = spec.PowerOff }
+	d := &spec.Desired{
+		Clusters: []spec.Cluster{east, west},
+		Catalog: []spec.CatalogImage{{Image: win11, OS: "windows", BuiltIn: true},
+			{Image: hardened, OS: "windows", Pos: spec.Pos{File: "catalog.yaml", Line: 4, Column: 1}}},
+		VMs: []spec.VM{
+			vmSpec("hci-east", "east-01"),
+			vmSpec("hci-west", "avd-01"),
+			vmSpec("hci-west", "avd-02", func(v *spec.VM) { v.Placement.Node = "node2"; v.Pos = spec.Pos{File: "vms/avd.yaml", Line: 12, Column: 1} }),
+			vmSpec("hci-west", "avd-03"),
+			vmSpec("hci-west", "avd-04", off),
+			vmSpec("hci-west", "avd-05"),
+			vmSpec("hci-west", "avd-06", func(v *spec.VM) { v.VTPM.Enabled = false; v.EncryptStateAndMigrationTraffic = false; v.Protect = true }),
+			vmSpec("hci-west", "avd-07", func(v *spec.VM) { v.Image = hardened }),
+			vmSpec("hci-west", "avd-08"),
+			vmSpec("hci-west", "avd-09"),
+			vmSpec("hci-west", "avd-10"),
+			vmSpec("hci-west", "avd-11", func(v *spec.VM) { v.Placement.Node = "node1" }),
+		},
+	}
+	protected := vmSpec("hci-west", "avd-06", func(v *spec.VM) { v.Protect = true })
+	o := map[string]*drivers.Observed{
+		"hci-west": {Cluster: "hci-west", Driver: "sim", ObservedAt: observedAt,
+			Nodes: []drivers.Node{
+				{Name: "node1", State: drivers.NodeUp, IgvmAgent: drivers.AgentRunning, MigrationIPsec: true},
+				{Name: "node2", State: drivers.NodeUp, IgvmAgent: drivers.AgentStopped, MigrationIPsec: false},
+				{Name: "node3", State: drivers.NodeUp, IgvmAgent: drivers.AgentAbsent, MigrationIPsec: true},
+			},
+			VMs: []drivers.VM{
+				synced(d.VMs[1], "node1", idA, func(o *drivers.VM) {
+					o.SecureBoot = false
+					o.Processors = 2
+					o.FileAccess = drivers.FileAccessViolation
+				}),
+				synced(d.VMs[3], "node1", idB, func(o *drivers.VM) { o.Generation = 1 }),
+				synced(d.VMs[4], "node1", idC, func(o *drivers.VM) { o.MemoryMB = 4096; o.VTPMIdentity = idA; o.Node = "node2" }),
+				synced(d.VMs[5], "node1", idB, func(o *drivers.VM) { o.Annotations.Node = "node3" }),
+				synced(protected, "node1", idC),
+				synced(d.VMs[7], "node1", idA),
+				synced(d.VMs[8], "node3", idB, func(o *drivers.VM) { o.Power = drivers.PowerOff; o.VTPMIdentity = "" }),
+				synced(d.VMs[9], "node1", "", func(o *drivers.VM) { o.Annotations = nil }),
+				synced(d.VMs[10], "node1", idC, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA }),
+				synced(d.VMs[11], "node2", idA, func(o *drivers.VM) { o.Power = drivers.PowerSaved }),
+				synced(vmSpec("hci-west", "legacy"), "node1", "", func(o *drivers.VM) { o.Annotations = nil }),
+				synced(vmSpec("hci-west", "old-01"), "node1", idB),
+			}},
+		"hci-east": {Cluster: "hci-east", Driver: "sim", ObservedAt: observedAt.Add(time.Minute),
+			Nodes: []drivers.Node{
+				{Name: "e1", State: drivers.NodeUp, IgvmAgent: drivers.AgentRunning},
+				{Name: "e2", State: drivers.NodeUp, IgvmAgent: drivers.AgentStopped},
+			},
+			VMs: []drivers.VM{synced(d.VMs[0], "e1", idA, func(o *drivers.VM) { o.FileAccess = drivers.FileAccessViolation })}},
+	}
+	p, err := plan.Build(d, o, plan.Options{Prune: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ObservedFile = "observed.json"
+	p.PlannedAt = observedAt.Add(3*time.Hour + 12*time.Minute)
+	return p
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
+	if *updatePlan {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/view -update-plan to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (go test ./internal/view -run %s -update-plan):\n%s", golden, t.Name(), got)
+	}
+}
+
+func TestPlanGolden(t *testing.T) {
+	p := scenario(t)
+	tests := []struct {
+		golden string
+		render func(*bytes.Buffer) error
+	}{
+		{"plan.txt.golden", func(b *bytes.Buffer) error { return view.PlanText(b, p, false) }},
+		{"plan-color.txt.golden", func(b *bytes.Buffer) error { return view.PlanText(b, p, true) }},
+		{"plan.json.golden", func(b *bytes.Buffer) error { return view.PlanJSON(b, p) }},
+		{"plan.md.golden", func(b *bytes.Buffer) error { return view.PlanMarkdown(b, p) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := tt.render(&b); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, tt.golden, b.Bytes())
+		})
+	}
+}
+
+// TestPlanScenarioCoverage keeps the golden scenario honest: it must hold
+// every action, every finding rule a pruning plan can produce, and every
+// warning kind.
+func TestPlanScenarioCoverage(t *testing.T) {
+	p := scenario(t)
+	actions := map[plan.Action]bool{}
+	var destructive, disruptive, blocked bool
+	for _, c := range p.Changes {
+		actions[c.Action] = true
+		for _, s := range c.Steps {
+			destructive = destructive || s.Destructive
+			disruptive = disruptive || s.Disruptive
+			blocked = blocked || s.Blocked != ""
+		}
+	}
+	for _, a := range []plan.Action{plan.ActionCreate, plan.ActionUpdate, plan.ActionReplace, plan.ActionDelete} {
+		if !actions[a] {
+			t.Errorf("scenario has no %s change", a)
+		}
+	}
+	if !destructive || !disruptive || !blocked {
+		t.Errorf("scenario warnings: destructive %t, disruptive %t, blocked %t; want all", destructive, disruptive, blocked)
+	}
+	rules := map[string]bool{}
+	for _, f := range p.Findings {
+		rules[f.Rule] = true
+	}
+	for _, r := range []string{plan.RuleVTPMStateLost, plan.RuleMovedByCluster, plan.RuleUnmanagedVM, plan.RuleIgvmAgentAbsent,
+		plan.RuleIgvmAgentNotRunning, plan.RuleLiveMigrationUnencrypted, plan.RuleFileAccess, plan.RuleImageOutsideCatalog, plan.RuleNodeNotObserved} {
+		if !rules[r] {
+			t.Errorf("scenario has no %s finding", r)
+		}
+	}
+	if p.Summary.Noop == 0 {
+		t.Error("scenario has no unchanged VM")
+	}
+}
+
+func TestPlanJSONContract(t *testing.T) {
+	var b bytes.Buffer
+	if err := view.PlanJSON(&b, scenario(t)); err != nil {
+		t.Fatal(err)
+	}
+	back, err := plan.Read(&b)
+	if err != nil {
+		t.Fatalf("plan.Read of PlanJSON output: %v", err)
+	}
+	if back.FormatVersion != "1" || len(back.Changes) == 0 {
+		t.Errorf("round trip lost the plan: %+v", back.Summary)
+	}
+	var raw map[string]any
+	b.Reset()
+	_ = view.PlanJSON(&b, &plan.Plan{FormatVersion: "1"})
+	if err := json.Unmarshal(b.Bytes(), &raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlanMarkdownLimit(t *testing.T) {
+	p := scenario(t)
+	// Grow the plan far past the limit by repeating its changes under new names.
+	base := p.Changes
+	for i := 0; len(p.Changes) < 3000; i++ {
+		for _, c := range base {
+			c.Resource = c.Resource + "-copy" + strings.Repeat("x", i%7) + string(rune('a'+i%26))
+			p.Changes = append(p.Changes, c)
+		}
+	}
+	var b bytes.Buffer
+	if err := view.PlanMarkdown(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := len(out); n > view.MarkdownLimit {
+		t.Fatalf("markdown is %d characters, over the %d limit", n, view.MarkdownLimit)
+	}
+	for _, want := range []string{view.MarkdownMarker, "**Plan: ", "> [!WARNING]", "Cut to stay under the 65000-character comment limit", "the step details of"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("truncated markdown lacks %q", want)
+		}
+	}
+	if strings.Count(out, "<details>") != strings.Count(out, "</details>") {
+		t.Error("a <details> section was cut in half")
+	}
+}
+
+func TestPlanTextNoChanges(t *testing.T) {
+	p := &plan.Plan{FormatVersion: "1", ObservedAt: observedAt, PlannedAt: observedAt.Add(90 * time.Second), Summary: plan.Summary{Noop: 2}}
+	var b bytes.Buffer
+	if err := view.PlanText(&b, p, false); err != nil {
+		t.Fatal(err)
+	}
+	want := "Observed live at 2026-11-27 02:00:00 UTC, 1m before planning.\n\nNo changes: the clusters match the YAML.\n\nPlan: 0 to create, 0 to update, 0 to replace, 0 to delete; 0 blocked. 2 unchanged.\n"
+	if b.String() != want {
+		t.Errorf("got:\n%q\nwant:\n%q", b.String(), want)
+	}
+}
+
+func TestPlanFormatUnknown(t *testing.T) {
+	if err := view.Plan(&bytes.Buffer{}, "yaml", &plan.Plan{}, false); err == nil || !strings.Contains(err.Error(), "markdown") {
+		t.Errorf("err = %v, want one listing the formats", err)
+	}
+}
