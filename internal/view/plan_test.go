@@ -75,7 +75,10 @@ func scenario(t *testing.T) *plan.Plan {
 		VMs: []spec.VM{
 			vmSpec("hci-east", "east-01"),
 			vmSpec("hci-west", "avd-01"),
-			vmSpec("hci-west", "avd-02", func(v *spec.VM) { v.Placement.Node = "node2"; v.Pos = spec.Pos{File: "vms/avd.yaml", Line: 12, Column: 1} }),
+			vmSpec("hci-west", "avd-02", func(v *spec.VM) {
+				v.Placement.Node = "node2"
+				v.Pos = spec.Pos{File: "vms/avd.yaml", Line: 12, Column: 1}
+			}),
 			vmSpec("hci-west", "avd-03"),
 			vmSpec("hci-west", "avd-04", off),
 			vmSpec("hci-west", "avd-05"),
