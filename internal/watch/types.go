@@ -48,7 +48,7 @@ func (in Input) Valid() bool {
 		return false
 	}
 	for _, d := range in.Diagnostics {
-		if d.Severity == "error" {
+		if d.Severity == spec.SeverityError {
 			return false
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -105,7 +104,7 @@ func New(o Options) (*Watcher, error) {
 		o.RetryDelay = DefaultRetryDelay
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	root, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -367,17 +366,17 @@ func (w *Watcher) accept(log *slog.Logger, in Input) (*spec.Desired, string) {
 	} else {
 		w.m.invalid.Set(1)
 	}
-	counts := map[string]float64{"error": 0, "warning": 0}
+	counts := map[spec.Severity]float64{spec.SeverityError: 0, spec.SeverityWarning: 0}
 	for _, d := range in.Diagnostics {
 		counts[d.Severity]++
 	}
 	for sev, n := range counts {
-		w.m.diagnostics.WithLabelValues(sev).Set(n)
+		w.m.diagnostics.WithLabelValues(string(sev)).Set(n)
 	}
 	if changed || in.Err != nil {
 		for _, d := range in.Diagnostics {
 			lvl := slog.LevelWarn
-			if d.Severity == "error" {
+			if d.Severity == spec.SeverityError {
 				lvl = slog.LevelError
 			}
 			log.Log(context.Background(), lvl, d.Message, "rule", d.Rule, "file", d.File, "line", d.Line, "column", d.Column, "path", d.Path)
