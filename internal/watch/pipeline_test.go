@@ -249,7 +249,10 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 	// The fix is applied.
 	write(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 6))
 	e.waitVM(t, "avd-01", "updated to 6 processors", func(v *drivers.VM) bool { return v.Processors == 6 && v.Power == drivers.PowerRunning })
-	waitFor(t, "the fix run to finish", func() bool { st := e.status(t); return !st.Running && st.Input.Valid && st.LastRun.Result == watch.ResultApplied })
+	waitFor(t, "the fix run to finish", func() bool {
+		st := e.status(t)
+		return !st.Running && st.Input.Valid && st.LastRun.Result == watch.ResultApplied
+	})
 
 	fams = e.metrics(t)
 	for _, c := range []struct {
