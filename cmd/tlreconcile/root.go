@@ -47,6 +47,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newVersionCmd(o),
 		newValidateCmd(o),
 		newSchemaCmd(o),
+		newApplyCmd(o),
 	)
 	return cmd
 }

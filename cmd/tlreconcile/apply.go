@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+	"github.com/tlreconcile/tlreconcile/internal/view"
+)
+
+// applyOptions are the flags of `tlreconcile apply`.
+type applyOptions struct {
+	root             *rootOptions
+	filenames        []string
+	planFile         string // positional: apply exactly this saved plan
+	autoApprove      bool
+	allowDestructive bool
+	parallelism      int
+	targets          []string
+	prune            bool
+	lockTimeout      time.Duration
+	format           string
+	retry            apply.Retry
+	// isTerminal says whether r is an interactive terminal; tests replace it.
+	isTerminal func(r io.Reader) bool
+}
+
+func newApplyCmd(root *rootOptions) *cobra.Command {
+	o := &applyOptions{root: root, isTerminal: readerIsTerminal}
+	cmd := &cobra.Command{
+		Use:   "apply (-f PATH... | PLANFILE)",
+		Short: "Change the clusters to match the desired state, safely",
+		Long: `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
+and asks for "yes" on a terminal (without a terminal it refuses unless --auto-approve).
+apply PLANFILE applies exactly a plan saved with 'tlreconcile plan -out PLANFILE', and refuses
+it when anything it used has changed since, listing what moved.
+
+Cluster and node steps run first; then each VM's steps run in order, up to --parallelism VMs
+at once. Transient driver errors are retried with backoff. Every VM is re-observed after its
+steps and must match the plan; a VM the plan stopped is started again when a later step
+fails (unless a failed key-protector or TPM step makes that unsafe: then it says so).
+Destructive steps (vTPM disable, key-protector reset, replace, delete) need
+--allow-destructive. An exclusive lock and a journal under --state-dir make two applies
+exclusive and an interrupted apply resumable: run the same command again.
+
+Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.`,
+		Example: `  # plan, review and apply the desired state interactively
+  tlreconcile apply -f examples/avd-pool
+
+  # CI: apply without asking, JSON events for the log
+  tlreconcile apply -f desired/ --auto-approve --format json
+
+  # apply exactly the plan that was reviewed
+  tlreconcile plan -f desired/ -out plan.json
+  tlreconcile apply plan.json
+
+  # allow a planned vTPM reset, one VM only
+  tlreconcile apply -f desired/ --target vm/avd-01 --allow-destructive`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.planFile = args[0]
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "file or directory of desired state, repeatable; - reads standard input")
+	f.BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for yes (needed without a terminal)")
+	f.BoolVar(&o.allowDestructive, "allow-destructive", false, "let destructive steps run: vTPM disable, key-protector reset, replace, delete (vTPM secrets such as BitLocker keys are lost)")
+	f.IntVar(&o.parallelism, "parallelism", apply.DefaultParallelism, "how many VMs to change at once")
+	f.StringArrayVar(&o.targets, "target", nil, "only this resource (vm/NAME), repeatable")
+	f.BoolVar(&o.prune, "prune", false, "delete managed VMs that are no longer declared")
+	f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "how long to wait for another apply on the same state dir to finish")
+	f.StringVar(&o.format, "format", view.FormatText, "event output: text (progress lines) or json (one object per line)")
+	f.IntVar(&o.retry.Attempts, "retry-attempts", 5, "attempts per step for transient driver errors, including the first")
+	f.DurationVar(&o.retry.Base, "retry-base", 200*time.Millisecond, "first retry delay; doubles per attempt, with jitter")
+	f.DurationVar(&o.retry.Max, "retry-max", 5*time.Second, "ceiling of one retry delay")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{view.FormatText, view.FormatJSON}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
+	return cmd
+}
+
+// Validate checks flag combinations before any I/O.
+func (o *applyOptions) Validate() error {
+	var errs []error
+	switch {
+	case o.planFile == "" && len(o.filenames) == 0:
+		errs = append(errs, errors.New("apply: nothing to apply; pass the desired state with -f PATH, or a saved plan file"))
+	case o.planFile != "" && len(o.filenames) > 0:
+		errs = append(errs, errors.New("apply: give -f PATH or a saved plan file, not both"))
+	case o.planFile != "" && (len(o.targets) > 0 || o.prune):
+		errs = append(errs, errors.New("apply: --target and --prune shape a new plan; pass them to `tlreconcile plan` when saving the plan file"))
+	}
+	if o.format != view.FormatText && o.format != view.FormatJSON {
+		errs = append(errs, fmt.Errorf("apply: --format %q is unknown; use text or json", o.format))
+	}
+	if o.parallelism < 1 {
+		errs = append(errs, fmt.Errorf("apply: --parallelism %d must be 1 or more", o.parallelism))
+	}
+	if o.lockTimeout < 0 {
+		errs = append(errs, fmt.Errorf("apply: --lock-timeout %s must not be negative", o.lockTimeout))
+	}
+	if o.retry.Attempts < 1 {
+		errs = append(errs, fmt.Errorf("apply: --retry-attempts %d must be 1 or more", o.retry.Attempts))
+	}
+	for _, t := range o.targets {
+		if !strings.HasPrefix(t, "vm/") || len(t) == len("vm/") {
+			errs = append(errs, fmt.Errorf("apply: --target %q: write vm/NAME", t))
+		}
+	}
+	if err := (apply.Options{Parallelism: o.parallelism, Retry: o.retry}).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("apply: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Run takes the lock, builds or reads the plan, asks, applies and renders.
+func (o *applyOptions) Run(ctx context.Context) error {
+	out, errw := o.root.stdout, o.root.stderr
+	notify := func(s string) { fmt.Fprintln(errw, s) }
+	lock, err := apply.AcquireLock(ctx, o.root.stateDir, apply.LockOptions{
+		Timeout: o.lockTimeout, Command: commandLine(), Notify: notify,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := lock.Release(); err != nil {
+			notify(err.Error())
+		}
+	}()
+	entries, err := apply.ReadJournalFile(o.root.stateDir)
+	if err != nil {
+		return fmt.Errorf("%w (journal in %s)", err, o.root.stateDir)
+	}
+	if len(entries) > 0 {
+		notify(fmt.Sprintf("resuming: the journal holds %d completed step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", len(entries)))
+	}
+
+	reg := o.root.registry()
+	cfg := drivers.Config{StateDir: o.root.stateDir}
+	var p *plan.Plan
+	if o.planFile != "" {
+		p, err = o.savedPlan(ctx, reg, cfg)
+	} else {
+		p, err = o.newPlan(ctx, reg, cfg, apply.AcceptedIdentityChanges(entries))
+	}
+	if err != nil || p == nil {
+		return err
+	}
+	if err := apply.Check(p, o.allowDestructive); err != nil {
+		return err
+	}
+	if !p.HasChanges() {
+		fmt.Fprintln(out, "No changes. The clusters match the desired state.")
+		return o.clearJournal(notify)
+	}
+	if o.planFile == "" && !o.autoApprove {
+		if err := o.approve(); err != nil {
+			return err
+		}
+	}
+
+	drvs, closeAll, err := openDrivers(reg, cfg, p.Clusters)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	journal, err := apply.OpenJournal(o.root.stateDir)
+	if err != nil {
+		return err
+	}
+	defer journal.Close()
+	events := view.EventsText(out, o.root.color(out))
+	if o.format == view.FormatJSON {
+		events = view.EventsJSON(out)
+	}
+	refs := map[string]drivers.ClusterRef{}
+	for _, r := range p.Clusters {
+		refs[r.Name] = r
+	}
+	rep, err := apply.Run(ctx, p, drvs, apply.Options{
+		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, Retry: o.retry,
+		Events: events, Refs: refs, Journal: journal,
+	})
+	if err != nil {
+		if rep != nil {
+			return errReported // the report was rendered by the run-finished event
+		}
+		return err
+	}
+	return o.clearJournal(notify)
+}
+
+func (o *applyOptions) clearJournal(notify func(string)) error {
+	entries, err := apply.ReadJournalFile(o.root.stateDir)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	j, err := apply.OpenJournal(o.root.stateDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	if err := j.Clear(); err != nil {
+		notify(fmt.Sprintf("%v: the next apply will re-plan from what it observes", err))
+	}
+	return nil
+}
+
+// newPlan loads, observes and plans; it prints the plan (to stderr with --format json).
+func (o *applyOptions) newPlan(ctx context.Context, reg *drivers.Registry, cfg drivers.Config, accepted map[string]bool) (*plan.Plan, error) {
+	desired, diags := spec.Load(spec.LoadOptions{Paths: o.filenames, Stdin: o.root.stdin})
+	if len(diags) > 0 {
+		if err := view.Diagnostics(o.root.stderr, view.FormatText, diags, o.root.color(o.root.stderr)); err != nil {
+			return nil, fmt.Errorf("apply: write diagnostics: %w", err)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, errReported
+	}
+	refs := make([]drivers.ClusterRef, 0, len(desired.Clusters))
+	for _, c := range desired.Clusters {
+		refs = append(refs, plan.ClusterRef(c))
+	}
+	observed, err := plan.ObserveAll(ctx, reg, cfg, refs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := plan.Build(desired, observed, plan.Options{
+		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive, AcceptedIdentityChanges: accepted,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := o.root.stdout
+	if o.format == view.FormatJSON {
+		w = o.root.stderr
+	}
+	if p.HasChanges() || len(p.Findings) > 0 {
+		if err := view.PlanText(w, p, o.root.color(w)); err != nil {
+			return nil, fmt.Errorf("apply: write plan: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// savedPlan reads a plan file and refuses it when what it used has moved.
+func (o *applyOptions) savedPlan(ctx context.Context, reg *drivers.Registry, cfg drivers.Config) (*plan.Plan, error) {
+	f, err := os.Open(o.planFile)
+	if err != nil {
+		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
+	}
+	p, err := plan.Read(f)
+	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
+	}
+	observed, err := plan.ObserveAll(ctx, reg, cfg, p.Clusters)
+	if err != nil {
+		return nil, err
+	}
+	if moved := plan.Stale(p, observed); len(moved) > 0 {
+		return nil, fmt.Errorf("plan file %s is stale: the clusters changed since it was made, nothing was applied:\n  %s\nre-run `tlreconcile plan -out %s`, review it, and apply the new plan",
+			o.planFile, strings.Join(moved, "\n  "), o.planFile)
+	}
+	return p, nil
+}
+
+// approve asks for "yes" on a terminal; without one it refuses.
+func (o *applyOptions) approve() error {
+	if !o.isTerminal(o.root.stdin) {
+		return errors.New("apply: no terminal to ask for approval, nothing was applied: re-run with --auto-approve, or save the plan with `tlreconcile plan -out FILE` and run `tlreconcile apply FILE`")
+	}
+	fmt.Fprint(o.root.stderr, "\nDo you want to apply this plan? Only 'yes' is accepted: ")
+	line, err := bufio.NewReader(o.root.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return fmt.Errorf("apply: reading the answer: %w; nothing was applied", err)
+	}
+	if strings.TrimSpace(line) != "yes" {
+		fmt.Fprintln(o.root.stderr, "Apply cancelled: nothing was changed.")
+		return errReported
+	}
+	return nil
+}
+
+func readerIsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// openDrivers opens one driver per driver name and maps clusters to it.
+func openDrivers(reg *drivers.Registry, cfg drivers.Config, refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
+	byName := map[string]drivers.Driver{}
+	out := map[string]drivers.Driver{}
+	closeAll := func() {
+		for _, d := range byName {
+			if c, ok := d.(drivers.Closer); ok {
+				_ = c.Close()
+			}
+		}
+	}
+	for _, r := range refs {
+		d, ok := byName[r.Driver]
+		if !ok {
+			var err error
+			if d, err = reg.Open(r.Driver, cfg); err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("cluster/%s: %w", r.Name, err)
+			}
+			byName[r.Driver] = d
+		}
+		out[r.Name] = d
+	}
+	return out, closeAll, nil
+}
+
+// commandLine is recorded in the lock file for whoever finds it held.
+func commandLine() string {
+	args := append([]string{"tlreconcile"}, os.Args[1:]...)
+	return strings.Join(args, " ")
+}

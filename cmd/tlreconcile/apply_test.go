@@ -1,0 +1,506 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+)
+
+// applyBin is the tlreconcile binary TestMain builds once, for tests where a
+// process must really die or two processes must really race for the lock.
+var applyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tlreconcile-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	applyBin = filepath.Join(dir, "tlreconcile")
+	if out, err := exec.Command("go", "build", "-o", applyBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// applyEnv is a desired-state folder and a sim state dir for one test.
+type applyEnv struct {
+	t     *testing.T
+	dir   string
+	state string
+}
+
+const applyClusterYAML = `apiVersion: tlreconcile/v1alpha1
+kind: Cluster
+metadata: {name: c1}
+spec:
+  driver: sim
+  nodes: [node1, node2]
+  liveMigration: {encryption: ipsec}
+`
+
+type vmDoc struct {
+	name       string
+	processors int
+	template   string
+}
+
+func (v vmDoc) yaml() string {
+	if v.processors == 0 {
+		v.processors = 2
+	}
+	if v.template == "" {
+		v.template = spec.TemplateMicrosoftWindows
+	}
+	return fmt.Sprintf(`---
+apiVersion: tlreconcile/v1alpha1
+kind: TrustedLaunchVM
+metadata: {name: %s, cluster: c1}
+spec:
+  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
+  processors: %d
+  memoryMB: 4096
+  secureBoot: {enabled: true, template: %s}
+  vtpm: {enabled: true}
+  vbs: true
+  encryptStateAndMigrationTraffic: true
+  power: Running
+`, v.name, v.processors, v.template)
+}
+
+func newApplyEnv(t *testing.T, vms ...vmDoc) *applyEnv {
+	t.Helper()
+	root := t.TempDir()
+	e := &applyEnv{t: t, dir: filepath.Join(root, "desired"), state: filepath.Join(root, "state")}
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.write(vms...)
+	return e
+}
+
+func (e *applyEnv) write(vms ...vmDoc) {
+	e.t.Helper()
+	var b strings.Builder
+	b.WriteString(applyClusterYAML)
+	for _, v := range vms {
+		b.WriteString(v.yaml())
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "desired.yaml"), []byte(b.String()), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// command prepares the real binary with this env's state dir.
+func (e *applyEnv) command(args ...string) *exec.Cmd {
+	cmd := exec.Command(applyBin, append([]string{"--state-dir", e.state, "--no-color"}, args...)...)
+	cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	return cmd
+}
+
+// run runs the binary to completion and returns stdout, stderr and exit code.
+func (e *applyEnv) run(args ...string) (string, string, int) {
+	e.t.Helper()
+	cmd := e.command(args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		e.t.Fatalf("run %v: %v", args, err)
+	}
+	return out.String(), errOut.String(), code
+}
+
+// mustApply applies the desired state and fails the test unless it succeeds.
+func (e *applyEnv) mustApply(extra ...string) string {
+	e.t.Helper()
+	out, errOut, code := e.run(append([]string{"apply", "-f", e.dir, "--auto-approve", "--retry-base", "1ms", "--retry-max", "5ms"}, extra...)...)
+	if code != 0 {
+		e.t.Fatalf("apply exited %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	return out
+}
+
+// converged asserts that another apply finds nothing to change.
+func (e *applyEnv) converged() {
+	e.t.Helper()
+	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve")
+	if code != 0 || !strings.Contains(out, "No changes.") {
+		e.t.Fatalf("not converged: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
+func (e *applyEnv) sim() *sim.Driver {
+	e.t.Helper()
+	d, err := sim.New(drivers.Config{StateDir: e.state})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+func (e *applyEnv) vm(name string) *drivers.VM {
+	e.t.Helper()
+	vm, err := e.sim().ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}, name)
+	if err != nil {
+		e.t.Fatalf("observe vm/%s: %v", name, err)
+	}
+	return vm
+}
+
+func (e *applyEnv) inject(f sim.Fault) {
+	e.t.Helper()
+	if err := e.sim().Inject("c1", f); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// savePlan makes a plan file the way `tlreconcile plan -out` does.
+func (e *applyEnv) savePlan() string {
+	e.t.Helper()
+	desired, diags := spec.Load(spec.LoadOptions{Paths: []string{e.dir}})
+	if diags.HasErrors() {
+		e.t.Fatalf("desired: %v", diags)
+	}
+	var refs []drivers.ClusterRef
+	for _, c := range desired.Clusters {
+		refs = append(refs, plan.ClusterRef(c))
+	}
+	reg := drivers.NewRegistry()
+	reg.Register(sim.Name, sim.Factory)
+	obs, err := plan.ObserveAll(context.Background(), reg, drivers.Config{StateDir: e.state}, refs)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := plan.Build(desired, obs, plan.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path := filepath.Join(e.t.TempDir(), "plan.json")
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, p); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return path
+}
+
+func TestApplyConvergesAndReportsJSON(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
+	out := e.mustApply("--format", "json")
+	var last apply.Event
+	for i, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if err := json.Unmarshal([]byte(line), &last); err != nil {
+			t.Fatalf("stdout line %d is not a JSON event: %v\n%s", i+1, err, line)
+		}
+	}
+	if last.Kind != apply.EventRunFinished || last.Report == nil || last.Report.Counts.Succeeded != 4 {
+		t.Errorf("last event %+v, want run-finished with 4 succeeded (2 nodes, 2 VMs)", last)
+	}
+	e.converged()
+	if _, err := os.Stat(filepath.Join(e.state, apply.JournalFile)); err == nil {
+		if b, _ := os.ReadFile(filepath.Join(e.state, apply.JournalFile)); len(b) != 0 {
+			t.Errorf("journal not cleared after success: %s", b)
+		}
+	}
+}
+
+func TestApplyRefusesWithoutTerminal(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"})
+	_, errOut, code := e.run("apply", "-f", e.dir)
+	if code != 1 || !strings.Contains(errOut, "no terminal to ask for approval, nothing was applied: re-run with --auto-approve") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}); err != nil || len(obs.VMs) != 0 {
+		t.Errorf("something was created without approval: %v %v", obs, err)
+	}
+}
+
+func TestApplyAsksOnTerminal(t *testing.T) {
+	tests := []struct {
+		answer string
+		want   int
+	}{{"yes\n", 0}, {"no\n", 1}, {"", 1}}
+	for _, tt := range tests {
+		t.Run(strings.TrimSpace(tt.answer), func(t *testing.T) {
+			e := newApplyEnv(t, vmDoc{name: "a"})
+			var out, errOut bytes.Buffer
+			root := &rootOptions{stdin: strings.NewReader(tt.answer), stdout: &out, stderr: &errOut, stateDir: e.state, noColor: true}
+			o := &applyOptions{root: root, filenames: []string{e.dir}, parallelism: 2, format: "text",
+				retry: apply.Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}, isTerminal: func(io.Reader) bool { return true }}
+			if err := o.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Run(context.Background())
+			if got := exitCode(err); got != tt.want {
+				t.Errorf("exit %d, want %d (err %v)\n%s", got, tt.want, err, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), "Only 'yes' is accepted") {
+				t.Errorf("no question asked:\n%s", errOut.String())
+			}
+		})
+	}
+}
+
+func TestApplyValidate(t *testing.T) {
+	ok := func() applyOptions {
+		return applyOptions{filenames: []string{"d"}, parallelism: 10, format: "text", retry: apply.Retry{Attempts: 5, Base: time.Millisecond, Max: time.Second}}
+	}
+	tests := []struct {
+		name string
+		mod  func(*applyOptions)
+		want string
+	}{
+		{"fine", func(*applyOptions) {}, ""},
+		{"nothing", func(o *applyOptions) { o.filenames = nil }, "nothing to apply"},
+		{"both", func(o *applyOptions) { o.planFile = "p.json" }, "not both"},
+		{"target with plan file", func(o *applyOptions) { o.filenames, o.planFile, o.targets = nil, "p.json", []string{"vm/a"} }, "pass them to `tlreconcile plan`"},
+		{"format", func(o *applyOptions) { o.format = "yaml" }, `--format "yaml" is unknown`},
+		{"parallelism", func(o *applyOptions) { o.parallelism = 0 }, "--parallelism 0 must be 1 or more"},
+		{"target", func(o *applyOptions) { o.targets = []string{"a"} }, `--target "a": write vm/NAME`},
+		{"lock timeout", func(o *applyOptions) { o.lockTimeout = -time.Second }, "--lock-timeout -1s"},
+		{"retry", func(o *applyOptions) { o.retry.Base = time.Hour }, "retry base 1h0m0s is above retry max 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := ok()
+			tt.mod(&o)
+			err := o.Validate()
+			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestApplyPermanentFailure: a step that always fails stops its VM's change,
+// the VM the plan stopped is running again, other VMs finish, exit 1; a re-run
+// after the fault is cleared converges.
+func TestApplyPermanentFailure(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
+	e.mustApply()
+	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"}, vmDoc{name: "c"})
+	e.inject(sim.Fault{Op: drivers.OpSetProcessor, FailAlways: true})
+	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--retry-base", "1ms", "--retry-max", "2ms")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"vm/a/set-processor: failed", "power: started again", "✓ vm/c", "✗ vm/a", "1 failed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if a := e.vm("a"); a.Power != drivers.PowerRunning {
+		t.Errorf("vm/a is %s, want Running again", a.Power)
+	}
+	if err := e.sim().ClearFaults("c1"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustApply()
+	e.converged()
+	if a := e.vm("a"); a.Processors != 4 || a.Power != drivers.PowerRunning {
+		t.Errorf("vm/a: %d processors, %s", a.Processors, a.Power)
+	}
+}
+
+// TestApplySIGKILLResumes kills a slow apply with SIGKILL mid-run; the re-run
+// must converge without creating any VM a second time.
+func TestApplySIGKILLResumes(t *testing.T) {
+	var vms []vmDoc
+	for _, n := range []string{"a", "b", "c", "d"} {
+		vms = append(vms, vmDoc{name: n})
+	}
+	e := newApplyEnv(t, vms...)
+	// Create the cluster, then slow every op down so the kill lands mid-run.
+	e.run("apply", "-f", e.dir) // refuses (no terminal) but observes: the sim cluster now exists
+	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	journal := filepath.Join(e.state, apply.JournalFile)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, _ := apply.ReadJournalFile(e.state)
+		var creates int
+		for _, en := range entries {
+			if en.Op == drivers.OpCreateVM {
+				creates++
+			}
+		}
+		if creates >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the journal %s never showed two creates", journal)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	before, err := apply.ReadJournalFile(e.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]bool{}
+	for _, en := range before {
+		if en.Op == drivers.OpCreateVM {
+			created[en.Resource] = true
+		}
+	}
+	if len(before) == 0 || len(before) >= 4*7+2 {
+		t.Fatalf("journal has %d entries: the kill did not land mid-run", len(before))
+	}
+
+	if err := e.sim().ClearFaults("c1"); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--format", "json")
+	if code != 0 {
+		t.Fatalf("re-run exit %d\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "resuming: the journal holds") {
+		t.Errorf("re-run did not say it resumes:\n%s", errOut)
+	}
+	if !strings.Contains(errOut, "reclaimed the lock left by pid") {
+		t.Errorf("re-run did not reclaim the killed holder's lock:\n%s", errOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev apply.Event
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if ev.Kind == apply.EventStepStarted && ev.Op == drivers.OpCreateVM && created[ev.Resource] {
+			t.Errorf("%s was created again after the kill", ev.Resource)
+		}
+	}
+	e.converged()
+	for _, n := range []string{"a", "b", "c", "d"} {
+		vm := e.vm(n)
+		if vm.Power != drivers.PowerRunning || vm.Annotations == nil || vm.Annotations.VTPMIdentity != vm.VTPMIdentity {
+			t.Errorf("vm/%s: %s, annotations %+v, identity %s", n, vm.Power, vm.Annotations, vm.VTPMIdentity)
+		}
+	}
+}
+
+// TestApplyLockHeld: while one apply runs, a second waits --lock-timeout and
+// then fails naming the holder.
+func TestApplyLockHeld(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
+	e.run("apply", "-f", e.dir)
+	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 100 * time.Millisecond})
+	first := e.command("apply", "-f", e.dir, "--auto-approve")
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Wait() }()
+	lockPath := filepath.Join(e.state, apply.LockFile)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, _ := os.ReadFile(lockPath)
+		if h, ok, _ := apply.ParseHolder(b); ok && h.PID == first.Process.Pid {
+			break
+		}
+		if time.Now().After(deadline) {
+			first.Process.Kill()
+			t.Fatal("the first apply never recorded itself in the lock file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	_, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--lock-timeout", "300ms")
+	if code != 1 {
+		t.Fatalf("second apply exit %d, want 1\n%s", code, errOut)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Errorf("second apply gave up after %s, before --lock-timeout", waited)
+	}
+	for _, want := range []string{fmt.Sprintf("held by pid %d", first.Process.Pid), "tlreconcile --state-dir", "raise --lock-timeout"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+// TestApplyStalePlan: drift between plan and apply makes the saved plan stale;
+// apply refuses it naming what moved and changes nothing.
+func TestApplyStalePlan(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
+	e.mustApply()
+	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"})
+	path := e.savePlan()
+	if err := e.sim().Drift(context.Background(), "c1", "b", []sim.Setting{{Field: "memoryMB", Value: "8192"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := e.run("apply", path)
+	if code != 1 || !strings.Contains(errOut, "is stale") || !strings.Contains(errOut, "vm/c1/b") {
+		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
+	}
+	if a := e.vm("a"); a.Processors != 2 {
+		t.Errorf("a stale plan changed vm/a: %d processors", a.Processors)
+	}
+	// A fresh plan applies as saved, without asking.
+	out, errOut, code := e.run("apply", e.savePlan())
+	if code != 0 {
+		t.Fatalf("fresh plan: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if a := e.vm("a"); a.Processors != 4 {
+		t.Errorf("vm/a: %d processors after the fresh plan", a.Processors)
+	}
+}
+
+// TestApplyDestructiveNeedsFlag: a VM whose Secure Boot template drifted after
+// its vTPM was initialised can get its template back only through a vTPM reset:
+// refused without --allow-destructive, naming the step, with nothing changed
+// (not even the unrelated vm/b); allowed, it converges and records the new identity.
+func TestApplyDestructiveNeedsFlag(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
+	e.mustApply()
+	if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+		t.Fatal(err)
+	}
+	oldID := e.vm("a").VTPMIdentity
+	e.write(vmDoc{name: "a"}, vmDoc{name: "b", processors: 4})
+	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve")
+	if code != 1 || !strings.Contains(errOut, "vm/a/ensure-key-protector is destructive: nothing was applied; re-run with --allow-destructive") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	if a, b := e.vm("a"), e.vm("b"); a.VTPMIdentity != oldID || a.Power != drivers.PowerRunning || b.Processors != 2 {
+		t.Errorf("something changed: a %s %s, b %d processors", a.VTPMIdentity, a.Power, b.Processors)
+	}
+	e.mustApply("--allow-destructive")
+	e.converged()
+	a := e.vm("a")
+	if a.VTPMIdentity == oldID || a.Annotations == nil || a.Annotations.VTPMIdentity != a.VTPMIdentity || a.SecureBootTemplate != spec.TemplateMicrosoftWindows {
+		t.Errorf("vm/a after the allowed reset: identity %s (old %s), annotations %+v, template %s", a.VTPMIdentity, oldID, a.Annotations, a.SecureBootTemplate)
+	}
+}
