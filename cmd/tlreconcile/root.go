@@ -48,6 +48,9 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newValidateCmd(o),
 		newSchemaCmd(o),
 		newApplyCmd(o),
+		newPlanCmd(o),
+		newShowCmd(o),
+		newWatchCmd(o),
 	)
 	return cmd
 }
