@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+	"github.com/tlreconcile/tlreconcile/internal/view"
+)
+
+// planOptions are the flags of `tlreconcile plan`.
+type planOptions struct {
+	root             *rootOptions
+	filenames        []string
+	format           string
+	out              string
+	detailedExitcode bool
+	targets          []string
+	prune            bool
+	observedFile     string
+	// now is the clock the plan's planned_at comes from; tests replace it.
+	now func() time.Time
+}
+
+func newPlanCmd(root *rootOptions) *cobra.Command {
+	o := &planOptions{root: root, now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "plan -f PATH... [flags]",
+		Short: "Show what apply would change, and why, without changing anything",
+		Long: `plan loads and validates the desired state (validation errors stop it before any cluster
+is contacted), observes every cluster the YAML declares (or reads a saved observation with
+--observed), and prints the ordered, guarded plan: per resource an action (create, update,
+replace, delete) with its steps, the reason for each, and warnings for destructive steps,
+VM restarts and blocked steps, then findings such as vTPM state lost.
+
+-out FILE saves the plan (JSON, with a fingerprint of everything observed) for
+'tlreconcile apply FILE', which refuses it if anything moved since.
+
+Exit status 0 when nothing would change, 1 on error, and with --detailed-exitcode 2 when
+the plan has changes.`,
+		Example: `  # what would change for the example cluster (sim driver)
+  tlreconcile plan -f examples/basic
+
+  # save the plan for review, then apply exactly that plan
+  tlreconcile plan -f desired/ -out plan.json
+  tlreconcile apply plan.json
+
+  # pull request comment: Markdown, exit 2 when something would change
+  tlreconcile plan -f desired/ --format markdown --detailed-exitcode > plan.md
+
+  # plan without cluster access, against an observation saved earlier
+  tlreconcile show -f desired/ --format json > observed.json
+  tlreconcile plan -f desired/ --observed observed.json
+
+  # one VM only, deleting managed VMs that are no longer declared
+  tlreconcile plan -f desired/ --target vm/avd-01 --prune`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "file or directory to read, repeatable; - reads standard input")
+	f.StringVar(&o.format, "format", view.FormatText, "output format: text, json or markdown")
+	f.StringVar(&o.out, "out", "", "also save the plan to this file, for 'tlreconcile apply FILE'")
+	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes (0: none, 1: error)")
+	f.StringArrayVar(&o.targets, "target", nil, "plan only this resource (vm/NAME or node/NAME), repeatable")
+	f.BoolVar(&o.prune, "prune", false, "plan deletes of VMs tlreconcile manages that the YAML no longer declares")
+	f.StringVar(&o.observedFile, "observed", "", "plan against this saved observation ('tlreconcile show --format json') instead of observing the clusters")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{view.FormatText, view.FormatJSON, view.FormatMarkdown}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
+	_ = cmd.MarkFlagFilename("observed", "json")
+	return cmd
+}
+
+// Validate checks the flags before any I/O.
+func (o *planOptions) Validate() error {
+	var errs []error
+	if len(o.filenames) == 0 {
+		errs = append(errs, errors.New("plan: no input; pass files or directories with -f PATH (or -f - for standard input)"))
+	}
+	switch o.format {
+	case view.FormatText, view.FormatJSON, view.FormatMarkdown:
+	default:
+		errs = append(errs, fmt.Errorf("plan: --format %q is unknown; use text, json or markdown", o.format))
+	}
+	for _, t := range o.targets {
+		name, ok := strings.CutPrefix(t, "vm/")
+		if !ok {
+			name, ok = strings.CutPrefix(t, "node/")
+		}
+		if !ok || name == "" || strings.Contains(name, "/") {
+			errs = append(errs, fmt.Errorf("plan: --target %q: write vm/NAME or node/NAME", t))
+		}
+	}
+	if o.out != "" && o.out == o.observedFile {
+		errs = append(errs, fmt.Errorf("plan: -out %s would overwrite the --observed file; choose another name", o.out))
+	}
+	return errors.Join(errs...)
+}
+
+// Run loads, observes, plans, saves and renders.
+func (o *planOptions) Run(ctx context.Context) error {
+	out, errw := o.root.stdout, o.root.stderr
+	desired, ok := loadDesired(o.root, o.filenames)
+	if !ok {
+		return errReported
+	}
+	refs := make([]drivers.ClusterRef, 0, len(desired.Clusters))
+	for _, c := range desired.Clusters {
+		refs = append(refs, plan.ClusterRef(c))
+	}
+	var observed map[string]*drivers.Observed
+	var err error
+	if o.observedFile != "" {
+		observed, err = readObservedFile(o.observedFile)
+	} else {
+		observed, err = plan.ObserveAll(ctx, o.root.registry(), drivers.Config{StateDir: o.root.stateDir}, refs)
+	}
+	if err != nil {
+		return err
+	}
+	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets})
+	if err != nil {
+		return err
+	}
+	p.PlannedAt = o.now().UTC()
+	p.ObservedFile = o.observedFile
+	if o.out != "" {
+		if err := writeFileAtomic(o.out, func(f *os.File) error { return plan.Write(f, p) }); err != nil {
+			return fmt.Errorf("plan: save %s: %w; check that its directory exists and is writable", o.out, err)
+		}
+	}
+	if err := view.Plan(out, o.format, p, o.root.color(out)); err != nil {
+		return fmt.Errorf("plan: write output: %w", err)
+	}
+	if o.out != "" {
+		fmt.Fprintf(errw, "Saved the plan to %s; apply exactly this plan with: tlreconcile apply %s\n", o.out, o.out)
+	}
+	if o.detailedExitcode && p.HasChanges() {
+		return errChanges
+	}
+	return nil
+}
+
+// loadDesired loads and validates the YAML; problems go to stderr as
+// diagnostics. ok is false when there are errors (nothing was observed).
+func loadDesired(root *rootOptions, paths []string) (*spec.Desired, bool) {
+	d, diags := spec.Load(spec.LoadOptions{Paths: paths, Stdin: root.stdin})
+	if len(diags) > 0 {
+		_ = view.Diagnostics(root.stderr, view.FormatText, diags, root.color(root.stderr))
+	}
+	if diags.HasErrors() || d == nil {
+		return nil, false
+	}
+	return d, true
+}
+
+func readObservedFile(path string) (map[string]*drivers.Observed, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("plan: --observed: %w; write the file with tlreconcile show --format json", err)
+	}
+	defer f.Close()
+	obs, _, err := plan.ReadObserved(f)
+	if err != nil {
+		return nil, fmt.Errorf("plan: --observed %s: %w", path, err)
+	}
+	return obs, nil
+}
+
+// writeFileAtomic writes path through a temporary file in the same directory,
+// so a reader never sees half a plan.
+func writeFileAtomic(path string, write func(*os.File) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
