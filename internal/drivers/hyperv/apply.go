@@ -49,7 +49,7 @@ func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, erro
 		return d.setAnnotations(ctx, c, op)
 	}
 	if op.VM == "" {
-		return drivers.Result{}, fmt.Errorf("%s needs a vm (a plan defect)", op.Kind)
+		return drivers.Result{}, fmt.Errorf("%s names no VM: set op.vm: %w", op.Kind, drivers.ErrInvalidArgument)
 	}
 	script, p, err := BuildRequest(c.ref, c.opts, op, "")
 	if err != nil {
@@ -121,10 +121,10 @@ func (d *Driver) checkTarget(ctx context.Context, c *cluster, op drivers.Op) err
 		return fmt.Errorf("check node/%s before the move: %w", target, err)
 	}
 	if st.IgvmAgent == nil {
-		return fmt.Errorf("%w: node/%s has no IGVmAgent, so it cannot run trusted-launch VMs; pick another node or redeploy it", drivers.ErrPrecondition, target)
+		return fmt.Errorf("node/%s has no IGVmAgent, so it cannot unlock trusted-launch VMs: pick another node, or redeploy it with IgvmAgent: %w", target, drivers.ErrPrecondition)
 	}
 	if !strings.EqualFold(*st.IgvmAgent, "Running") {
-		return fmt.Errorf("%w: IGVmAgent is %s on node/%s; start-igvm-agent there first", drivers.ErrPrecondition, *st.IgvmAgent, target)
+		return fmt.Errorf("IGVmAgent is %s on node/%s, so it cannot unlock the VM's guest state: start-igvm-agent there first: %w", *st.IgvmAgent, target, drivers.ErrPrecondition)
 	}
 	return nil
 }
@@ -157,7 +157,7 @@ func (d *Driver) create(ctx context.Context, c *cluster, op drivers.Op) (drivers
 		return drivers.Result{}, err
 	}
 	if _, _, ok := c.cached(op.VM); ok {
-		return drivers.Result{}, fmt.Errorf("%w: a VM with this name was observed in cluster %s; pick another name or delete it", drivers.ErrAlreadyExists, c.ref.Name)
+		return drivers.Result{}, fmt.Errorf("a VM with this name was observed in cluster %s: choose another name, or delete the old VM first: %w", c.ref.Name, drivers.ErrAlreadyExists)
 	}
 	node := c.ref.Nodes[0]
 	if op.Params.TargetNode != "" {
@@ -175,7 +175,7 @@ func (d *Driver) create(ctx context.Context, c *cluster, op drivers.Op) (drivers
 // administrator edited them since they were read, it merges into their new text and retries.
 func (d *Driver) setAnnotations(ctx context.Context, c *cluster, op drivers.Op) (drivers.Result, error) {
 	if op.VM == "" {
-		return drivers.Result{}, fmt.Errorf("set-annotations needs a vm (a plan defect)")
+		return drivers.Result{}, fmt.Errorf("set-annotations names no VM: set op.vm: %w", drivers.ErrInvalidArgument)
 	}
 	_, current, _ := c.cached(op.VM)
 	for attempt := 0; attempt < 3; attempt++ {
@@ -220,53 +220,72 @@ func BuildRequest(ref drivers.ClusterRef, o *Options, op drivers.Op, currentNote
 		if err := validVMName(op.VM); err != nil {
 			return "", nil, err
 		}
-		if p.Image == nil {
-			return "", nil, fmt.Errorf("%w: create-vm needs an image", drivers.ErrPrecondition)
-		}
-		if p.Generation != 0 && p.Generation != 2 {
-			return "", nil, fmt.Errorf("%w: the hyperv driver creates Generation 2 VMs only (asked: %d)", drivers.ErrNotSupported, p.Generation)
-		}
-		src, ok := o.ImagePath(p.Image)
-		if !ok {
-			return "", nil, fmt.Errorf("%w: image %s/%s/%s/%s has no VHDX in the cluster's imageStore option; add one", drivers.ErrPrecondition, p.Image.Publisher, p.Image.Offer, p.Image.Sku, p.Image.Version)
-		}
 		if p.TargetNode != "" && !containsFold(ref.Nodes, p.TargetNode) {
-			return "", nil, fmt.Errorf("node/%s: %w in cluster %s", p.TargetNode, drivers.ErrNotFound, ref.Name)
+			return "", nil, fmt.Errorf("node/%s: %w in cluster %s: use one of %s", p.TargetNode, drivers.ErrNotFound, ref.Name, strings.Join(ref.Nodes, ", "))
+		}
+		gen := p.Generation
+		if gen == 0 {
+			gen = 2
 		}
 		sec := p.SecurityType
 		if sec == "" {
 			sec = drivers.SecurityTrustedLaunch
 		}
+		switch {
+		case gen != 1 && gen != 2:
+			return "", nil, fmt.Errorf("generation %d: Hyper-V VMs are Generation 1 or 2; use 2 for trusted launch: %w", gen, drivers.ErrInvalidArgument)
+		case sec != drivers.SecurityTrustedLaunch && sec != drivers.SecurityStandard:
+			return "", nil, fmt.Errorf("security type %q: use TrustedLaunch or Standard: %w", sec, drivers.ErrInvalidArgument)
+		case gen == 1 && sec == drivers.SecurityTrustedLaunch:
+			return "", nil, fmt.Errorf("trusted launch needs a Generation 2 VM: create it as Generation 2: %w", drivers.ErrPrecondition)
+		}
+		var src string
+		var img *drivers.Image
+		if p.Image != nil {
+			var ok bool
+			if src, ok = o.ImagePath(p.Image); !ok {
+				return "", nil, fmt.Errorf("image %s/%s/%s/%s has no VHDX in the cluster's imageStore option: add one: %w", p.Image.Publisher, p.Image.Offer, p.Image.Sku, p.Image.Version, drivers.ErrPrecondition)
+			}
+			i := *p.Image
+			img = &i
+		}
 		notes := RenderNotes("", p.Annotations)
-		img := *p.Image
 		return script, &Payload{
-			Name: op.VM, Folder: folderName(op.VM), VMRoot: o.VMPath, SourceVHDX: src, Image: &img,
-			SecurityType: sec, Processors: max(p.Processors, 1), MemoryBytes: max(p.MemoryMB, 512) << 20,
+			Name: op.VM, Generation: gen, Folder: folderName(op.VM), VMRoot: o.VMPath, SourceVHDX: src, Image: img,
+			SecurityType: sec, Processors: p.Processors, MemoryBytes: p.MemoryMB << 20,
 			Clustered: o.clustered(ref), Notes: &notes,
 		}, nil
 	case drivers.OpDeleteVM, drivers.OpStopVM, drivers.OpStartVM, drivers.OpEnableTPM, drivers.OpDisableTPM, drivers.OpRestrictFileAccess:
 		return script, &Payload{VM: op.VM}, nil
 	case drivers.OpSetSecureBoot:
-		if p.SecureBoot == nil {
-			return "", nil, errors.New("set-secure-boot needs params.secure_boot (a plan defect)")
+		if p.SecureBoot == nil && p.SecureBootTemplate == "" {
+			return "", nil, fmt.Errorf("set-secure-boot needs params.secure_boot or params.secure_boot_template: %w", drivers.ErrInvalidArgument)
 		}
-		on := *p.SecureBoot
-		return script, &Payload{VM: op.VM, Enabled: &on, Template: p.SecureBootTemplate}, nil
+		switch p.SecureBootTemplate {
+		case "", "MicrosoftWindows", "MicrosoftUEFICertificateAuthority", "OpenSourceShieldedVM":
+		default:
+			return "", nil, fmt.Errorf("secure boot template %q: use MicrosoftWindows, MicrosoftUEFICertificateAuthority or OpenSourceShieldedVM: %w", p.SecureBootTemplate, drivers.ErrInvalidArgument)
+		}
+		var on *bool
+		if p.SecureBoot != nil {
+			on = drivers.Bool(*p.SecureBoot)
+		}
+		return script, &Payload{VM: op.VM, Enabled: on, Template: p.SecureBootTemplate}, nil
 	case drivers.OpEnsureKeyProtector:
 		return script, &Payload{VM: op.VM, Reset: p.Reset}, nil
 	case drivers.OpSetSecurity:
 		if p.EncryptState == nil && p.VBSOptOut == nil {
-			return "", nil, errors.New("set-security needs params.encrypt_state or params.vbs_opt_out (a plan defect)")
+			return "", nil, fmt.Errorf("set-security needs params.encrypt_state or params.vbs_opt_out: %w", drivers.ErrInvalidArgument)
 		}
 		return script, &Payload{VM: op.VM, EncryptState: p.EncryptState, VBSOptOut: p.VBSOptOut}, nil
 	case drivers.OpSetProcessor:
 		if p.Processors < 1 {
-			return "", nil, errors.New("set-processor needs params.processors >= 1 (a plan defect)")
+			return "", nil, fmt.Errorf("set-processor needs params.processors of at least 1: %w", drivers.ErrInvalidArgument)
 		}
 		return script, &Payload{VM: op.VM, Processors: p.Processors}, nil
 	case drivers.OpSetMemory:
 		if p.MemoryMB < 1 {
-			return "", nil, errors.New("set-memory needs params.memory_mb >= 1 (a plan defect)")
+			return "", nil, fmt.Errorf("set-memory needs params.memory_mb of at least 1: %w", drivers.ErrInvalidArgument)
 		}
 		return script, &Payload{VM: op.VM, MemoryBytes: p.MemoryMB << 20}, nil
 	case drivers.OpMoveVM:
@@ -276,7 +295,7 @@ func BuildRequest(ref drivers.ClusterRef, o *Options, op drivers.Op, currentNote
 		switch p.MigrationType {
 		case "", "Live", "Quick", "Shutdown":
 		default:
-			return "", nil, fmt.Errorf("%w: migration type %q (want Live, Quick or Shutdown)", drivers.ErrNotSupported, p.MigrationType)
+			return "", nil, fmt.Errorf("migration type %q: use Live, Quick or Shutdown: %w", p.MigrationType, drivers.ErrInvalidArgument)
 		}
 		return script, &Payload{VM: op.VM, TargetNode: p.TargetNode, MigrationType: p.MigrationType}, nil
 	case drivers.OpSetAnnotations:

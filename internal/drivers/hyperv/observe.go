@@ -18,10 +18,10 @@ import (
 // a bare object.
 type NodeReport struct {
 	ComputerName   string            `json:"ComputerName"`
-	ClusterNodes   list[ClusterNode] `json:"ClusterNodes"` // null on a standalone host
+	ClusterNodes   List[ClusterNode] `json:"ClusterNodes"` // null on a standalone host
 	IgvmAgent      *AgentReport      `json:"IgvmAgent"`    // null: the service is not installed
 	MigrationIPsec bool              `json:"MigrationIPsec"`
-	VMs            list[VMReport]    `json:"VMs"`
+	VMs            List[VMReport]    `json:"VMs"`
 }
 
 // ClusterNode is one Get-ClusterNode row.
@@ -40,7 +40,7 @@ type VMReport struct {
 	Name                    string          `json:"Name"`
 	VMId                    string          `json:"VMId"`
 	Generation              int             `json:"Generation"`
-	State                   flexString      `json:"State"` // "Running"; or the VMState number from an older serialiser
+	State                   FlexString      `json:"State"` // "Running"; or the VMState number from an older serialiser
 	ProcessorCount          int             `json:"ProcessorCount"`
 	MemoryStartup           int64           `json:"MemoryStartup"` // bytes
 	IsClustered             bool            `json:"IsClustered"`
@@ -57,7 +57,7 @@ type VMReport struct {
 
 // FirmwareReport is Get-VMFirmware.
 type FirmwareReport struct {
-	SecureBoot           flexString `json:"SecureBoot"` // "On" | "Off" (or OnOffState 0 | 1)
+	SecureBoot           FlexString `json:"SecureBoot"` // "On" | "Off" (or OnOffState 0 | 1)
 	SecureBootTemplate   string     `json:"SecureBootTemplate"`
 	SecureBootTemplateID string     `json:"SecureBootTemplateId"`
 }
@@ -72,10 +72,10 @@ type SecurityReport struct {
 	BindToHostTpm                     bool `json:"BindToHostTpm"`
 }
 
-// list decodes a JSON array, a single object (PowerShell unrolled a one-element array) or null.
-type list[T any] []T
+// List decodes a JSON array, a single object (PowerShell unrolled a one-element array) or null.
+type List[T any] []T
 
-func (l *list[T]) UnmarshalJSON(b []byte) error {
+func (l *List[T]) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	switch {
 	case bytes.Equal(b, []byte("null")):
@@ -98,10 +98,10 @@ func (l *list[T]) UnmarshalJSON(b []byte) error {
 	}
 }
 
-// flexString accepts a JSON string or number (enums serialise as numbers unless cast).
-type flexString string
+// FlexString accepts a JSON string or number (enums serialise as numbers unless cast).
+type FlexString string
 
-func (f *flexString) UnmarshalJSON(b []byte) error {
+func (f *FlexString) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if bytes.Equal(b, []byte("null")) {
 		*f = ""
@@ -112,13 +112,13 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		*f = flexString(s)
+		*f = FlexString(s)
 		return nil
 	}
 	if _, err := strconv.ParseFloat(string(b), 64); err != nil {
 		return fmt.Errorf("want a string or number, got %.40s", b)
 	}
-	*f = flexString(b)
+	*f = FlexString(b)
 	return nil
 }
 

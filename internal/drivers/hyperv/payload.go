@@ -7,6 +7,7 @@ import "github.com/tlreconcile/tlreconcile/internal/drivers"
 type Payload struct {
 	VM            string         `json:"vm,omitempty"`
 	Name          string         `json:"name,omitempty"` // create-vm
+	Generation    int            `json:"generation,omitempty"`
 	Folder        string         `json:"folder,omitempty"`
 	VMRoot        string         `json:"vmRoot,omitempty"`
 	SourceVHDX    string         `json:"sourceVhdx,omitempty"`

@@ -88,6 +88,7 @@ const (
 	CategoryNotSupported  = "not_supported"
 	CategoryAlreadyExists = "already_exists"
 	CategoryNotApplied    = "not_applied"
+	CategoryInvalidArg    = "invalid_argument"
 	CategoryInternal      = "internal"
 )
 
@@ -95,8 +96,12 @@ const (
 // take (the known "Secure Boot change silently not applied to a running VM").
 var ErrNotApplied = errors.New("setting did not take effect")
 
-// invalidStateCode is Hyper-V's "invalid state for the operation" (typically: VM not Off).
-const invalidStateCode = 32775
+// Hyper-V's WMI job codes: 32775 invalid state for the operation (typically: VM not Off),
+// 32773 invalid parameter.
+const (
+	invalidStateCode = 32775
+	invalidParamCode = 32773
+)
 
 // Err maps a script error to the drivers sentinels, keeping the host's message.
 func (e *ScriptError) Err() error {
@@ -104,7 +109,7 @@ func (e *ScriptError) Err() error {
 	if msg == "" {
 		msg = "no message"
 	}
-	return fmt.Errorf("%w: %s", e.sentinel(), msg)
+	return fmt.Errorf("%s: %w", msg, e.sentinel())
 }
 
 func (e *ScriptError) sentinel() error {
@@ -121,6 +126,8 @@ func (e *ScriptError) sentinel() error {
 		return drivers.ErrAlreadyExists
 	case CategoryNotApplied:
 		return ErrNotApplied
+	case CategoryInvalidArg:
+		return drivers.ErrInvalidArgument
 	}
 	low := strings.ToLower(e.Message)
 	id := strings.ToLower(e.ErrorID)
@@ -136,6 +143,8 @@ func (e *ScriptError) sentinel() error {
 	case e.Category == "ObjectNotFound" || strings.HasPrefix(id, "objectnotfound") ||
 		strings.Contains(low, "unable to find a virtual machine"):
 		return drivers.ErrNotFound
+	case e.HResult == invalidParamCode || strings.Contains(low, "32773"):
+		return drivers.ErrInvalidArgument
 	case e.Category == "ResourceExists" || strings.Contains(low, "already exists"):
 		return drivers.ErrAlreadyExists
 	case e.Category == "NotImplemented" || strings.HasPrefix(id, "notsupported") || strings.Contains(low, "not supported"):

@@ -2,13 +2,13 @@ $ErrorActionPreference = 'Stop'
 # set-secure-boot: Secure Boot on/off and its template; needs the VM Off and Generation 2, and
 # the template cannot change once the vTPM is initialised. Reads the firmware back, because a
 # change to a running VM has been seen to return without taking effect.
-# Parameters: vm, enabled, template.
+# Parameters: vm, enabled? (absent: keep), template? (absent: keep).
 $p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json
 $vm = Get-TlrVM ([string]$p.vm)
 Assert-TlrGeneration2 $vm 'set-secure-boot'
 $fw = Get-VMFirmware -VM $vm
-$wantState = 'Off'
-if ($p.enabled) { $wantState = 'On' }
+$wantState = [string]$fw.SecureBoot
+if ($null -ne $p.enabled) { if ($p.enabled) { $wantState = 'On' } else { $wantState = 'Off' } }
 $wantTemplate = [string]$p.template
 if (-not $wantTemplate) { $wantTemplate = [string]$fw.SecureBootTemplate }
 if ([string]$fw.SecureBoot -eq $wantState -and [string]$fw.SecureBootTemplate -eq $wantTemplate) { return (Get-TlrResult 'already so' $false) }

@@ -1,0 +1,430 @@
+package hypervfake
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+)
+
+// Host is a simulated Hyper-V cluster behind the hyperv host protocol, backed by a sim
+// cluster of the same name and nodes.
+type Host struct {
+	sim    *sim.Driver
+	ref    drivers.ClusterRef // the sim cluster's ref
+	noise  bool
+	starts atomic.Int64
+	trips  atomic.Int64
+
+	mu        sync.Mutex
+	notes     map[string]string // the VM's Notes as last written, by VM name
+	perScript map[string]int64
+	live      map[string]map[*pipeProcess]bool // running fake processes, by node
+}
+
+// Options configure a Host.
+type Options struct {
+	Noise bool // stray host output around every answer
+}
+
+// New creates the sim cluster for ref (its name and nodes) under stateDir.
+func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
+	d, err := sim.New(drivers.Config{StateDir: stateDir})
+	if err != nil {
+		return nil, err
+	}
+	sref := drivers.ClusterRef{Name: ref.Name, Driver: sim.Name, Nodes: append([]string(nil), ref.Nodes...), Options: map[string]any{"vtpmBackend": sim.BackendReference}}
+	if _, err := d.Init(sref); err != nil {
+		return nil, err
+	}
+	return &Host{sim: d, ref: sref, noise: o.Noise, notes: map[string]string{}, perScript: map[string]int64{}, live: map[string]map[*pipeProcess]bool{}}, nil
+}
+
+// Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
+func (h *Host) Sim() *sim.Driver { return h.sim }
+
+// Counts is what the host has served.
+type Counts struct {
+	Starts     int64
+	RoundTrips int64
+	PerScript  map[string]int64
+}
+
+// Counts returns process starts and round trips so far.
+func (h *Host) Counts() Counts {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	per := make(map[string]int64, len(h.perScript))
+	for k, v := range h.perScript {
+		per[k] = v
+	}
+	return Counts{Starts: h.starts.Load(), RoundTrips: h.trips.Load(), PerScript: per}
+}
+
+// SetNotes overwrites a VM's whole Notes the way an administrator would in Hyper-V Manager:
+// a block they delete or damage is gone, and the VM is then unmanaged.
+func (h *Host) SetNotes(ctx context.Context, vm, notes string) error {
+	a, _, _ := hyperv.ParseNotes(notes)
+	if _, err := h.sim.Apply(ctx, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: h.ref.Name, VM: vm, Params: &drivers.Params{Annotations: a}}); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.notes[vm] = notes
+	h.mu.Unlock()
+	return nil
+}
+
+// Notes returns a VM's whole Notes.
+func (h *Host) Notes(ctx context.Context, vm string) (string, error) {
+	v, err := h.sim.ObserveVM(ctx, h.ref, vm)
+	if err != nil {
+		return "", err
+	}
+	return h.notesFor(*v), nil
+}
+
+// notesFor is the VM's Notes: the text last written when its block still matches the sim's
+// annotations, otherwise that text's admin part with the sim's annotations.
+func (h *Host) notesFor(vm drivers.VM) string {
+	h.mu.Lock()
+	text := h.notes[vm.Name]
+	h.mu.Unlock()
+	a, admin, _ := hyperv.ParseNotes(text)
+	if sameAnnotations(a, vm.Annotations) {
+		return text
+	}
+	return hyperv.RenderNotes(admin, vm.Annotations)
+}
+
+func sameAnnotations(a, b *drivers.Annotations) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
+// Transport is a hyperv.Transport whose processes are goroutines serving this host.
+func (h *Host) Transport() hyperv.Transport { return &transport{h: h} }
+
+// Kill ends every fake PowerShell process on node abruptly, as a crash would.
+func (h *Host) Kill(node string) int {
+	h.mu.Lock()
+	procs := h.live[node]
+	h.live[node] = nil
+	h.mu.Unlock()
+	for p := range procs {
+		p.kill()
+	}
+	return len(procs)
+}
+
+type transport struct{ h *Host }
+
+func (t *transport) Start(ctx context.Context, node string) (hyperv.Process, error) {
+	h := t.h
+	found := false
+	for _, n := range h.ref.Nodes {
+		found = found || n == node
+	}
+	if !found {
+		return nil, fmt.Errorf("ssh: dial %s: no such host", node)
+	}
+	h.starts.Add(1)
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	p := &pipeProcess{inW: inW, outR: outR, inR: inR, outW: outW}
+	h.mu.Lock()
+	if h.live[node] == nil {
+		h.live[node] = map[*pipeProcess]bool{}
+	}
+	h.live[node][p] = true
+	h.mu.Unlock()
+	go func() {
+		err := Serve(context.WithoutCancel(ctx), inR, outW, h.handler(node), ServeOptions{Noise: h.noise, OnRequest: h.count})
+		_ = outW.CloseWithError(err)
+		h.mu.Lock()
+		delete(h.live[node], p)
+		h.mu.Unlock()
+	}()
+	return p, nil
+}
+
+func (t *transport) Close() error { return nil }
+
+func (h *Host) count(req hyperv.Request) {
+	h.trips.Add(1)
+	name, _ := hyperv.IdentifyScript(req.Script)
+	h.mu.Lock()
+	h.perScript[name]++
+	h.mu.Unlock()
+}
+
+type pipeProcess struct {
+	inW  *io.PipeWriter
+	inR  *io.PipeReader
+	outR *io.PipeReader
+	outW *io.PipeWriter
+	once sync.Once
+}
+
+func (p *pipeProcess) Stdin() io.Writer  { return p.inW }
+func (p *pipeProcess) Stdout() io.Reader { return p.outR }
+func (p *pipeProcess) Close() error {
+	p.once.Do(func() {
+		_ = p.inW.Close()
+		_ = p.outR.Close()
+	})
+	return nil
+}
+
+// kill is a crash: both pipes break mid-conversation.
+func (p *pipeProcess) kill() {
+	_ = p.inR.CloseWithError(errors.New("process killed"))
+	_ = p.outW.CloseWithError(io.ErrUnexpectedEOF)
+}
+
+// handler answers the requests a node's PowerShell host receives.
+func (h *Host) handler(node string) Handler {
+	return func(ctx context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+		switch script {
+		case hyperv.ScriptObserve:
+			return h.observe(ctx, node, p.VM)
+		case hyperv.ScriptNodeStatus:
+			obs, err := h.sim.Observe(ctx, h.ref)
+			if err != nil {
+				return nil, scriptError(err)
+			}
+			st := hyperv.NodeStatus{ComputerName: strings.ToUpper(node)}
+			for _, n := range obs.Nodes {
+				if n.Name == node {
+					st.IgvmAgent = agentStatus(n.IgvmAgent)
+				}
+			}
+			return st, nil
+		case hyperv.ScriptFindVM:
+			v, err := h.sim.ObserveVM(ctx, h.ref, p.VM)
+			if errors.Is(err, drivers.ErrNotFound) {
+				return hyperv.FindResult{}, nil
+			}
+			if err != nil {
+				return nil, scriptError(err)
+			}
+			owner := strings.ToUpper(v.Node)
+			return hyperv.FindResult{OwnerNode: &owner, Local: v.Node == node}, nil
+		case string(drivers.OpStartIgvmAgent), string(drivers.OpEnableMigrationIPsec):
+			return h.apply(ctx, drivers.Op{Kind: drivers.OpKind(script), Cluster: h.ref.Name, Node: node})
+		case string(drivers.OpCreateVM):
+			return h.create(ctx, node, p)
+		}
+		kind := drivers.OpKind(script)
+		if !kind.Valid() {
+			return nil, &hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "fake host: no handler for script " + script}
+		}
+		// Get-VM on a node sees only the VMs that node hosts.
+		v, err := h.sim.ObserveVM(ctx, h.ref, p.VM)
+		if err != nil || v.Node != node {
+			return nil, &hyperv.ScriptError{Category: hyperv.CategoryNotFound, Message: fmt.Sprintf("vm/%s: no such VM on this node", p.VM)}
+		}
+		if kind == drivers.OpSetAnnotations {
+			return h.setAnnotations(ctx, *v, p)
+		}
+		op := drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM, Params: &drivers.Params{
+			SecureBoot: p.Enabled, SecureBootTemplate: p.Template, Reset: p.Reset,
+			EncryptState: p.EncryptState, VBSOptOut: p.VBSOptOut, Processors: p.Processors,
+			MemoryMB: p.MemoryBytes >> 20, TargetNode: h.refNode(p.TargetNode), MigrationType: p.MigrationType,
+		}}
+		return h.apply(ctx, op)
+	}
+}
+
+func (h *Host) refNode(n string) string {
+	for _, r := range h.ref.Nodes {
+		if strings.EqualFold(r, n) {
+			return r
+		}
+	}
+	return n
+}
+
+func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+	notes := ""
+	if p.Notes != nil {
+		notes = *p.Notes
+	}
+	a, _, _ := hyperv.ParseNotes(notes)
+	if p.Image != nil && p.SourceVHDX == "" {
+		return nil, &hyperv.ScriptError{Category: hyperv.CategoryPrecondition, Message: "fake host: an image without a source VHDX"}
+	}
+	op := drivers.Op{Kind: drivers.OpCreateVM, Cluster: h.ref.Name, VM: p.Name, Params: &drivers.Params{
+		Generation: p.Generation, SecurityType: p.SecurityType, Image: p.Image, Processors: p.Processors,
+		MemoryMB: p.MemoryBytes >> 20, TargetNode: node, Annotations: a,
+	}}
+	res, serr := h.apply(ctx, op)
+	if serr == nil {
+		h.mu.Lock()
+		h.notes[p.Name] = notes
+		h.mu.Unlock()
+	}
+	return res, serr
+}
+
+// setAnnotations is set-annotations.ps1: a compare-and-swap on the whole Notes.
+func (h *Host) setAnnotations(ctx context.Context, v drivers.VM, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+	current := h.notesFor(v)
+	want, expected := "", ""
+	if p.Notes != nil {
+		want = *p.Notes
+	}
+	if p.Expected != nil {
+		expected = *p.Expected
+	}
+	f, t := false, true
+	if current != expected {
+		return hyperv.OpResult{Applied: &f, Current: &current, Message: "Notes changed since they were read"}, nil
+	}
+	if current == want {
+		return hyperv.OpResult{Applied: &t, Current: &current, Message: "already so"}, nil
+	}
+	a, _, _ := hyperv.ParseNotes(want)
+	if _, serr := h.apply(ctx, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: h.ref.Name, VM: v.Name, Params: &drivers.Params{Annotations: a}}); serr != nil {
+		return nil, serr
+	}
+	h.mu.Lock()
+	h.notes[v.Name] = want
+	h.mu.Unlock()
+	return hyperv.OpResult{Changed: true, Applied: &t, Current: &want, Message: "annotations written"}, nil
+}
+
+func (h *Host) apply(ctx context.Context, op drivers.Op) (any, *hyperv.ScriptError) {
+	res, err := h.sim.Apply(ctx, op)
+	if err != nil {
+		return nil, scriptError(err)
+	}
+	return hyperv.OpResult{Changed: res.Changed, Message: res.Message}, nil
+}
+
+// observe is observe.ps1: this node's view, in the script's exact shape.
+func (h *Host) observe(ctx context.Context, node, only string) (any, *hyperv.ScriptError) {
+	obs, err := h.sim.Observe(ctx, h.ref)
+	if err != nil {
+		return nil, scriptError(err)
+	}
+	r := hyperv.NodeReport{ComputerName: strings.ToUpper(node), VMs: []hyperv.VMReport{}}
+	for _, n := range obs.Nodes {
+		// Get-ClusterNode spells names as the cluster does (upper case here), which the
+		// driver maps back to the Cluster document's spelling.
+		r.ClusterNodes = append(r.ClusterNodes, hyperv.ClusterNode{Name: strings.ToUpper(n.Name), State: string(n.State)})
+		if n.Name == node {
+			if st := agentStatus(n.IgvmAgent); st != nil {
+				r.IgvmAgent = &hyperv.AgentReport{Status: *st}
+			}
+			r.MigrationIPsec = n.MigrationIPsec
+		}
+	}
+	for _, v := range obs.VMs {
+		if v.Node != node || only != "" && v.Name != only {
+			continue
+		}
+		r.VMs = append(r.VMs, h.vmReport(v))
+	}
+	return r, nil
+}
+
+// vmReport renders a sim VM the way ConvertTo-TlrVMReport does.
+func (h *Host) vmReport(v drivers.VM) hyperv.VMReport {
+	owner := strings.ToUpper(v.Node)
+	group := v.Name
+	isolation := "Disabled"
+	if v.SecurityType == drivers.SecurityTrustedLaunch {
+		isolation = "TrustedLaunch"
+	}
+	r := hyperv.VMReport{
+		Name: v.Name, VMId: fakeVMID(v.ID), Generation: v.Generation, State: hyperv.FlexString(v.Power),
+		ProcessorCount: v.Processors, MemoryStartup: v.MemoryMB << 20, IsClustered: true,
+		ClusterGroup: &group, OwnerNode: &owner, GuestStateIsolationType: &isolation,
+		Security: &hyperv.SecurityReport{
+			TpmEnabled: v.TPMEnabled, EncryptStateAndVmMigrationTraffic: v.EncryptState,
+			VirtualizationBasedSecurityOptOut: v.VBSOptOut,
+		},
+		TpmInitialized: v.VTPMInitialized, Notes: h.notesFor(v), FileAccess: string(v.FileAccess),
+	}
+	if v.Generation == 2 {
+		sb := "Off"
+		if v.SecureBoot {
+			sb = "On"
+		}
+		r.Firmware = &hyperv.FirmwareReport{SecureBoot: hyperv.FlexString(sb), SecureBootTemplate: v.SecureBootTemplate}
+		// Get-VMKeyProtector answers the 4-byte placeholder when there is none.
+		kp := "AAAABA=="
+		if v.KeyProtector {
+			kp = keyProtectorFor(v)
+		}
+		r.KeyProtector = &kp
+	}
+	return r
+}
+
+// keyProtectorFor derives stable bytes from the sim's key protector and vTPM identity:
+// they change when the protector is reset and survive moves, as a real one does.
+func keyProtectorFor(v drivers.VM) string {
+	raw, _ := hex.DecodeString(v.KeyProtectorSHA256)
+	id, _ := hex.DecodeString(v.VTPMIdentity)
+	return base64.StdEncoding.EncodeToString(append(append([]byte("KP1"), raw...), id...))
+}
+
+// fakeVMID shapes the sim's id like a VMId GUID when it is not one already.
+func fakeVMID(id string) string {
+	if len(id) >= 32 {
+		h := strings.ReplaceAll(id, "-", "")
+		if len(h) >= 32 {
+			return strings.ToUpper(h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32])
+		}
+	}
+	return id
+}
+
+func agentStatus(a drivers.AgentState) *string {
+	var s string
+	switch a {
+	case drivers.AgentAbsent:
+		return nil
+	case drivers.AgentRunning:
+		s = "Running"
+	default:
+		s = "Stopped"
+	}
+	return &s
+}
+
+// scriptError maps a sim error to what Stop-Tlr would raise.
+func scriptError(err error) *hyperv.ScriptError {
+	var oe *drivers.OpError
+	inner := err
+	if errors.As(err, &oe) {
+		inner = oe.Err
+	}
+	cats := []struct {
+		sentinel error
+		category string
+	}{
+		{drivers.ErrNotFound, hyperv.CategoryNotFound},
+		{drivers.ErrInvalidState, hyperv.CategoryInvalidState},
+		{drivers.ErrPrecondition, hyperv.CategoryPrecondition},
+		{drivers.ErrNotSupported, hyperv.CategoryNotSupported},
+		{drivers.ErrAlreadyExists, hyperv.CategoryAlreadyExists},
+		{drivers.ErrInvalidArgument, hyperv.CategoryInvalidArg},
+	}
+	for _, c := range cats {
+		if errors.Is(inner, c.sentinel) {
+			msg := strings.TrimSuffix(inner.Error(), ": "+c.sentinel.Error())
+			return &hyperv.ScriptError{Category: c.category, Message: msg}
+		}
+	}
+	return &hyperv.ScriptError{Category: "InvalidOperation", Message: inner.Error(), HResult: -2146233079}
+}

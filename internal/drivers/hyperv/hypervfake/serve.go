@@ -1,0 +1,104 @@
+package hypervfake
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+)
+
+// Handler answers one decoded request: the script's name and parameters. A nil *ScriptError
+// means success with result.
+type Handler func(ctx context.Context, script string, p *hyperv.Payload) (result any, serr *hyperv.ScriptError)
+
+// ServeOptions tune Serve.
+type ServeOptions struct {
+	// Noise writes stray host output (warnings, a forged frame with a wrong id) around every
+	// answer, as a real PowerShell host may, to prove the driver ignores it.
+	Noise bool
+	// OnRequest is called with every request before it is handled (tests record them).
+	OnRequest func(hyperv.Request)
+}
+
+// Serve speaks the host protocol on r/w the way scripts/host.ps1 does, until "TLR1 exit" or
+// the end of r. The first line must be the embedded host loop, byte for byte.
+func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOptions) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	first, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("fake host: read the host loop: %w", err)
+	}
+	if first != hyperv.HostLine() {
+		_, _ = io.WriteString(w, "The term 'garbage' is not recognized as a name of a cmdlet.\n")
+		return errors.New("fake host: the first line is not the embedded host loop")
+	}
+	bw := bufio.NewWriter(w)
+	if o.Noise {
+		_, _ = bw.WriteString("WARNING: The names of some imported commands include unapproved verbs.\n")
+	}
+	_, _ = bw.WriteString(hyperv.ReadyLine + "\n")
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "TLR1 exit" {
+			return nil
+		}
+		req, err := hyperv.DecodeRequest(line)
+		if err != nil {
+			continue // host.ps1 ignores lines it cannot read
+		}
+		if o.OnRequest != nil {
+			o.OnRequest(req)
+		}
+		env := answer(ctx, req, h)
+		frame, err := hyperv.EncodeFrame(req.ID, env)
+		if err != nil {
+			return err
+		}
+		if o.Noise {
+			_, _ = bw.WriteString("VERBOSE: Performing the operation.\n" + hyperv.BeginMarker("forged") + "\ne30=\n" + hyperv.EndMarker("forged") + "\n")
+		}
+		_, _ = bw.WriteString(frame)
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+func answer(ctx context.Context, req hyperv.Request, h Handler) *hyperv.Envelope {
+	name, ok := hyperv.IdentifyScript(req.Script)
+	if !ok {
+		return failure(&hyperv.ScriptError{Category: "ParserError", Message: "fake host: the script is not one of the embedded scripts"})
+	}
+	var p hyperv.Payload
+	dec := json.NewDecoder(strings.NewReader(string(req.Params)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return failure(&hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "fake host: parameters: " + err.Error()})
+	}
+	res, serr := h(ctx, name, &p)
+	if serr != nil {
+		return failure(serr)
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return failure(&hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "result could not be serialised: " + err.Error()})
+	}
+	return &hyperv.Envelope{OK: true, Result: raw}
+}
+
+func failure(e *hyperv.ScriptError) *hyperv.Envelope { return &hyperv.Envelope{OK: false, Error: e} }
