@@ -51,6 +51,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newPlanCmd(o),
 		newShowCmd(o),
 		newWatchCmd(o),
+		newSimCmd(o),
 	)
 	return cmd
 }
