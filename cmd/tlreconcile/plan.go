@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
@@ -63,8 +64,23 @@ the plan has changes.`,
 
   # one VM only, deleting managed VMs that are no longer declared
   tlreconcile plan -f desired/ --target vm/avd-01 --prune`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// Flags are parsed here, not by cobra, so that terraform's spelling
+		// "-out FILE" works beside "--out FILE" (pflag reads "-out" as -o -u -t).
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_ = cmd.InheritedFlags() // merges --state-dir and --no-color into cmd.Flags()
+			if err := cmd.Flags().Parse(terraformStyleOut(args)); err != nil {
+				if errors.Is(err, pflag.ErrHelp) {
+					return cmd.Help()
+				}
+				return fmt.Errorf("plan: %w; see tlreconcile plan --help", err)
+			}
+			if help, _ := cmd.Flags().GetBool("help"); help {
+				return cmd.Help()
+			}
+			if rest := cmd.Flags().Args(); len(rest) > 0 {
+				return fmt.Errorf("plan: unexpected argument %q; pass files with -f PATH", rest[0])
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -74,7 +90,7 @@ the plan has changes.`,
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "file or directory to read, repeatable; - reads standard input")
 	f.StringVar(&o.format, "format", view.FormatText, "output format: text, json or markdown")
-	f.StringVar(&o.out, "out", "", "also save the plan to this file, for 'tlreconcile apply FILE'")
+	f.StringVar(&o.out, "out", "", "also save the plan to this file, for 'tlreconcile apply FILE' (-out FILE works too)")
 	f.BoolVar(&o.detailedExitcode, "detailed-exitcode", false, "exit 2 when the plan has changes (0: none, 1: error)")
 	f.StringArrayVar(&o.targets, "target", nil, "plan only this resource (vm/NAME or node/NAME), repeatable")
 	f.BoolVar(&o.prune, "prune", false, "plan deletes of VMs tlreconcile manages that the YAML no longer declares")
@@ -83,6 +99,21 @@ the plan has changes.`,
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("observed", "json")
 	return cmd
+}
+
+// terraformStyleOut rewrites "-out" and "-out=FILE" to their double-dash form.
+func terraformStyleOut(args []string) []string {
+	out := make([]string, len(args))
+	copy(out, args)
+	for i, a := range out {
+		if a == "--" {
+			break
+		}
+		if a == "-out" || strings.HasPrefix(a, "-out=") {
+			out[i] = "-" + a
+		}
+	}
+	return out
 }
 
 // Validate checks the flags before any I/O.
