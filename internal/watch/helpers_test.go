@@ -166,10 +166,14 @@ func start(t *testing.T, dir string, rec *recorder, tune func(*watch.Options)) *
 
 func write(t *testing.T, path, content string) {
 	t.Helper()
+	if err := writeFile(path, content); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(path, content string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	return os.WriteFile(path, []byte(content), 0o644)
 }
