@@ -182,14 +182,18 @@ func drift(t *rapid.T, d *sim.Driver, cluster, vm string, nodes []string) {
 			return "power=" + rapid.SampledFrom([]string{"Running", "Off", "Saved", "Paused", "Other"}).Draw(t, "power")
 		},
 		func() string { return fmt.Sprintf("processors=%d", rapid.IntRange(1, 4).Draw(t, "processors")) },
-		func() string { return "memoryMB=" + rapid.SampledFrom([]string{"1024", "2048", "4096"}).Draw(t, "memory") },
+		func() string {
+			return "memoryMB=" + rapid.SampledFrom([]string{"1024", "2048", "4096"}).Draw(t, "memory")
+		},
 		func() string { return fmt.Sprintf("secureBoot=%t", rapid.Bool().Draw(t, "secureBoot")) },
 		func() string { return "secureBootTemplate=" + rapid.SampledFrom(propTemplates).Draw(t, "template") },
 		func() string { return fmt.Sprintf("encryptState=%t", rapid.Bool().Draw(t, "encryptState")) },
 		func() string { return fmt.Sprintf("vbsOptOut=%t", rapid.Bool().Draw(t, "vbsOptOut")) },
 		func() string { return "fileAccess=violation" },
 		func() string { return "generation=1" },
-		func() string { return "securityType=" + rapid.SampledFrom([]string{"TrustedLaunch", "Standard"}).Draw(t, "securityType") },
+		func() string {
+			return "securityType=" + rapid.SampledFrom([]string{"TrustedLaunch", "Standard"}).Draw(t, "securityType")
+		},
 		func() string { return "node=" + rapid.SampledFrom(nodes).Draw(t, "node") },
 		func() string { return "annotations=none" },
 		func() string { return "annotations.protect=true" },
@@ -293,4 +297,3 @@ func changeDestructive(c plan.Change) bool {
 	}
 	return false
 }
-
