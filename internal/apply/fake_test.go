@@ -176,3 +176,14 @@ func runningVM(n string) drivers.VM {
 	return drivers.VM{Name: n, Generation: 2, Power: drivers.PowerRunning, Node: "node1", SecurityType: "TrustedLaunch",
 		VTPMIdentity: "id-" + n, Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, VTPMIdentity: "id-" + n, Node: "node1"}}
 }
+
+func (d *recDriver) ObserveVM(_ context.Context, _ drivers.ClusterRef, name string) (*drivers.VM, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	vm, ok := d.vms[name]
+	if !ok {
+		return nil, fmt.Errorf("vm/%s: %w", name, drivers.ErrNotFound)
+	}
+	c := *vm
+	return &c, nil
+}
