@@ -1,0 +1,111 @@
+package spec_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+)
+
+// writeFleet writes 10,000 VM documents over 100 files, plus one cluster file.
+func writeFleet(b *testing.B) (dir string, files []string) {
+	b.Helper()
+	dir = b.TempDir()
+	cluster := "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\nmetadata: {name: c1}\nspec:\n  driver: sim\n  nodes: [n1, n2, n3]\n"
+	write := func(name, content string) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		files = append(files, p)
+	}
+	write("cluster.yaml", cluster)
+	for f := 0; f < 100; f++ {
+		var buf bytes.Buffer
+		for v := 0; v < 100; v++ {
+			if v > 0 {
+				buf.WriteString("---\n")
+			}
+			fmt.Fprintf(&buf, `apiVersion: tlreconcile/v1alpha1
+kind: TrustedLaunchVM
+metadata:
+  name: vm-%03d-%03d
+  cluster: c1
+  labels: {pool: avd, batch: "%d"}
+spec:
+  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
+  processors: 4
+  memoryMB: 8192
+  secureBoot: {enabled: true, template: MicrosoftWindows}
+  vtpm: {enabled: true}
+  vbs: true
+  placement: {node: n%d}
+  power: Running
+  protect: true
+`, f, v, f, v%3+1)
+		}
+		write(fmt.Sprintf("vms-%03d.yaml", f), buf.String())
+	}
+	return dir, files
+}
+
+// bareDecode is the baseline: read the same files and yaml.v3-decode every document into `any`.
+func bareDecode(b *testing.B, files []string) int {
+	docs := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var v any
+			if err := dec.Decode(&v); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			docs++
+		}
+	}
+	return docs
+}
+
+// BenchmarkValidate10000VMs compares Load (read, parse with positions, schema,
+// rules, defaults) with a bare yaml.v3 decode of the same 100 files, in the same
+// run; the load case reports the ratio as x-bare-decode. Targets: < 1 s, < 3x.
+func BenchmarkValidate10000VMs(b *testing.B) {
+	dir, files := writeFleet(b)
+	var bare time.Duration
+	b.Run("bare-yaml.v3-decode", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		for b.Loop() {
+			if n := bareDecode(b, files); n != 10001 {
+				b.Fatalf("decoded %d documents", n)
+			}
+		}
+		bare = time.Since(start) / time.Duration(b.N)
+	})
+	b.Run("load", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		for b.Loop() {
+			d, ds := spec.Load(spec.LoadOptions{Paths: []string{dir}})
+			if len(ds) != 0 || len(d.VMs) != 10000 {
+				b.Fatalf("load: %d VMs, %d diagnostics", len(d.VMs), len(ds))
+			}
+		}
+		if bare > 0 {
+			b.ReportMetric(float64(time.Since(start)/time.Duration(b.N))/float64(bare), "x-bare-decode")
+		}
+	})
+}
