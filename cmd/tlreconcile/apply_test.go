@@ -504,3 +504,53 @@ func TestApplyDestructiveNeedsFlag(t *testing.T) {
 		t.Errorf("vm/a after the allowed reset: identity %s (old %s), annotations %+v, template %s", a.VTPMIdentity, oldID, a.Annotations, a.SecureBootTemplate)
 	}
 }
+
+// TestApplySIGINTFinishesRunningSteps: an interrupt starts no new step, lets
+// running ones finish, reports, exits 1; a re-run converges.
+func TestApplySIGINTFinishesRunningSteps(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"}, vmDoc{name: "c"})
+	e.run("apply", "-f", e.dir)
+	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "1")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if entries, _ := apply.ReadJournalFile(e.state); len(entries) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the journal never reached 3 entries")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("interrupted apply: %v, want exit 1\n%s", err, out.String())
+	}
+	text := out.String()
+	for _, want := range []string{"Interrupted: re-run apply to finish.", "skipped: cancelled", "cancelled before it started"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// Every step that started also finished: no "started" without an outcome.
+	started := strings.Count(text, ": started\n")
+	finished := strings.Count(text, ": done") + strings.Count(text, ": failed")
+	if started != finished {
+		t.Errorf("%d steps started but %d finished:\n%s", started, finished, text)
+	}
+	if err := e.sim().ClearFaults("c1"); err != nil {
+		t.Fatal(err)
+	}
+	e.mustApply()
+	e.converged()
+}

@@ -145,7 +145,7 @@ func dur(d time.Duration) string {
 	case d >= time.Millisecond:
 		return d.Round(time.Millisecond).String()
 	default:
-		return d.String()
+		return d.Round(time.Microsecond).String()
 	}
 }
 
