@@ -22,8 +22,9 @@ const Name = "sim"
 type Driver struct {
 	stateDir string
 
-	mu    sync.Mutex            // guards cache
-	cache map[string]cacheEntry // content sha256 -> identity (see identity.go)
+	mu      sync.Mutex                 // guards cache and indexed
+	cache   map[string]cacheEntry      // content sha256 -> identity (see identity.go)
+	indexed map[string]map[string]bool // cluster dir -> keys in its idcache index
 }
 
 var (
@@ -37,7 +38,7 @@ func New(cfg drivers.Config) (*Driver, error) {
 	if cfg.StateDir == "" {
 		return nil, fmt.Errorf("sim driver: no state directory: pass --state-dir or set TLRECONCILE_STATE_DIR: %w", drivers.ErrInvalidArgument)
 	}
-	return &Driver{stateDir: cfg.StateDir, cache: map[string]cacheEntry{}}, nil
+	return &Driver{stateDir: cfg.StateDir, cache: map[string]cacheEntry{}, indexed: map[string]map[string]bool{}}, nil
 }
 
 // Factory is New as a drivers.Factory, for the registry.
@@ -76,16 +77,32 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 		recs = append(recs, r)
 	}
 	obs.VMs = make([]drivers.VM, len(recs))
-	jobs := make([]*identityJob, 0, len(recs))
-	for i, r := range recs {
-		obs.VMs[i] = c.observedVM(r)
-		job, err := d.prepareIdentity(c, r, &obs.VMs[i].VTPMIdentity)
-		if err != nil {
-			return nil, fmt.Errorf("cluster/%s: vm/%s: %w", c.file.Name, r.Name, err)
-		}
-		if job != nil {
-			jobs = append(jobs, job)
-		}
+	jobs := make([]*identityJob, len(recs))
+	d.cacheLoadIndex(c)
+	// File reads dominate a warm observe; overlap them a little.
+	const workers = 4
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(recs); i += workers {
+				r := recs[i]
+				g := c.readGuest(r)
+				obs.VMs[i] = c.observedVM(r, g.access())
+				job, err := d.prepareIdentityFrom(c, r, &obs.VMs[i].VTPMIdentity, g)
+				if err != nil {
+					errs[w] = fmt.Errorf("cluster/%s: vm/%s: %w", c.file.Name, r.Name, err)
+					return
+				}
+				jobs[i] = job
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	if err := d.resolveIdentities(ctx, c, jobs); err != nil {
 		return nil, fmt.Errorf("cluster/%s: %w", c.file.Name, err)
@@ -93,12 +110,16 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 	// Drop cache entries of states no VM has any more.
 	used := make(map[string]bool, len(jobs))
 	for _, j := range jobs {
+		if j == nil {
+			continue
+		}
 		used[j.hash] = true
 		if j.alt != "" {
 			used[j.alt] = true
 		}
 	}
 	d.cachePrune(c, used)
+	d.cacheWriteIndex(c, used)
 	return obs, nil
 }
 
@@ -112,41 +133,33 @@ func (d *Driver) ObserveVM(ctx context.Context, ref drivers.ClusterRef, name str
 	if err != nil {
 		return nil, fmt.Errorf("vm/%s: %w", name, err)
 	}
-	vm := c.observedVM(r)
-	if vm.VTPMIdentity, err = d.identityOf(ctx, c, r); err != nil {
+	g := c.readGuest(r)
+	vm := c.observedVM(r, g.access())
+	job, err := d.prepareIdentityFrom(c, r, &vm.VTPMIdentity, g)
+	if err == nil {
+		err = d.resolveIdentities(ctx, c, []*identityJob{job})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("vm/%s: %w", name, err)
 	}
 	return &vm, nil
 }
 
 // observedVM is what Get-VM and friends would report for r, without the identity.
-func (c *cluster) observedVM(r *vmRecord) drivers.VM {
+func (c *cluster) observedVM(r *vmRecord, access drivers.FileAccess) drivers.VM {
 	vm := drivers.VM{
 		Name: r.Name, ID: r.ID, Node: r.Node, Generation: r.Generation, Power: r.Power,
 		Processors: r.Processors, MemoryMB: r.MemoryMB, SecurityType: r.SecurityType,
 		SecureBoot: r.SecureBoot, SecureBootTemplate: r.SecureBootTemplate, TPMEnabled: r.TPMEnabled,
 		KeyProtector: len(r.KeyProtector) > 0, KeyProtectorSHA256: protectorSHA256(r.KeyProtector),
 		EncryptState: r.EncryptState, VBSOptOut: r.VBSOptOut, VTPMInitialized: r.VTPMInitialized,
-		FileAccess: c.fileAccess(r),
+		FileAccess: access,
 	}
 	if r.Annotations != nil {
 		a := *r.Annotations
 		vm.Annotations = &a
 	}
 	return vm
-}
-
-// fileAccess reads the verdict from the real mode bits of the VM's files: any
-// access for group or others is a violation (Hyper-V: an ACL beyond host admins).
-func (c *cluster) fileAccess(r *vmRecord) drivers.FileAccess {
-	fi, err := os.Stat(c.guestPath(r.Node, r.Name))
-	if err != nil {
-		return drivers.FileAccessUnknown
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return drivers.FileAccessViolation
-	}
-	return drivers.FileAccessHostAdminsOnly
 }
 
 // Clusters lists the sim clusters under the state dir, sorted.

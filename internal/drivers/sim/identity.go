@@ -7,13 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
 
@@ -95,6 +98,63 @@ func (d *Driver) cachePut(c *cluster, e cacheEntry) {
 	}
 }
 
+// indexName is the one-file copy of the entries in use that a whole-cluster
+// observe writes, so the next process loads them with one read instead of one
+// per VM. Per-entry files stay the source for single-VM lookups.
+const indexName = "index.json"
+
+// cacheLoadIndex merges the cluster's index into memory, once per Driver.
+func (d *Driver) cacheLoadIndex(c *cluster) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.indexed[c.dir]; ok {
+		return
+	}
+	var entries []cacheEntry
+	data, err := os.ReadFile(filepath.Join(c.dir, "idcache", indexName))
+	keys := map[string]bool{}
+	if err == nil && json.Unmarshal(data, &entries) == nil {
+		for _, e := range entries {
+			if e.Content != "" && e.Identity != "" {
+				d.cache[e.Content] = e
+				keys[e.Content] = true
+			}
+		}
+	}
+	d.indexed[c.dir] = keys
+}
+
+// cacheWriteIndex writes the entries in use when they differ from the index.
+func (d *Driver) cacheWriteIndex(c *cluster, used map[string]bool) {
+	d.mu.Lock()
+	keys := d.indexed[c.dir]
+	same := len(keys) == len(used)
+	for k := range used {
+		if !keys[k] {
+			same = false
+			break
+		}
+	}
+	if same {
+		d.mu.Unlock()
+		return
+	}
+	entries := make([]cacheEntry, 0, len(used))
+	newKeys := make(map[string]bool, len(used))
+	for k := range used {
+		if e, ok := d.cache[k]; ok {
+			entries = append(entries, e)
+			newKeys[k] = true
+		}
+	}
+	d.indexed[c.dir] = newKeys
+	d.mu.Unlock()
+	slices.SortFunc(entries, func(a, b cacheEntry) int { return strings.Compare(a.Content, b.Content) })
+	if data, err := json.Marshal(entries); err == nil {
+		_ = writeFileAtomic(filepath.Join(c.dir, "idcache", indexName), data, 0o600)
+	}
+}
+
 // cachePrune drops entries no VM uses any more (after a whole-cluster observe).
 func (d *Driver) cachePrune(c *cluster, used map[string]bool) {
 	d.mu.Lock()
@@ -110,7 +170,7 @@ func (d *Driver) cachePrune(c *cluster, used map[string]bool) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if filepath.Ext(name) == ".json" && !used[name[:len(name)-len(".json")]] {
+		if name != indexName && filepath.Ext(name) == ".json" && !used[name[:len(name)-len(".json")]] {
 			_ = os.Remove(filepath.Join(c.dir, "idcache", name))
 		}
 	}
@@ -147,10 +207,48 @@ func (c *cluster) contentHash(vm *vmRecord, guest []byte) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// guestRead is one read of a VM's guest-state file: its bytes and its mode
+// (the file-access verdict), from a single open.
+type guestRead struct {
+	data []byte
+	mode fs.FileMode
+	err  error
+}
+
+func (c *cluster) readGuest(vm *vmRecord) guestRead {
+	f, err := os.Open(c.guestPath(vm.Node, vm.Name))
+	if err != nil {
+		return guestRead{err: err}
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return guestRead{err: err}
+	}
+	data, err := io.ReadAll(f)
+	return guestRead{data: data, mode: fi.Mode().Perm(), err: err}
+}
+
+// access is the file-access verdict from the real mode bits: any access for
+// group or others is a violation (Hyper-V: an ACL beyond host admins).
+func (g guestRead) access() drivers.FileAccess {
+	switch {
+	case g.err != nil:
+		return drivers.FileAccessUnknown
+	case g.mode&0o077 != 0:
+		return drivers.FileAccessViolation
+	}
+	return drivers.FileAccessHostAdminsOnly
+}
+
 // prepareIdentity decides what can be known without a TPM: "" (no TPM, locked,
 // no state) is final and returns no job; otherwise it returns a job, marked
 // done when the cache answered it.
 func (d *Driver) prepareIdentity(c *cluster, vm *vmRecord, out *string) (*identityJob, error) {
+	return d.prepareIdentityFrom(c, vm, out, c.readGuest(vm))
+}
+
+func (d *Driver) prepareIdentityFrom(c *cluster, vm *vmRecord, out *string, g guestRead) (*identityJob, error) {
 	*out = ""
 	if !vm.TPMEnabled {
 		return nil, nil
@@ -162,18 +260,17 @@ func (d *Driver) prepareIdentity(c *cluster, vm *vmRecord, out *string) (*identi
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(c.guestPath(vm.Node, vm.Name))
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(g.err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	hash, err := c.contentHash(vm, g.data)
 	if err != nil {
 		return nil, err
 	}
-	hash, err := c.contentHash(vm, data)
-	if err != nil {
-		return nil, err
-	}
-	job := &identityJob{vm: vm, out: out, data: data, hash: hash, key: key}
+	job := &identityJob{vm: vm, out: out, data: g.data, hash: hash, key: key}
 	if id, ok := d.cacheGet(c, hash, keyFingerprint(key)); ok {
 		*out = id
 		job.done = true
@@ -225,15 +322,4 @@ func (d *Driver) resolveIdentities(ctx context.Context, c *cluster, all []*ident
 		d.cachePut(c, cacheEntry{Content: j.hash, Key: keyFingerprint(j.key), Backend: c.file.Backend, Identity: fp})
 	}
 	return nil
-}
-
-// identityOf is the identity of one VM (ObserveVM).
-func (d *Driver) identityOf(ctx context.Context, c *cluster, vm *vmRecord) (string, error) {
-	var id string
-	job, err := d.prepareIdentity(c, vm, &id)
-	if err != nil || job == nil {
-		return id, err
-	}
-	err = d.resolveIdentities(ctx, c, []*identityJob{job})
-	return id, err
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -124,7 +125,7 @@ func TestIdentityCache(t *testing.T) {
 		t.Fatalf("observe: %v %v", first, err)
 	}
 	c, _ := d.loadCluster("c")
-	ents, _ := filepath.Glob(filepath.Join(c.dir, "idcache", "*.json"))
+	ents := cacheEntries(c)
 	if len(ents) != 1 {
 		t.Fatalf("cache entries %v, want 1", ents)
 	}
@@ -159,8 +160,23 @@ func TestIdentityCache(t *testing.T) {
 	if _, err := d.Observe(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := filepath.Glob(filepath.Join(c.dir, "idcache", "*.json")); len(ents) != 1 {
+	if ents := cacheEntries(c); len(ents) != 1 {
 		t.Errorf("after prune: %d entries, want 1", len(ents))
+	}
+	// A fresh Driver's whole-cluster observe loads the index in one read.
+	idx := filepath.Join(c.dir, "idcache", indexName)
+	var entries []cacheEntry
+	if data, err := os.ReadFile(idx); err != nil || json.Unmarshal(data, &entries) != nil || len(entries) != 1 {
+		t.Fatalf("index after observe: %v, %d entries", err, len(entries))
+	}
+	entries[0].Identity = "index-marker"
+	data, _ = json.Marshal(entries)
+	if err := os.WriteFile(idx, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh2, _ := New(drivers.Config{StateDir: d.stateDir})
+	if obs, err := fresh2.Observe(ctx, ref); err != nil || obs.VMs[0].VTPMIdentity != "index-marker" {
+		t.Fatalf("fresh driver observe: %v, want the identity from the index", err)
 	}
 	// A hit is not used where the state cannot be unlocked.
 	if err := d.SetAgent("c", "n1", drivers.AgentStopped); err != nil {
@@ -169,6 +185,12 @@ func TestIdentityCache(t *testing.T) {
 	if got, _ := d.ObserveVM(ctx, ref, "v"); got.VTPMIdentity != "" {
 		t.Errorf("agent stopped: identity %q from the cache, want unknown", got.VTPMIdentity)
 	}
+}
+
+// cacheEntries lists the per-entry cache files (not the index).
+func cacheEntries(c *cluster) []string {
+	ents, _ := filepath.Glob(filepath.Join(c.dir, "idcache", "*.json"))
+	return slices.DeleteFunc(ents, func(p string) bool { return filepath.Base(p) == indexName })
 }
 
 // FuzzUnsealGuest: guest-state files come from disk, where anyone with access
