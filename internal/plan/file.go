@@ -94,6 +94,9 @@ func (p *Plan) validate() error {
 			if (s.VM == "") == (s.Node == "") {
 				return fmt.Errorf("%s: step %s must name exactly one of vm and node", c.Resource, s.ID)
 			}
+			if err := checkParams(s.Op); err != nil {
+				return fmt.Errorf("%s: step %s: %w", c.Resource, s.ID, err)
+			}
 		}
 	}
 	for _, f := range p.Findings {
@@ -105,6 +108,47 @@ func (p *Plan) validate() error {
 	}
 	_, err := Order(p)
 	return err
+}
+
+// checkParams checks that an op carries the arguments it cannot run without,
+// so apply never meets a half-written step.
+func checkParams(op drivers.Op) error {
+	p := op.Params
+	switch op.Kind {
+	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
+		if op.Node == "" {
+			return errors.New("names no node")
+		}
+	case drivers.OpCreateVM:
+		if p == nil || p.Annotations == nil {
+			return errors.New("create-vm has no params or no annotations")
+		}
+	case drivers.OpSetAnnotations:
+		if p == nil || p.Annotations == nil {
+			return errors.New("set-annotations has no annotations")
+		}
+	case drivers.OpMoveVM:
+		if p == nil || p.TargetNode == "" {
+			return errors.New("move-vm has no target node")
+		}
+	case drivers.OpSetSecureBoot:
+		if p == nil || p.SecureBoot == nil {
+			return errors.New("set-secure-boot has no secure_boot")
+		}
+	case drivers.OpSetSecurity:
+		if p == nil || (p.EncryptState == nil && p.VBSOptOut == nil) {
+			return errors.New("set-security has nothing to set")
+		}
+	case drivers.OpSetProcessor:
+		if p == nil || p.Processors <= 0 {
+			return errors.New("set-processor has no processor count")
+		}
+	case drivers.OpSetMemory:
+		if p == nil || p.MemoryMB <= 0 {
+			return errors.New("set-memory has no memory size")
+		}
+	}
+	return nil
 }
 
 // Stale compares the fingerprints the plan recorded with a fresh observation and

@@ -14,6 +14,9 @@ import (
 // and returns the observations by cluster name. All failures are reported
 // together; drivers that hold processes are closed before it returns.
 func ObserveAll(ctx context.Context, reg *drivers.Registry, cfg drivers.Config, refs []drivers.ClusterRef) (map[string]*drivers.Observed, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("observe: %w", err)
+	}
 	opened := map[string]drivers.Driver{}
 	var errs []error
 	defer func() {
