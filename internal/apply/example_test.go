@@ -26,12 +26,14 @@ func ExampleRun() {
 	d.fail["set-secure-boot avd-01"] = -1
 	d.perm["set-secure-boot avd-01"] = true
 	rep, err := apply.Run(context.Background(), updatePlan("avd-01", "avd-02"), map[string]drivers.Driver{"c1": d}, apply.Options{Parallelism: 1})
+	fmt.Println(rep.Result("vm/avd-01").Power)
 	for _, r := range rep.Resources {
-		fmt.Printf("%s %s %s\n", r.Resource, r.Status, r.Power)
+		fmt.Println(r.Resource, r.Status, r.Power != "")
 	}
 	fmt.Println(err)
 	// Output:
-	// vm/avd-01 failed started again: the plan had stopped it and a later step did not complete
-	// vm/avd-02 succeeded
+	// started again: the plan had stopped it and a later step did not complete
+	// vm/avd-01 failed true
+	// vm/avd-02 succeeded false
 	// apply: 1 resource(s) failed (vm/avd-01): fix the cause shown for each and re-run apply
 }
