@@ -54,6 +54,7 @@ func parseFile(src source, diags *Diagnostics) (docs []*document) {
 		}
 	}()
 	dec := yaml.NewDecoder(bytes.NewReader(src.data))
+	sawDoc := false
 	for i := 0; i < maxDocsPerFile; i++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
@@ -63,8 +64,9 @@ func parseFile(src source, diags *Diagnostics) (docs []*document) {
 		if err != nil {
 			line, col, rule, msg := syntaxError(src.data, err)
 			report(rule, line, col, msg)
-			break
+			return docs
 		}
+		sawDoc = true
 		doc := &document{file: src.name, index: i}
 		if len(n.Content) == 0 || isEmptyScalar(n.Content[0]) {
 			*diags = append(*diags, Diagnostic{Severity: SeverityWarning, Rule: RuleEmptyDocument, File: src.name, Line: n.Line, Column: n.Column,
@@ -80,8 +82,9 @@ func parseFile(src source, diags *Diagnostics) (docs []*document) {
 		doc.value, doc.broken = v, cv.broken
 		docs = append(docs, doc)
 	}
-	if len(docs) == 0 && len(src.data) > 0 && len(bytes.TrimSpace(src.data)) == 0 {
-		report(RuleEmptyDocument, 1, 1, "file holds only whitespace; add a document or delete the file")
+	if !sawDoc {
+		*diags = append(*diags, Diagnostic{Severity: SeverityWarning, Rule: RuleEmptyDocument, File: src.name, Line: 1, Column: 1,
+			Message: "file holds no YAML document (it is empty or only comments); add a document or delete the file"})
 	}
 	return docs
 }
