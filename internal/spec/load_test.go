@@ -55,6 +55,7 @@ func TestLoadBadInput(t *testing.T) {
 		{"alias bomb", bomb, spec.RuleYAMLAliasExpansion, 0, 0, spec.SeverityError},
 		{"10000-deep flow nesting", deepFlow, spec.RuleYAMLTooDeep, 6, 0, spec.SeverityError},
 		{"deep block nesting", deepBlock.String(), spec.RuleYAMLTooDeep, 0, 0, spec.SeverityError},
+		{"10000-deep block sequences", clusterYAML + "  options:\n    x:\n      " + strings.Repeat("- ", 10000) + "z\n", spec.RuleYAMLTooDeep, 0, 0, spec.SeverityError},
 		{"self-referencing alias", clusterYAML + "  options: &a {x: *a}\n", spec.RuleYAMLTooDeep, 0, 0, spec.SeverityError},
 		{"unknown anchor", clusterYAML + "  options: *nope\n", spec.RuleYAMLSyntax, 0, 0, spec.SeverityError},
 		{"complex key", clusterYAML + "  options: {[a, b]: c}\n", spec.RuleYAMLSyntax, 6, 13, spec.SeverityError},
