@@ -52,6 +52,13 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 	}
 	b.ambiguous = ambiguousNames(desired, observed)
 
+	nodes := 0
+	for _, o := range observed {
+		if o != nil {
+			nodes += len(o.Nodes)
+		}
+	}
+	b.plan.Changes = make([]Change, 0, len(desired.VMs)+nodes)
 	vmsByCluster := map[string][]*spec.VM{}
 	for i := range desired.VMs {
 		v := &desired.VMs[i]

@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 )
@@ -15,7 +16,12 @@ type chain struct {
 	cluster string
 	vm      string
 	last    string
-	count   map[drivers.OpKind]int
+	count   []opCount // a handful of ops per VM: a slice beats a map
+}
+
+type opCount struct {
+	kind drivers.OpKind
+	n    int
 }
 
 func (b *builder) newChain(ch *Change, vm string) *chain {
@@ -24,15 +30,25 @@ func (b *builder) newChain(ch *Change, vm string) *chain {
 		prefix:  b.stepPrefix(ch.Cluster, ch.Resource),
 		cluster: ch.Cluster,
 		vm:      vm,
-		count:   map[drivers.OpKind]int{},
 	}
 }
 
 func (k *chain) id(kind drivers.OpKind) string {
-	k.count[kind]++
+	n := 1
+	found := false
+	for i := range k.count {
+		if k.count[i].kind == kind {
+			k.count[i].n++
+			n, found = k.count[i].n, true
+			break
+		}
+	}
+	if !found {
+		k.count = append(k.count, opCount{kind: kind, n: 1})
+	}
 	id := k.prefix + "/" + string(kind)
-	if n := k.count[kind]; n > 1 {
-		id += fmt.Sprintf("-%d", n)
+	if n > 1 {
+		id += "-" + strconv.Itoa(n)
 	}
 	return id
 }
@@ -43,7 +59,7 @@ func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
 	s.ID = k.id(kind)
 	s.Op = drivers.Op{Kind: kind, Cluster: k.cluster, VM: k.vm, Params: params}
 	deps := s.DependsOn
-	s.DependsOn = nil
+	s.DependsOn = make([]string, 0, 1+len(deps))
 	if k.last != "" {
 		s.DependsOn = append(s.DependsOn, k.last)
 	}
@@ -53,6 +69,9 @@ func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
 		}
 	}
 	sort.Strings(s.DependsOn)
+	if k.ch.Steps == nil {
+		k.ch.Steps = make([]Step, 0, 8)
+	}
 	k.ch.Steps = append(k.ch.Steps, s)
 	k.last = s.ID
 	return len(k.ch.Steps) - 1

@@ -34,57 +34,64 @@ func (e *UnknownDependencyError) Error() string {
 // Order returns the IDs of every step of p in an order that respects
 // depends_on, ties broken by ID, so the result never depends on input order.
 func Order(p *Plan) ([]string, error) {
-	deps := map[string][]string{}
-	var ids []string
+	n := 0
+	for _, c := range p.Changes {
+		n += len(c.Steps)
+	}
+	ids := make([]string, 0, n)
+	deps := make([][]string, 0, n)
+	index := make(map[string]int, n)
 	for _, c := range p.Changes {
 		for _, s := range c.Steps {
-			if _, dup := deps[s.ID]; dup {
+			if _, dup := index[s.ID]; dup {
 				return nil, fmt.Errorf("plan: step id %s is used twice; the plan file is damaged — plan again", s.ID)
 			}
-			deps[s.ID] = s.DependsOn
+			index[s.ID] = len(ids)
 			ids = append(ids, s.ID)
+			deps = append(deps, s.DependsOn)
 		}
 	}
-	indeg := make(map[string]int, len(ids))
-	users := map[string][]string{}
-	for _, id := range ids {
-		for _, d := range deps[id] {
-			if _, ok := deps[d]; !ok {
-				return nil, &UnknownDependencyError{Step: id, DependsOn: d}
+	indeg := make([]int, n)
+	users := make([][]int, n)
+	for i := range ids {
+		for _, d := range deps[i] {
+			j, ok := index[d]
+			if !ok {
+				return nil, &UnknownDependencyError{Step: ids[i], DependsOn: d}
 			}
-			indeg[id]++
-			users[d] = append(users[d], id)
+			indeg[i]++
+			users[j] = append(users[j], i)
 		}
 	}
-	ready := &idHeap{}
-	for _, id := range ids {
-		if indeg[id] == 0 {
-			*ready = append(*ready, id)
+	ready := &idHeap{ids: ids}
+	for i := range ids {
+		if indeg[i] == 0 {
+			ready.items = append(ready.items, i)
 		}
 	}
 	heap.Init(ready)
-	out := make([]string, 0, len(ids))
+	out := make([]string, 0, n)
 	for ready.Len() > 0 {
-		id := heap.Pop(ready).(string)
-		out = append(out, id)
-		for _, u := range users[id] {
+		i := heap.Pop(ready).(int)
+		out = append(out, ids[i])
+		for _, u := range users[i] {
 			indeg[u]--
 			if indeg[u] == 0 {
 				heap.Push(ready, u)
 			}
 		}
 	}
-	if len(out) == len(ids) {
+	if len(out) == n {
 		return out, nil
 	}
 	cyc := &CycleError{}
-	for _, id := range ids {
-		if indeg[id] == 0 {
+	for i := range ids {
+		if indeg[i] == 0 {
 			continue
 		}
-		for _, d := range deps[id] {
-			if indeg[d] > 0 {
-				cyc.Edges = append(cyc.Edges, [2]string{id, d})
+		for _, d := range deps[i] {
+			if indeg[index[d]] > 0 {
+				cyc.Edges = append(cyc.Edges, [2]string{ids[i], d})
 			}
 		}
 	}
@@ -97,15 +104,19 @@ func Order(p *Plan) ([]string, error) {
 	return nil, cyc
 }
 
-type idHeap []string
+// idHeap is a min-heap of step indexes ordered by step ID.
+type idHeap struct {
+	ids   []string
+	items []int
+}
 
-func (h idHeap) Len() int           { return len(h) }
-func (h idHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *idHeap) Push(x any)        { *h = append(*h, x.(string)) }
+func (h *idHeap) Len() int           { return len(h.items) }
+func (h *idHeap) Less(i, j int) bool { return h.ids[h.items[i]] < h.ids[h.items[j]] }
+func (h *idHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *idHeap) Push(x any)         { h.items = append(h.items, x.(int)) }
 func (h *idHeap) Pop() any {
-	old := *h
+	old := h.items
 	x := old[len(old)-1]
-	*h = old[:len(old)-1]
+	h.items = old[:len(old)-1]
 	return x
 }
