@@ -42,90 +42,96 @@ func planMarkdown(p *plan.Plan, limit int) string {
 		head.WriteString("No changes: the clusters match the YAML.\n\n")
 	}
 
-	var rows []string
-	for _, c := range p.Changes {
-		restart := "no"
-		if changeRestarts(c) {
-			restart = "**yes**"
-		}
-		reasons := c.Reasons
-		if len(reasons) == 0 {
-			for _, s := range c.Steps {
-				reasons = append(reasons, s.Reason)
-			}
-		}
-		esc := make([]string, len(reasons))
-		for i, r := range reasons {
-			esc[i] = mdEscape(r)
-		}
-		action := string(c.Action)
-		if changeBlocked(c) != "" {
-			action += " (blocked)"
-		}
-		rows = append(rows, fmt.Sprintf("| `%s` | %s | %s %s | %s | %s |\n", mdCode(c.Resource), mdEscape(c.Cluster), actionSymbol(c.Action), action, restart, strings.Join(esc, "<br>")))
-	}
-	tableHead := "| Resource | Cluster | Action | Restart? | Reasons |\n|---|---|---|---|---|\n"
-
-	var details []string
-	for _, c := range p.Changes {
-		var d strings.Builder
-		fmt.Fprintf(&d, "<details><summary>%s <code>%s</code> — %s, %d step(s)</summary>\n\n", actionSymbol(c.Action), mdEscape(c.Resource), c.Action, len(c.Steps))
-		d.WriteString("| # | Step | Reason | Flags |\n|---|---|---|---|\n")
-		for i, s := range c.Steps {
-			var flags []string
-			if s.RequiresPowerOff {
-				flags = append(flags, "needs Off")
-			}
-			for _, warn := range stepWarnings(s) {
-				flags = append(flags, "⚠ "+mdEscape(warn))
-			}
-			if deps := extraDeps(c.Steps, i); len(deps) > 0 {
-				flags = append(flags, "after "+mdEscape(strings.Join(deps, ", ")))
-			}
-			fmt.Fprintf(&d, "| %d | `%s` | %s | %s |\n", i+1, s.Kind, mdEscape(s.Reason), strings.Join(flags, "<br>"))
-		}
-		d.WriteString("\n</details>\n")
-		details = append(details, d.String())
-	}
-
-	var findings strings.Builder
-	if len(p.Findings) > 0 {
-		findings.WriteString("\n#### Findings\n\n| Severity | Resource | Rule | Message |\n|---|---|---|---|\n")
-		for _, f := range p.Findings {
-			fmt.Fprintf(&findings, "| %s %s | `%s` | `%s` | %s |\n", findingMark(f.Severity), f.Severity, mdCode(f.Resource), f.Rule, mdEscape(f.Message))
-		}
-	}
-
 	// Fill the space by priority: the table rows, then the findings, then the
 	// step details in plan order; whatever does not fit is cut whole and named
-	// in a note. One pass, so a 10,000-VM plan costs no more than a small one.
+	// in a note. Sections are rendered only while there is room, so a
+	// 10,000-VM plan costs little more than what is shown.
 	budget := limit - head.Len() - markdownNoteReserve
-	keptRows := 0
-	if len(rows) > 0 {
+	tableHead := "| Resource | Cluster | Action | Restart? | Reasons |\n|---|---|---|---|---|\n"
+	var rows []string
+	if len(p.Changes) > 0 {
 		budget -= len(tableHead) + 1
-		for _, r := range rows {
+		for _, c := range p.Changes {
+			r := markdownRow(c)
 			if len(r) > budget {
 				break
 			}
 			budget -= len(r)
-			keptRows++
+			rows = append(rows, r)
 		}
 	}
-	keepFindings := keptRows == len(rows) && findings.Len() <= budget
+	findings := markdownFindings(p)
+	keepFindings := len(rows) == len(p.Changes) && len(findings) <= budget
 	if keepFindings {
-		budget -= findings.Len()
+		budget -= len(findings)
 	}
-	keptDetails := 0
-	if keptRows == len(rows) {
-		for _, d := range details {
+	var details []string
+	if len(rows) == len(p.Changes) {
+		for _, c := range p.Changes {
+			d := markdownDetails(c)
 			if len(d) > budget {
 				break
 			}
 			budget -= len(d)
-			keptDetails++
+			details = append(details, d)
 		}
 	}
-	return assembleMarkdown(head.String(), tableHead, rows[:keptRows], details[:keptDetails], findings.String(), keepFindings, len(rows), len(details), len(p.Findings))
+	return assembleMarkdown(head.String(), tableHead, rows, details, findings, keepFindings, len(p.Changes), len(p.Changes), len(p.Findings))
+}
+
+func markdownRow(c plan.Change) string {
+	restart := "no"
+	if changeRestarts(c) {
+		restart = "**yes**"
+	}
+	reasons := c.Reasons
+	if len(reasons) == 0 {
+		for _, s := range c.Steps {
+			reasons = append(reasons, s.Reason)
+		}
+	}
+	esc := make([]string, len(reasons))
+	for i, r := range reasons {
+		esc[i] = mdEscape(r)
+	}
+	action := string(c.Action)
+	if changeBlocked(c) != "" {
+		action += " (blocked)"
+	}
+	return fmt.Sprintf("| `%s` | %s | %s %s | %s | %s |\n", mdCode(c.Resource), mdEscape(c.Cluster), actionSymbol(c.Action), action, restart, strings.Join(esc, "<br>"))
+}
+
+func markdownDetails(c plan.Change) string {
+	var d strings.Builder
+	fmt.Fprintf(&d, "<details><summary>%s <code>%s</code> — %s, %d step(s)</summary>\n\n", actionSymbol(c.Action), mdEscape(c.Resource), c.Action, len(c.Steps))
+	d.WriteString("| # | Step | Reason | Flags |\n|---|---|---|---|\n")
+	for i, s := range c.Steps {
+		var flags []string
+		if s.RequiresPowerOff {
+			flags = append(flags, "needs Off")
+		}
+		for _, warn := range stepWarnings(s) {
+			flags = append(flags, "⚠ "+mdEscape(warn))
+		}
+		if deps := extraDeps(c.Steps, i); len(deps) > 0 {
+			flags = append(flags, "after "+mdEscape(strings.Join(deps, ", ")))
+		}
+		fmt.Fprintf(&d, "| %d | `%s` | %s | %s |\n", i+1, s.Kind, mdEscape(s.Reason), strings.Join(flags, "<br>"))
+	}
+	d.WriteString("\n</details>\n")
+	return d.String()
+}
+
+func markdownFindings(p *plan.Plan) string {
+	if len(p.Findings) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\n#### Findings\n\n| Severity | Resource | Rule | Message |\n|---|---|---|---|\n")
+	for _, f := range p.Findings {
+		fmt.Fprintf(&b, "| %s %s | `%s` | `%s` | %s |\n", findingMark(f.Severity), f.Severity, mdCode(f.Resource), f.Rule, mdEscape(f.Message))
+	}
+	return b.String()
 }
 
 // markdownNoteReserve is room kept for the note that says what was cut.
