@@ -166,3 +166,68 @@ func TestShowText(t *testing.T) {
 		t.Error("show --format markdown: want an error")
 	}
 }
+
+// TestCIExamplesParse checks every tlreconcile command line in examples/ci
+// against the real command tree, so the CI examples cannot drift from the CLI.
+func TestCIExamplesParse(t *testing.T) {
+	t.Chdir("../..")
+	files, err := filepath.Glob("examples/ci/*.yml")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("CI examples: %v %v", files, err)
+	}
+	seen := map[string]bool{}
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(raw), "\n") {
+			i := strings.Index(line, "tlreconcile ")
+			if i < 0 || strings.Contains(line, "go install") || strings.HasPrefix(strings.TrimSpace(line), "#") {
+				continue
+			}
+			cmdline := line[i+len("tlreconcile "):]
+			if j := strings.Index(cmdline, ">"); j >= 0 {
+				cmdline = cmdline[:j]
+			}
+			var args []string
+			for _, f := range strings.Fields(cmdline) {
+				f = strings.Trim(f, `"'`)
+				switch {
+				case f == "$extra":
+					args = append(args, "--observed", "observed.json")
+				case strings.Contains(f, "DESIRED"):
+					args = append(args, "desired/")
+				case strings.Contains(f, "$("):
+					args = append(args, "plan.json")
+				default:
+					args = append(args, f)
+				}
+			}
+			if len(args) == 0 || !map[string]bool{"validate": true, "plan": true, "show": true, "apply": true}[args[0]] {
+				continue
+			}
+			seen[args[0]] = true
+			root := newRootCmd(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
+			sub, rest, err := root.Find(args)
+			if err != nil {
+				t.Errorf("%s: %q: %v", file, line, err)
+				continue
+			}
+			if sub.DisableFlagParsing {
+				_ = sub.InheritedFlags()
+				err = sub.Flags().Parse(terraformStyleOut(rest))
+			} else {
+				err = sub.ParseFlags(rest)
+			}
+			if err != nil {
+				t.Errorf("%s: %q: %v", file, strings.TrimSpace(line), err)
+			}
+		}
+	}
+	for _, c := range []string{"validate", "plan", "show", "apply"} {
+		if !seen[c] {
+			t.Errorf("the CI examples never run tlreconcile %s", c)
+		}
+	}
+}
