@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +27,6 @@ type Host struct {
 	mu        sync.Mutex
 	notes     map[string]string // the VM's Notes as last written, by VM name
 	perScript map[string]int64
-	live      map[string]map[*pipeProcess]bool // running fake processes, by node
 }
 
 // Options configure a Host.
@@ -46,7 +44,7 @@ func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
 	if _, err := d.Init(sref); err != nil {
 		return nil, err
 	}
-	return &Host{sim: d, ref: sref, noise: o.Noise, notes: map[string]string{}, perScript: map[string]int64{}, live: map[string]map[*pipeProcess]bool{}}, nil
+	return &Host{sim: d, ref: sref, noise: o.Noise, notes: map[string]string{}, perScript: map[string]int64{}}, nil
 }
 
 // Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
@@ -110,52 +108,9 @@ func sameAnnotations(a, b *drivers.Annotations) bool {
 }
 
 // Transport is a hyperv.Transport whose processes are goroutines serving this host.
-func (h *Host) Transport() hyperv.Transport { return &transport{h: h} }
-
-// Kill ends every fake PowerShell process on node abruptly, as a crash would.
-func (h *Host) Kill(node string) int {
-	h.mu.Lock()
-	procs := h.live[node]
-	h.live[node] = nil
-	h.mu.Unlock()
-	for p := range procs {
-		p.kill()
-	}
-	return len(procs)
+func (h *Host) Transport() *Transport {
+	return NewTransport(h.ref.Nodes, h.handler, ServeOptions{Noise: h.noise, OnRequest: h.count}, func() { h.starts.Add(1) })
 }
-
-type transport struct{ h *Host }
-
-func (t *transport) Start(ctx context.Context, node string) (hyperv.Process, error) {
-	h := t.h
-	found := false
-	for _, n := range h.ref.Nodes {
-		found = found || n == node
-	}
-	if !found {
-		return nil, fmt.Errorf("ssh: dial %s: no such host", node)
-	}
-	h.starts.Add(1)
-	inR, inW := io.Pipe()
-	outR, outW := io.Pipe()
-	p := &pipeProcess{inW: inW, outR: outR, inR: inR, outW: outW}
-	h.mu.Lock()
-	if h.live[node] == nil {
-		h.live[node] = map[*pipeProcess]bool{}
-	}
-	h.live[node][p] = true
-	h.mu.Unlock()
-	go func() {
-		err := Serve(context.WithoutCancel(ctx), inR, outW, h.handler(node), ServeOptions{Noise: h.noise, OnRequest: h.count})
-		_ = outW.CloseWithError(err)
-		h.mu.Lock()
-		delete(h.live[node], p)
-		h.mu.Unlock()
-	}()
-	return p, nil
-}
-
-func (t *transport) Close() error { return nil }
 
 func (h *Host) count(req hyperv.Request) {
 	h.trips.Add(1)
@@ -163,30 +118,6 @@ func (h *Host) count(req hyperv.Request) {
 	h.mu.Lock()
 	h.perScript[name]++
 	h.mu.Unlock()
-}
-
-type pipeProcess struct {
-	inW  *io.PipeWriter
-	inR  *io.PipeReader
-	outR *io.PipeReader
-	outW *io.PipeWriter
-	once sync.Once
-}
-
-func (p *pipeProcess) Stdin() io.Writer  { return p.inW }
-func (p *pipeProcess) Stdout() io.Reader { return p.outR }
-func (p *pipeProcess) Close() error {
-	p.once.Do(func() {
-		_ = p.inW.Close()
-		_ = p.outR.Close()
-	})
-	return nil
-}
-
-// kill is a crash: both pipes break mid-conversation.
-func (p *pipeProcess) kill() {
-	_ = p.inR.CloseWithError(errors.New("process killed"))
-	_ = p.outW.CloseWithError(io.ErrUnexpectedEOF)
 }
 
 // handler answers the requests a node's PowerShell host receives.
