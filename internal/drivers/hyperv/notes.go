@@ -21,7 +21,7 @@ const maxNotesLine = 64 << 10
 // ParseNotes finds tlreconcile's block in a VM's Notes: the last end-marker line and the
 // nearest begin-marker line before it, with one JSON line between them whose managed_by is
 // "tlreconcile". It returns the annotations, the administrator's text (the Notes without the
-// block and its separating newline) and whether a valid block was found. Anything else
+// block and its separating "\n" or "\r\n") and whether a valid block was found. Anything else
 // (no block, a broken or hostile one) means "not managed": the whole text is the admin's.
 func ParseNotes(notes string) (*drivers.Annotations, string, bool) {
 	lines := splitLines(notes)
@@ -47,7 +47,11 @@ func ParseNotes(notes string) (*drivers.Annotations, string, bool) {
 	}
 	start := lines[end-2].start
 	before := notes[:start]
-	before = strings.TrimSuffix(before, "\n")
+	if b, ok := strings.CutSuffix(before, "\r\n"); ok {
+		before = b
+	} else {
+		before = strings.TrimSuffix(before, "\n")
+	}
 	after := notes[lines[end].next:]
 	admin := before
 	if after != "" {
@@ -70,8 +74,12 @@ func RenderNotes(admin string, a *drivers.Annotations) string {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(a) // a struct of strings and a bool always encodes
 	block := NotesBegin + "\n" + strings.TrimSuffix(buf.String(), "\n") + "\n" + NotesEnd
-	if admin == "" {
+	switch {
+	case admin == "":
 		return block
+	case strings.HasSuffix(admin, "\r"):
+		// ParseNotes takes a "\r\n" before the block as the separator: keep this "\r".
+		return admin + "\r\n" + block
 	}
 	return admin + "\n" + block
 }
