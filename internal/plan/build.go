@@ -325,12 +325,12 @@ func severityRank(s Severity) int {
 // they are still differences between the YAML and the cluster).
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
-// fingerprint is the sha256 of an observed object's JSON.
+// fingerprint is the sha256 of an observed object's JSON, streamed into the
+// hash (no intermediate buffer: a 10,000-VM plan fingerprints every VM).
 func fingerprint(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
+	h := sha256.New()
+	if err := json.NewEncoder(h).Encode(v); err != nil {
 		return ""
 	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return hex.EncodeToString(h.Sum(nil))
 }

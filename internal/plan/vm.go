@@ -154,7 +154,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		params *drivers.Params
 		step   Step
 	}
-	var settings []pending
+	settings := make([]pending, 0, 8)
 	newIdentity := false
 	drift := func(s string) { ch.Reasons = append(ch.Reasons, s+cause) }
 
