@@ -104,9 +104,12 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	res := "vm/" + d.Name
 	c := cp.spec.Name
 	hash := d.Hash()
+	// The cause of a difference is known only when the YAML is what tlreconcile
+	// last applied: then the VM was changed behind its back. After a YAML edit
+	// a difference may be either, so nothing is claimed.
 	cause := " (changed outside tlreconcile)"
 	if a.SpecHash != hash {
-		cause = " (the YAML changed)"
+		cause = ""
 	}
 	protect := d.Protect || a.Protect
 	trusted := needsAgent(d)
