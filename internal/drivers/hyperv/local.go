@@ -55,13 +55,13 @@ func (p *localProcess) Stdin() io.Writer  { return p.stdin }
 func (p *localProcess) Stdout() io.Reader { return p.stdout }
 
 // Close closes stdin (the host loop then exits) and kills the process if it has not
-// exited within two seconds.
+// exited within half a second (a request in flight that was cancelled).
 func (p *localProcess) Close() error {
 	p.once.Do(func() {
 		_ = p.stdin.Close()
 		select {
 		case <-p.exited:
-		case <-time.After(2 * time.Second):
+		case <-time.After(500 * time.Millisecond):
 			_ = p.cmd.Process.Kill()
 			<-p.exited
 		}
