@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
@@ -60,6 +61,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 func (o *rootOptions) registry() *drivers.Registry {
 	r := drivers.NewRegistry()
 	r.Register(sim.Name, sim.Factory)
+	r.Register(hyperv.Name, hyperv.Factory)
 	return r
 }
 
