@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -42,7 +42,8 @@ var (
 // Option configures a Driver.
 type Option func(*Driver)
 
-// WithLogger sends the driver's log (warnings such as a skipped host-key check) to l.
+// WithLogger sends the driver's log to l (default: warnings, such as a skipped host-key
+// check, to stderr).
 func WithLogger(l *slog.Logger) Option { return func(d *Driver) { d.log = l } }
 
 // WithTransport replaces the transports the options would choose (tests, fakes).
@@ -55,7 +56,7 @@ func WithStartTimeout(t time.Duration) Option { return func(d *Driver) { d.start
 func New(cfg drivers.Config, opts ...Option) (*Driver, error) {
 	d := &Driver{
 		cfg:          cfg,
-		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		log:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		now:          time.Now,
 		startTimeout: 90 * time.Second,
 		clusters:     map[string]*cluster{},
