@@ -60,7 +60,7 @@ func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, erro
 			return drivers.Result{}, err
 		}
 	}
-	node, r, err := d.onOwner(ctx, c, op.VM, script, p)
+	_, r, err := d.onOwner(ctx, c, op.VM, script, p)
 	if err != nil {
 		return drivers.Result{}, err
 	}
@@ -75,7 +75,6 @@ func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, erro
 		}
 		c.mu.Unlock()
 	}
-	_ = node
 	return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -186,5 +187,34 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 		if !seen[string(k)] {
 			t.Errorf("no %s request was sent", k)
 		}
+	}
+}
+
+// TestSettingThatDidNotTake: when a script's read-back shows the change did not happen (the
+// known "Secure Boot change silently not applied to a running VM"), Apply fails loudly with
+// ErrNotApplied, names the VM and op first, and is not retried as transient.
+func TestSettingThatDidNotTake(t *testing.T) {
+	handler := func(node string) hypervfake.Handler {
+		base := echoHandler("vm1", "")(node)
+		return func(ctx context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+			if script == string(drivers.OpSetSecureBoot) {
+				return nil, &hyperv.ScriptError{Category: hyperv.CategoryNotApplied, Message: "vm/vm1: Set-VMFirmware returned but Secure Boot is Off with template MicrosoftWindows"}
+			}
+			return base(ctx, script, p)
+		}
+	}
+	ref := drivers.ClusterRef{Name: "c", Driver: hyperv.Name, Nodes: []string{"node1", "node2"}}
+	tr := hypervfake.NewTransport(ref.Nodes, handler, hypervfake.ServeOptions{}, nil)
+	d, err := hyperv.New(drivers.Config{}, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) { return tr, nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Observe(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Apply(t.Context(), drivers.Op{Kind: drivers.OpSetSecureBoot, Cluster: "c", VM: "vm1", Params: &drivers.Params{SecureBoot: drivers.Bool(true)}})
+	if !errors.Is(err, hyperv.ErrNotApplied) || drivers.IsTransient(err) || !strings.HasPrefix(err.Error(), "vm/vm1: set-secure-boot: ") {
+		t.Fatalf("error %v, want a non-transient ErrNotApplied starting with vm/vm1: set-secure-boot:", err)
 	}
 }
