@@ -25,6 +25,7 @@ const (
 	RuleFileAccess               = "file-access-violation"
 	RuleImageOutsideCatalog      = "image-outside-builtin-catalog"
 	RuleNodeNotObserved          = "node-not-observed"
+	RuleProtectReleased          = "protect-released"
 )
 
 // VTPMStateLostMessage is the first sentence of every vtpm-state-lost finding.

@@ -202,24 +202,16 @@ summary create=0 update=1 replace=0 delete=0 noop=0 blocked=1
 `,
 		},
 		{
-			name: "protect recorded on the VM alone: release it first, replace blocked",
+			name: "protect recorded on the VM alone: this plan only releases it, the replace comes next",
 			d:    desiredOf(clusterSpec(), vmSpec("a")),
 			o: observedOf(healthyNodes(), synced(vmSpec("a"), "node1", id1, func(o *drivers.VM) {
 				o.SecurityType = spec.SecurityStandard
 				o.Annotations.Protect = true
 			})),
-			want: `replace vm/a
+			want: `update vm/a
   vm/a/set-annotations
-  vm/a/stop-vm [disruptive BLOCKED]
-  vm/a/delete-vm <- vm/a/stop-vm [destructive BLOCKED]
-  vm/a/create-vm <- vm/a/delete-vm [BLOCKED]
-  vm/a/set-secure-boot <- vm/a/create-vm [off BLOCKED]
-  vm/a/ensure-key-protector <- vm/a/set-secure-boot [off BLOCKED]
-  vm/a/enable-tpm <- vm/a/ensure-key-protector [off BLOCKED]
-  vm/a/set-security <- vm/a/enable-tpm [off BLOCKED]
-  vm/a/start-vm <- vm/a/set-security [BLOCKED]
-  vm/a/set-annotations-2 <- vm/a/start-vm [BLOCKED]
-summary create=0 update=0 replace=1 delete=0 noop=0 blocked=1
+finding warning protect-released vm/a
+summary create=0 update=1 replace=0 delete=0 noop=0 blocked=0
 `,
 		},
 		{

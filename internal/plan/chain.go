@@ -77,14 +77,6 @@ func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
 	return len(k.ch.Steps) - 1
 }
 
-// addFree appends a step that depends on nothing and that later steps do not wait for.
-func (k *chain) addFree(kind drivers.OpKind, params *drivers.Params, s Step) {
-	s.ID = k.id(kind)
-	s.Op = drivers.Op{Kind: kind, Cluster: k.cluster, VM: k.vm, Params: params}
-	s.DependsOn = []string{}
-	k.ch.Steps = append(k.ch.Steps, s)
-}
-
 // propagateBlocked makes the blocking of a change consistent: a stop-vm is
 // blocked when anything after it is (never stop a VM that this plan cannot
 // finish and start again) unless stopping is the goal, and every step that

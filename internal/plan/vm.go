@@ -134,7 +134,27 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 			fmt.Sprintf("%s was moved by the cluster from node %s to node %s; its vTPM identity cannot be read there yet (the node cannot unlock the vTPM), so it is compared once the node's IgvmAgent runs", res, a.Node, o.Node))
 	}
 
-	if why := replaceReasons(d, o); len(why) > 0 {
+	why := replaceReasons(d, o)
+	// A guarded change on a VM that is protected only by the record on it (the
+	// YAML now says protect: false) takes two applies: this plan only records
+	// protect: false, and the next plan holds the guarded change. Deleting or
+	// editing the YAML therefore never skips the protection silently.
+	if a.Protect && !d.Protect {
+		guarded := ""
+		switch {
+		case len(why) > 0:
+			guarded = "a replace (" + strings.Join(why, "; ") + ")"
+		case !d.VTPM.Enabled && o.TPMEnabled:
+			guarded = "disabling the vTPM"
+		case d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template && o.VTPMInitialized:
+			guarded = "a vTPM reset (the Secure Boot template changes after the vTPM was initialised)"
+		}
+		if guarded != "" {
+			b.releaseProtect(cp, d, o, guarded)
+			return
+		}
+	}
+	if len(why) > 0 {
 		b.replace(cp, d, o, why, protect)
 		return
 	}
@@ -358,13 +378,6 @@ func (b *builder) replace(cp *clusterPlan, d *spec.VM, o *drivers.VM, why []stri
 	res := "vm/" + d.Name
 	ch := &Change{Resource: res, Cluster: cp.spec.Name, Action: ActionReplace, Reasons: why}
 	k := b.newChain(ch, d.Name)
-	a := o.Annotations
-	if a.Protect && !d.Protect {
-		rel := *a
-		rel.Protect = false
-		k.addFree(drivers.OpSetAnnotations, &drivers.Params{Annotations: &rel},
-			Step{Reason: "protect: true is recorded on the VM but the YAML says protect: false: record that first, so that a later plan may replace the VM"})
-	}
 	b.stopBeforeDelete(k, o)
 	del := Step{Destructive: true, Reason: "delete the VM to recreate it: its disks' guest state and every secret sealed to its vTPM are lost"}
 	if protect {
@@ -404,11 +417,25 @@ func (b *builder) stopBeforeDelete(k *chain, o *drivers.VM) {
 	k.add(drivers.OpStopVM, nil, s)
 }
 
-func protectBlock(res string, inSpec bool, what string) string {
-	if inSpec {
-		return fmt.Sprintf("%s is protected (protect: true); set protect: false in the YAML and apply that first, then apply %s with --allow-destructive", res, what)
-	}
-	return fmt.Sprintf("%s is protected (protect: true is still recorded on the VM); apply this plan's set-annotations first (it records protect: false), then plan again and apply %s with --allow-destructive", res, what)
+// protectBlock is why a guarded step of a VM whose YAML says protect: true is blocked.
+func protectBlock(res string, _ bool, what string) string {
+	return fmt.Sprintf("%s is protected (protect: true); set protect: false in the YAML and apply that first, then apply %s with --allow-destructive", res, what)
+}
+
+// releaseProtect plans only the record of protect: false on a VM whose YAML
+// no longer protects it, and says which guarded change the next plan holds.
+func (b *builder) releaseProtect(cp *clusterPlan, d *spec.VM, o *drivers.VM, guarded string) {
+	res := "vm/" + d.Name
+	ch := &Change{Resource: res, Cluster: cp.spec.Name, Action: ActionUpdate, Reasons: []string{
+		"protect: true is recorded on the VM and the YAML says protect: false: record that first; " + guarded + " follows in the next plan",
+	}}
+	k := b.newChain(ch, d.Name)
+	rel := *o.Annotations
+	rel.Protect = false
+	k.add(drivers.OpSetAnnotations, &drivers.Params{Annotations: &rel}, Step{Reason: "record protect: false, the YAML's value, so that the next plan may hold " + guarded})
+	b.finding(SeverityWarning, RuleProtectReleased, res, cp.spec.Name,
+		fmt.Sprintf("%s needs %s, and protect: true is still recorded on the VM: this plan only records protect: false; apply it, then plan again to review the guarded change (it needs --allow-destructive)", res, guarded))
+	b.add(ch)
 }
 
 // secureBootParams names the template only when Secure Boot is on: a template

@@ -88,6 +88,7 @@ func scenario(t *testing.T) *plan.Plan {
 			vmSpec("hci-west", "avd-09"),
 			vmSpec("hci-west", "avd-10"),
 			vmSpec("hci-west", "avd-11", func(v *spec.VM) { v.Placement.Node = "node1" }),
+			vmSpec("hci-west", "avd-12", func(v *spec.VM) { v.SecurityType = spec.SecurityStandard }),
 		},
 	}
 	protected := vmSpec("hci-west", "avd-06", func(v *spec.VM) { v.Protect = true })
@@ -113,6 +114,7 @@ func scenario(t *testing.T) *plan.Plan {
 				synced(d.VMs[9], "node1", "", func(o *drivers.VM) { o.Annotations = nil }),
 				synced(d.VMs[10], "node1", idC, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA }),
 				synced(d.VMs[11], "node2", idA, func(o *drivers.VM) { o.Power = drivers.PowerSaved }),
+				synced(d.VMs[1], "node1", idB, func(o *drivers.VM) { o.Name = "avd-12"; o.Annotations.Protect = true }),
 				synced(vmSpec("hci-west", "legacy"), "node1", "", func(o *drivers.VM) { o.Annotations = nil }),
 				synced(vmSpec("hci-west", "old-01"), "node1", idB),
 			}},
@@ -200,7 +202,8 @@ func TestPlanScenarioCoverage(t *testing.T) {
 		rules[f.Rule] = true
 	}
 	for _, r := range []string{plan.RuleVTPMStateLost, plan.RuleMovedByCluster, plan.RuleUnmanagedVM, plan.RuleIgvmAgentAbsent,
-		plan.RuleIgvmAgentNotRunning, plan.RuleLiveMigrationUnencrypted, plan.RuleFileAccess, plan.RuleImageOutsideCatalog, plan.RuleNodeNotObserved} {
+		plan.RuleIgvmAgentNotRunning, plan.RuleLiveMigrationUnencrypted, plan.RuleFileAccess, plan.RuleImageOutsideCatalog, plan.RuleNodeNotObserved,
+		plan.RuleProtectReleased} {
 		if !rules[r] {
 			t.Errorf("scenario has no %s finding", r)
 		}
