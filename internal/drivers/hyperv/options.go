@@ -72,7 +72,7 @@ func ParseOptions(ref drivers.ClusterRef) (*Options, error) {
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(o); err != nil {
-			return nil, fmt.Errorf("cluster/%s: options: %w; see the README section "hyperv: real Azure Local and Hyper-V hosts" for the option names", ref.Name, err)
+			return nil, fmt.Errorf("cluster/%s: options: %w; see the README section on the hyperv driver for the option names", ref.Name, err)
 		}
 	}
 	if o.Transport == "" {
