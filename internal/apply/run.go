@@ -250,6 +250,16 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason})
 		return
 	}
+	// The cluster phase is over: when any step of this change waits for a
+	// cluster step that did not succeed, run none of them, so that a VM is
+	// never stopped for a start-vm or move-vm that cannot run (restoring its
+	// power would need that cluster step too).
+	for _, j := range order {
+		if why := r.depProblem(c, &c.Steps[j]); why != "" {
+			r.skipAll(k, why)
+			return
+		}
+	}
 
 	var (
 		stopped  bool // a stop-vm of this change completed and no start-vm since

@@ -312,3 +312,33 @@ func TestSimUnsafeToStart(t *testing.T) {
 		t.Errorf("after re-run vm/a is %s, tpm %v", got.Power, got.TPMEnabled)
 	}
 }
+
+// TestSimNoStopWhenStartCannotRun: vm/a runs on node1 whose IgvmAgent has
+// stopped; its plan starts the agent (a cluster step), then stops vm/a for a
+// processor change and starts it again, which needs the agent. When the agent
+// start fails, vm/a must not be stopped at all: its start-vm could never run,
+// and restoring power needs the agent too.
+func TestSimNoStopWhenStartCannotRun(t *testing.T) {
+	e := newSimEnv(t)
+	e.write(vmYAML("a", 2, true))
+	e.converge()
+	if err := e.drv.SetAgent("c1", e.vm("a").Node, drivers.AgentStopped); err != nil {
+		t.Fatal(err)
+	}
+	e.write(vmYAML("a", 4, true))
+	p := e.plan(plan.Options{})
+	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpStartIgvmAgent, FailAlways: true}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
+	if err == nil {
+		t.Fatal("apply succeeded although start-igvm-agent always fails")
+	}
+	if got := e.vm("a").Power; got != drivers.PowerRunning {
+		t.Errorf("vm/a is %s after the agent start failed, want Running (never stopped)\n%s", got, describe(rep))
+	}
+	a := rep.Result("vm/a")
+	if a.Status != apply.StatusSkipped || !strings.Contains(a.Reason, "start-igvm-agent") {
+		t.Errorf("vm/a: %s (%s), want skipped naming the failed start-igvm-agent", a.Status, a.Reason)
+	}
+}
