@@ -90,6 +90,14 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 	destructive := updatePlan("a", "b")
 	destructive.Changes[1].Steps[2].Destructive = true
 	destructive.Changes[1].Steps[2].Params = &drivers.Params{Reset: true}
+	// A plan file edited (or written by another tool) to drop the destructive
+	// flag: the op itself says what it destroys.
+	unflaggedReset := updatePlan("a")
+	unflaggedReset.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	unflaggedDisable := updatePlan("a")
+	unflaggedDisable.Changes[0].Steps[3].Kind = drivers.OpDisableTPM
+	unflaggedDelete := updatePlan("a")
+	unflaggedDelete.Changes[0].Steps[5] = step("delete-vm", drivers.OpDeleteVM, "a", "start-vm")
 
 	tests := []struct {
 		name string
@@ -101,6 +109,9 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 		{"unknown op", unknown, `vm/a/set-secure-boot: unknown op "format-disk"`, new(*apply.PlanError)},
 		{"dangling dependency", dangling, `vm/a/ensure-key-protector depends on "nope"`, new(*apply.PlanError)},
 		{"destructive without allow", destructive, "vm/b/ensure-key-protector is destructive: nothing was applied; re-run with --allow-destructive", new(*apply.DestructiveError)},
+		{"key protector reset not flagged", unflaggedReset, "vm/a/ensure-key-protector is destructive", new(*apply.DestructiveError)},
+		{"disable-tpm not flagged", unflaggedDisable, "vm/a/enable-tpm is destructive", new(*apply.DestructiveError)},
+		{"delete-vm not flagged", unflaggedDelete, "vm/a/delete-vm is destructive", new(*apply.DestructiveError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
