@@ -342,3 +342,32 @@ func TestSimNoStopWhenStartCannotRun(t *testing.T) {
 		t.Errorf("vm/a: %s (%s), want skipped naming the failed start-igvm-agent", a.Status, a.Reason)
 	}
 }
+
+// TestSimUnreadableIdentityIsNotLost: vm/a's node lost its IgvmAgent, so its
+// vTPM identity cannot be read there (""). A change that needs no agent (stop
+// it and set its processors) must verify without claiming the vTPM was lost:
+// an unreadable identity is unknown, as the planner treats it.
+func TestSimUnreadableIdentityIsNotLost(t *testing.T) {
+	e := newSimEnv(t)
+	e.write(vmYAML("a", 2, true))
+	e.converge()
+	rec := e.vm("a").VTPMIdentity
+	if err := e.drv.SetAgent("c1", e.vm("a").Node, drivers.AgentAbsent); err != nil {
+		t.Fatal(err)
+	}
+	e.write(strings.Replace(vmYAML("a", 4, true), "power: Running", "power: Off", 1))
+	p := e.plan(plan.Options{})
+	for _, f := range p.Findings {
+		if f.Rule == plan.RuleVTPMStateLost {
+			t.Fatalf("the plan claims a lost vTPM: %s", f.Message)
+		}
+	}
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
+	if err != nil {
+		t.Fatalf("apply: %v\n%s", err, describe(rep))
+	}
+	a := e.vm("a")
+	if a.Power != drivers.PowerOff || a.Processors != 4 || a.Annotations.VTPMIdentity != rec {
+		t.Errorf("vm/a: %s, %d processors, recorded identity %q; want Off, 4, %q kept", a.Power, a.Processors, a.Annotations.VTPMIdentity, rec)
+	}
+}

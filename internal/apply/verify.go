@@ -31,7 +31,7 @@ func (r *runner) verify(ctx context.Context, c *plan.Change, res *ResourceResult
 		problems = append(problems, fmt.Sprintf("could not be re-observed (%v): check the driver, then re-run apply", err))
 	default:
 		problems = Mismatches(c.Expect, vm)
-		if filledID != "" && vm.VTPMIdentity != filledID {
+		if filledID != "" && vm.VTPMIdentity != "" && vm.VTPMIdentity != filledID {
 			problems = append(problems, fmt.Sprintf("vtpm_identity is %s, want %s (recorded a moment ago): vTPM state lost", short(vm.VTPMIdentity), short(filledID)))
 		}
 		if filledID != "" && (vm.Annotations == nil || vm.Annotations.VTPMIdentity != filledID) {
@@ -55,7 +55,7 @@ func (r *runner) verify(ctx context.Context, c *plan.Change, res *ResourceResult
 
 // Mismatches compares an observed VM with what a change expects and returns one
 // sentence per field that differs, named by its JSON name. Zero-value Expect
-// fields are not checked.
+// fields are not checked, and neither is an identity the driver could not read.
 func Mismatches(want *plan.Expect, got *drivers.VM) []string {
 	if want == nil {
 		return nil
@@ -97,7 +97,9 @@ func Mismatches(want *plan.Expect, got *drivers.VM) []string {
 	if want.Node != "" && got.Node != want.Node {
 		diff("node", got.Node, want.Node)
 	}
-	if want.VTPMIdentity != "" && got.VTPMIdentity != want.VTPMIdentity {
+	// An identity observed as "" could not be read (the node cannot unlock the
+	// vTPM): unknown, never "lost", as the planner treats it.
+	if want.VTPMIdentity != "" && got.VTPMIdentity != "" && got.VTPMIdentity != want.VTPMIdentity {
 		out = append(out, fmt.Sprintf("vtpm_identity is %s, want %s: vTPM state lost (the VM's vTPM is not the one it had; its sealed secrets are gone unless the old state can be restored)",
 			short(got.VTPMIdentity), short(want.VTPMIdentity)))
 	}
