@@ -23,9 +23,19 @@ func unsafeToStart(op drivers.OpKind) bool {
 }
 
 // restorePower starts again a VM this change stopped, after a failure or an
-// interrupt, unless the failed step makes that unsafe; res.Power says which.
-func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *ResourceResult, failed drivers.OpKind) {
+// interrupt, unless the failed step makes that unsafe, or its vTPM was reset
+// and the Secure Boot template has not been set since (the first start would
+// initialise the new vTPM with the old template and lock it in, so the next
+// plan would need a second reset); res.Power says which.
+func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *ResourceResult, failed drivers.OpKind, reset bool) {
 	ev := Event{Kind: EventPowerRestore, Resource: c.Resource, Cluster: c.Cluster, Op: drivers.OpStartVM}
+	if reset && !unsafeToStart(failed) {
+		res.Power = "left Off: its vTPM was reset and the Secure Boot template was not set after it; starting the VM now would initialise " +
+			"the new vTPM with the old template and lock it in: fix the cause and re-run apply, which sets the template and starts it"
+		ev.Message = res.Power
+		r.emit(ev)
+		return
+	}
 	if unsafeToStart(failed) {
 		res.Power = fmt.Sprintf("left Off: %s failed and starting the VM could initialise its vTPM in an unintended state; "+
 			"fix the cause and re-run apply, or start it by hand once its key protector and TPM settings are right", failed)

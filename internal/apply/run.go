@@ -263,6 +263,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 
 	var (
 		stopped  bool // a stop-vm of this change completed and no start-vm since
+		reset    bool // a vTPM reset of this change completed and no set-secure-boot since
 		ran      int
 		failedOp drivers.OpKind
 		failure  string
@@ -316,6 +317,10 @@ func (r *runner) runChange(ctx context.Context, k int) {
 			stopped = true
 		case drivers.OpStartVM:
 			stopped = false
+		case drivers.OpEnsureKeyProtector:
+			reset = reset || s.Params != nil && s.Params.Reset
+		case drivers.OpSetSecureBoot:
+			reset = false
 		}
 		if jerr := r.journal(c, s, sr); jerr != nil {
 			failure = jerr.Error()
@@ -328,7 +333,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		return
 	}
 	if stopped && isVM(c) {
-		r.restorePower(ctx, c, res, failedOp)
+		r.restorePower(ctx, c, res, failedOp, reset)
 	}
 }
 

@@ -371,3 +371,56 @@ func TestSimUnreadableIdentityIsNotLost(t *testing.T) {
 		t.Errorf("vm/a: %s, %d processors, recorded identity %q; want Off, 4, %q kept", a.Power, a.Processors, a.Annotations.VTPMIdentity, rec)
 	}
 }
+
+// TestSimNoStartBetweenResetAndTemplate: putting back a template changed on an
+// initialised vTPM is stop → reset the vTPM → set-secure-boot → start. When set-secure-boot
+// fails after the reset, starting vm/a would initialise the fresh vTPM with
+// the old template and lock it in, so the next plan would need a second reset:
+// vm/a stays Off, the report says why, and the re-run converges without
+// another destructive step.
+func TestSimNoStartBetweenResetAndTemplate(t *testing.T) {
+	e := newSimEnv(t)
+	e.write(vmYAML("a", 2, true))
+	e.converge()
+	// Changed outside tlreconcile on the initialised vTPM: the plan resets it to put the template back.
+	if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+		t.Fatal(err)
+	}
+	p := e.plan(plan.Options{})
+	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true}); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	j, err := apply.OpenJournal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry, AllowDestructive: true, Journal: j})
+	if err == nil {
+		t.Fatal("apply succeeded although set-secure-boot always fails")
+	}
+	if got := e.vm("a"); got.Power != drivers.PowerOff || got.VTPMInitialized {
+		t.Errorf("vm/a is %s, vTPM initialised %v; want Off and not initialised\n%s", got.Power, got.VTPMInitialized, describe(rep))
+	}
+	if a := rep.Result("vm/a"); !strings.HasPrefix(a.Power, "left Off") {
+		t.Errorf("power note %q, want it to say why vm/a was left Off", a.Power)
+	}
+	if err := e.drv.ClearFaults("c1"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := apply.ReadJournalFile(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.accepted = apply.AcceptedIdentityChanges(entries)
+	again := e.plan(plan.Options{AcceptedIdentityChanges: e.accepted})
+	for _, c := range again.Changes {
+		for _, s := range c.Steps {
+			if s.Destructive {
+				t.Errorf("the re-run plans %s again: the reset already done is repeated", s.ID)
+			}
+		}
+	}
+	e.converge()
+}
