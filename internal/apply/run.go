@@ -263,7 +263,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 
 	var (
 		stopped  bool // a stop-vm of this change completed and no start-vm since
-		reset    bool // a vTPM reset of this change completed and no set-secure-boot since
+		reset    bool // a vTPM reset of this change completed and the set-secure-boot planned after it has not
 		ran      int
 		failedOp drivers.OpKind
 		failure  string
@@ -318,7 +318,11 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		case drivers.OpStartVM:
 			stopped = false
 		case drivers.OpEnsureKeyProtector:
-			reset = reset || s.Params != nil && s.Params.Reset
+			if s.Params != nil && s.Params.Reset {
+				for _, jj := range order[pos+1:] {
+					reset = reset || c.Steps[jj].Kind == drivers.OpSetSecureBoot
+				}
+			}
 		case drivers.OpSetSecureBoot:
 			reset = false
 		}

@@ -382,3 +382,51 @@ func TestOptionsValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestRunPowerAfterReset: a VM stopped for a vTPM reset stays Off after a
+// failure only while the set-secure-boot planned after the reset has not run;
+// a reset with no template step after it is restarted as usual.
+func TestRunPowerAfterReset(t *testing.T) {
+	resetFirst := func() *plan.Plan {
+		p := updatePlan("a")
+		s := p.Changes[0].Steps
+		kp := s[2]
+		kp.DependsOn = []string{"stop-vm"}
+		kp.Destructive, kp.Params = true, &drivers.Params{Reset: true}
+		sb := s[1]
+		sb.DependsOn = []string{"ensure-key-protector"}
+		en := s[3]
+		en.DependsOn = []string{"set-secure-boot"}
+		p.Changes[0].Steps = []plan.Step{s[0], kp, sb, en, s[4], s[5]}
+		return p
+	}
+	templateFirst := updatePlan("a")
+	templateFirst.Changes[0].Steps[2].Destructive = true
+	templateFirst.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	tests := []struct {
+		name string
+		p    *plan.Plan
+		fail string
+		want drivers.PowerState
+		note string
+	}{
+		{"template step fails after the reset", resetFirst(), "set-secure-boot a", drivers.PowerOff, "left Off: its vTPM was reset"},
+		{"later step fails after the template", resetFirst(), "enable-tpm a", drivers.PowerOff, "left Off: enable-tpm failed"},
+		{"no template step after the reset", templateFirst, "start-vm a", drivers.PowerOff, "could not be started again"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newRec(runningVM("a"))
+			d.fail[tt.fail] = -1
+			d.perm[tt.fail] = true
+			rep, _, err := run(t, tt.p, d, apply.Options{AllowDestructive: true})
+			if err == nil {
+				t.Fatalf("Run succeeded although %s always fails", tt.fail)
+			}
+			a := rep.Result("vm/a")
+			if got := d.vms["a"].Power; got != tt.want || !strings.HasPrefix(a.Power, tt.note) {
+				t.Errorf("vm/a is %s, power note %q; want %s, %q", got, a.Power, tt.want, tt.note)
+			}
+		})
+	}
+}
