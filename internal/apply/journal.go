@@ -30,6 +30,11 @@ type Entry struct {
 	// IdentityChange: a planned create, TPM enable/disable or key-protector
 	// reset completed, so the VM now has a new vTPM identity on purpose.
 	IdentityChange bool `json:"identity_change,omitempty"`
+	// Pending: written before an identity-changing step runs, because a
+	// process killed while the driver carries it out cannot record its
+	// completion (the host may finish it anyway). The step may or may not
+	// have completed; a completed one has an entry of its own after this.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Journal appends completed steps to <state-dir>/journal.jsonl, fsyncing each,
@@ -152,8 +157,9 @@ func ReadJournalFile(stateDir string) ([]Entry, error) {
 }
 
 // AcceptedIdentityChanges returns the "CLUSTER/VM" keys whose vTPM identity
-// changed through a completed, planned step (create, TPM enable/disable,
-// key-protector reset) and whose set-annotations did not run afterwards: the
+// changed through a planned step (create, TPM enable/disable, key-protector
+// reset) that completed or was pending when the run ended, and whose
+// set-annotations did not run afterwards: the
 // planner must record their new identity instead of reporting it lost
 // (plan.Options.AcceptedIdentityChanges).
 func AcceptedIdentityChanges(entries []Entry) map[string]bool {

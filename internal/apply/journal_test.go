@@ -1,6 +1,7 @@
 package apply_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -123,7 +124,9 @@ func TestRunJournal(t *testing.T) {
 	}
 	var steps []string
 	for _, e := range entries {
-		steps = append(steps, e.Step)
+		if !e.Pending {
+			steps = append(steps, e.Step)
+		}
 	}
 	if got, want := strings.Join(steps, ","), "stop-vm,set-secure-boot,ensure-key-protector,enable-tpm"; got != want {
 		t.Errorf("journal steps %s, want %s", got, want)
@@ -144,4 +147,50 @@ func FuzzReadJournal(f *testing.F) {
 		entries, _ := apply.ReadJournal(strings.NewReader(string(b)))
 		_ = apply.AcceptedIdentityChanges(entries)
 	})
+}
+
+// TestRunJournalBeforeIdentityChange: a step that gives the VM a new vTPM
+// identity is journaled before it runs. A process killed while the driver
+// carries it out (the host finishes a Set-VMKeyProtector on its own) must
+// still leave a journal that accepts the new identity, or the re-run reports
+// "vTPM state lost" for a reset that was asked for and never records it.
+func TestRunJournalBeforeIdentityChange(t *testing.T) {
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p := updatePlan("a")
+	p.Changes[0].Steps[2].Destructive = true
+	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	p.Changes[0].Expect.VTPMIdentity = ""
+	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	seen := false
+	events := func(e apply.Event) {
+		if e.Kind != apply.EventStepStarted || e.Op != drivers.OpEnsureKeyProtector {
+			return
+		}
+		seen = true
+		entries, err := apply.ReadJournalFile(dir)
+		if err != nil {
+			t.Error(err)
+		}
+		if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+			t.Errorf("while the reset runs the journal does not accept vm/a's new identity: %+v", entries)
+		}
+	}
+	d := newRec(runningVM("a"))
+	_, err = apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": d},
+		apply.Options{AllowDestructive: true, Journal: j, Retry: fastRetry, Events: events})
+	if err != nil || !seen {
+		t.Fatalf("Run: %v (reset started: %v)", err, seen)
+	}
+	entries, err := apply.ReadJournalFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := apply.AcceptedIdentityChanges(entries); len(got) != 0 {
+		t.Errorf("after set-annotations recorded the identity, accepted %v, want none", got)
+	}
 }

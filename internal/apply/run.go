@@ -299,6 +299,14 @@ func (r *runner) runChange(ctx context.Context, k int) {
 			}
 			break
 		}
+		if perr := r.journalPending(c, s); perr != nil {
+			sr := StepResult{ID: s.ID, Op: s.Kind, Status: StatusFailed, Error: perr.Error()}
+			res.Steps = append(res.Steps, sr)
+			r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, StepID: s.ID, Op: s.Kind, Error: perr.Error()})
+			failure, failedOp = perr.Error(), ""
+			res.Status, res.Reason = StatusFailed, failure
+			continue
+		}
 		sr, id, err := r.runStep(ctx, c, s)
 		res.Steps = append(res.Steps, sr)
 		r.setClusterStatus(c, s.ID, sr.Status)
@@ -468,6 +476,23 @@ func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult) error {
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %s completed but the journal could not record it: %w", c.Resource, s.ID, err)
+	}
+	return nil
+}
+
+// journalPending records an identity-changing step before it runs, so that a
+// run killed while the driver carries it out still lets the re-run accept the
+// new identity. When it cannot be recorded the step does not run.
+func (r *runner) journalPending(c *plan.Change, s *plan.Step) error {
+	if r.opts.Journal == nil || !identityChange(c, s) {
+		return nil
+	}
+	err := r.opts.Journal.Record(Entry{
+		Time: r.opts.Now(), Run: r.runID, Cluster: c.Cluster, Resource: c.Resource, Step: s.ID, Op: s.Kind,
+		IdentityChange: true, Pending: true,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %s not run: the journal could not record it first, so an interrupted run could not be resumed safely: %w", c.Resource, s.ID, err)
 	}
 	return nil
 }
