@@ -261,6 +261,16 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		}
 	}
 
+	if why := r.destructiveRefused(ctx, c, order); why != "" {
+		res.Status, res.Reason = StatusFailed, why
+		for _, j := range order {
+			s := &c.Steps[j]
+			res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusSkipped, Error: why})
+		}
+		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, Error: why})
+		return
+	}
+
 	var (
 		stopped  bool // a stop-vm of this change completed and no start-vm since
 		reset    bool // a vTPM reset of this change completed and the set-secure-boot planned after it has not
@@ -478,6 +488,37 @@ func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult) error {
 		return fmt.Errorf("%s: %s completed but the journal could not record it: %w", c.Resource, s.ID, err)
 	}
 	return nil
+}
+
+// destructiveRefused reads the VM of a change that holds a destructive step
+// before any step runs, and says why the change must not run ("" when it may):
+// the planner only plans those for VMs tlreconcile manages and that are not
+// protected, and a plan file edited by hand, or made before another apply
+// protected the VM, must not get past that.
+func (r *runner) destructiveRefused(ctx context.Context, c *plan.Change, order []int) string {
+	if !isVM(c) {
+		return ""
+	}
+	var step string
+	for _, j := range order {
+		if s := &c.Steps[j]; s.Destructive || destroys(s.Op) {
+			step = s.ID
+			break
+		}
+	}
+	if step == "" {
+		return ""
+	}
+	vm, err := r.observeVM(ctx, c)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s: not run: %s is destructive and the VM could not be read first to check that it is managed and not protected (%v): re-run apply", c.Resource, step, err)
+	case vm.Annotations == nil || vm.Annotations.ManagedBy != drivers.ManagedBy:
+		return fmt.Sprintf("%s: not run: %s is destructive and the VM is not managed by tlreconcile (no tlreconcile annotations): it is never changed; make a new plan", c.Resource, step)
+	case vm.Annotations.Protect:
+		return fmt.Sprintf("%s: not run: %s is destructive and the VM is protected (protect: true is recorded on it): set protect: false in the YAML and apply that first, then plan again", c.Resource, step)
+	}
+	return ""
 }
 
 // journalPending records an identity-changing step before it runs, so that a

@@ -430,3 +430,50 @@ func TestRunPowerAfterReset(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDestructiveRechecksVM: before a change with a destructive step
+// touches the VM, apply reads the record on it: a VM that tlreconcile does not
+// manage, or that is protected, is refused even with --allow-destructive (a
+// plan edited by hand, or made before another apply protected the VM).
+func TestRunDestructiveRechecksVM(t *testing.T) {
+	deletePlan := func() *plan.Plan {
+		p := &plan.Plan{FormatVersion: plan.FormatVersion, Clusters: []drivers.ClusterRef{{Name: "c1", Driver: "rec"}}}
+		del := step("delete-vm", drivers.OpDeleteVM, "a", "stop-vm")
+		del.Destructive = true
+		p.Changes = []plan.Change{{Resource: "vm/a", Cluster: "c1", Action: plan.ActionDelete,
+			Steps: []plan.Step{step("stop-vm", drivers.OpStopVM, "a"), del}}}
+		return p
+	}
+	protected := runningVM("a")
+	protected.Annotations.Protect = true
+	unmanaged := runningVM("a")
+	unmanaged.Annotations = nil
+	tests := []struct {
+		name string
+		vm   drivers.VM
+		want string // "" = the delete runs
+	}{
+		{"managed, not protected", runningVM("a"), ""},
+		{"protected", protected, "protected"},
+		{"unmanaged", unmanaged, "not managed by tlreconcile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newRec(tt.vm)
+			rep, _, err := run(t, deletePlan(), d, apply.Options{AllowDestructive: true})
+			if tt.want == "" {
+				if err != nil || d.ops() != "stop-vm a\ndelete-vm a" {
+					t.Fatalf("Run: %v, ops %q", err, d.ops())
+				}
+				return
+			}
+			a := rep.Result("vm/a")
+			if err == nil || a.Status != apply.StatusFailed || !strings.Contains(a.Reason, tt.want) {
+				t.Errorf("Run: %v; vm/a %s (%s), want failed naming %q", err, a.Status, a.Reason, tt.want)
+			}
+			if d.ops() != "" {
+				t.Errorf("steps ran on vm/a: %q", d.ops())
+			}
+		})
+	}
+}
