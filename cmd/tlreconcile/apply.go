@@ -16,7 +16,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
-	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
@@ -73,10 +72,7 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
 			if len(args) == 1 {
 				o.planFile = args[0]
 			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return validateThenRun(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -153,13 +149,11 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		notify(fmt.Sprintf("resuming: the journal holds %d completed step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", len(entries)))
 	}
 
-	reg := o.root.registry()
-	cfg := drivers.Config{StateDir: o.root.stateDir}
 	var p *plan.Plan
 	if o.planFile != "" {
-		p, err = o.savedPlan(ctx, reg, cfg)
+		p, err = o.savedPlan(ctx)
 	} else {
-		p, err = o.newPlan(ctx, reg, cfg, apply.AcceptedIdentityChanges(entries))
+		p, err = o.newPlan(ctx, apply.AcceptedIdentityChanges(entries))
 	}
 	if err != nil || p == nil {
 		return err
@@ -177,7 +171,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		}
 	}
 
-	drvs, closeAll, err := openDrivers(reg, cfg, p.Clusters)
+	drvs, closeAll, err := o.root.openDrivers(p.Clusters)
 	if err != nil {
 		return err
 	}
@@ -225,21 +219,12 @@ func (o *applyOptions) clearJournal(notify func(string)) error {
 }
 
 // newPlan loads, observes and plans; it prints the plan (to stderr with --format json).
-func (o *applyOptions) newPlan(ctx context.Context, reg *drivers.Registry, cfg drivers.Config, accepted map[string]bool) (*plan.Plan, error) {
-	desired, diags := spec.Load(spec.LoadOptions{Paths: o.filenames, Stdin: o.root.stdin})
-	if len(diags) > 0 {
-		if err := view.Diagnostics(o.root.stderr, view.FormatText, diags, o.root.color(o.root.stderr)); err != nil {
-			return nil, fmt.Errorf("apply: write diagnostics: %w", err)
-		}
+func (o *applyOptions) newPlan(ctx context.Context, accepted map[string]bool) (*plan.Plan, error) {
+	desired, err := loadDesired(o.root, "apply", o.filenames)
+	if err != nil {
+		return nil, err
 	}
-	if diags.HasErrors() {
-		return nil, errReported
-	}
-	refs := make([]drivers.ClusterRef, 0, len(desired.Clusters))
-	for _, c := range desired.Clusters {
-		refs = append(refs, plan.ClusterRef(c))
-	}
-	observed, err := plan.ObserveAll(ctx, reg, cfg, refs)
+	observed, err := o.root.observe(ctx, clusterRefs(desired))
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +247,7 @@ func (o *applyOptions) newPlan(ctx context.Context, reg *drivers.Registry, cfg d
 }
 
 // savedPlan reads a plan file and refuses it when what it used has moved.
-func (o *applyOptions) savedPlan(ctx context.Context, reg *drivers.Registry, cfg drivers.Config) (*plan.Plan, error) {
+func (o *applyOptions) savedPlan(ctx context.Context) (*plan.Plan, error) {
 	f, err := os.Open(o.planFile)
 	if err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
@@ -272,7 +257,7 @@ func (o *applyOptions) savedPlan(ctx context.Context, reg *drivers.Registry, cfg
 	if err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
 	}
-	observed, err := plan.ObserveAll(ctx, reg, cfg, p.Clusters)
+	observed, err := o.root.observe(ctx, p.Clusters)
 	if err != nil {
 		return nil, err
 	}
@@ -303,32 +288,6 @@ func (o *applyOptions) approve() error {
 func readerIsTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// openDrivers opens one driver per driver name and maps clusters to it.
-func openDrivers(reg *drivers.Registry, cfg drivers.Config, refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
-	byName := map[string]drivers.Driver{}
-	out := map[string]drivers.Driver{}
-	closeAll := func() {
-		for _, d := range byName {
-			if c, ok := d.(drivers.Closer); ok {
-				_ = c.Close()
-			}
-		}
-	}
-	for _, r := range refs {
-		d, ok := byName[r.Driver]
-		if !ok {
-			var err error
-			if d, err = reg.Open(r.Driver, cfg); err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("cluster/%s: %w", r.Name, err)
-			}
-			byName[r.Driver] = d
-		}
-		out[r.Name] = d
-	}
-	return out, closeAll, nil
 }
 
 // commandLine is recorded in the lock file for whoever finds it held.

@@ -186,13 +186,8 @@ func (e *applyEnv) savePlan() string {
 	if diags.HasErrors() {
 		e.t.Fatalf("desired: %v", diags)
 	}
-	var refs []drivers.ClusterRef
-	for _, c := range desired.Clusters {
-		refs = append(refs, plan.ClusterRef(c))
-	}
-	reg := drivers.NewRegistry()
-	reg.Register(sim.Name, sim.Factory)
-	obs, err := plan.ObserveAll(context.Background(), reg, drivers.Config{StateDir: e.state}, refs)
+	root := &rootOptions{stateDir: e.state}
+	obs, err := root.observe(context.Background(), clusterRefs(desired))
 	if err != nil {
 		e.t.Fatal(err)
 	}

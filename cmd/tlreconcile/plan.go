@@ -14,7 +14,6 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
-	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
@@ -81,10 +80,7 @@ the plan has changes.`,
 			if rest := cmd.Flags().Args(); len(rest) > 0 {
 				return fmt.Errorf("plan: unexpected argument %q; pass files with -f PATH", rest[0])
 			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return validateThenRun(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -145,20 +141,15 @@ func (o *planOptions) Validate() error {
 // Run loads, observes, plans, saves and renders.
 func (o *planOptions) Run(ctx context.Context) error {
 	out, errw := o.root.stdout, o.root.stderr
-	desired, ok := loadDesired(o.root, o.filenames)
-	if !ok {
-		return errReported
-	}
-	refs := make([]drivers.ClusterRef, 0, len(desired.Clusters))
-	for _, c := range desired.Clusters {
-		refs = append(refs, plan.ClusterRef(c))
+	desired, err := loadDesired(o.root, "plan", o.filenames)
+	if err != nil {
+		return err
 	}
 	var observed map[string]*drivers.Observed
-	var err error
 	if o.observedFile != "" {
 		observed, err = readObservedFile(o.observedFile)
 	} else {
-		observed, err = plan.ObserveAll(ctx, o.root.registry(), drivers.Config{StateDir: o.root.stateDir}, refs)
+		observed, err = o.root.observe(ctx, clusterRefs(desired))
 	}
 	if err != nil {
 		return err
@@ -184,19 +175,6 @@ func (o *planOptions) Run(ctx context.Context) error {
 		return errChanges
 	}
 	return nil
-}
-
-// loadDesired loads and validates the YAML; problems go to stderr as
-// diagnostics. ok is false when there are errors (nothing was observed).
-func loadDesired(root *rootOptions, paths []string) (*spec.Desired, bool) {
-	d, diags := spec.Load(spec.LoadOptions{Paths: paths, Stdin: root.stdin})
-	if len(diags) > 0 {
-		_ = view.Diagnostics(root.stderr, view.FormatText, diags, root.color(root.stderr))
-	}
-	if diags.HasErrors() || d == nil {
-		return nil, false
-	}
-	return d, true
 }
 
 func readObservedFile(path string) (map[string]*drivers.Observed, error) {

@@ -31,12 +31,7 @@ such as
   # only the TrustedLaunchVM kind
   tlreconcile schema --kind TrustedLaunchVM`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	cmd.Flags().StringVar(&o.kind, "kind", "", "print only this kind: "+strings.Join(schema.Kinds(), ", "))
 	_ = cmd.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions(schema.Kinds(), cobra.ShellCompDirectiveNoFileComp))

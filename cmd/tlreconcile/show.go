@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
@@ -38,12 +37,7 @@ reads, for jobs that cannot reach the clusters (pull requests from forks). It ch
   tlreconcile show -f desired/ --format json > observed.json
   tlreconcile plan -f desired/ --observed observed.json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE: runE(o),
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "file or directory to read, repeatable; - reads standard input")
@@ -69,15 +63,11 @@ func (o *showOptions) Validate() error {
 
 // Run loads, observes and renders the observation with its findings.
 func (o *showOptions) Run(ctx context.Context) error {
-	desired, ok := loadDesired(o.root, o.filenames)
-	if !ok {
-		return errReported
+	desired, err := loadDesired(o.root, "show", o.filenames)
+	if err != nil {
+		return err
 	}
-	refs := make([]drivers.ClusterRef, 0, len(desired.Clusters))
-	for _, c := range desired.Clusters {
-		refs = append(refs, plan.ClusterRef(c))
-	}
-	observed, err := plan.ObserveAll(ctx, o.root.registry(), drivers.Config{StateDir: o.root.stateDir}, refs)
+	observed, err := o.root.observe(ctx, clusterRefs(desired))
 	if err != nil {
 		return err
 	}

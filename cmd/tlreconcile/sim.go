@@ -30,7 +30,7 @@ func (o *simOptions) addClusterFlag(cmd *cobra.Command) {
 
 // open returns the sim driver and the cluster name to act on.
 func (o *simOptions) open() (*sim.Driver, string, error) {
-	d, err := sim.New(drivers.Config{StateDir: o.root.stateDir})
+	d, err := sim.New(o.root.driverConfig())
 	if err != nil {
 		return nil, "", err
 	}
@@ -39,6 +39,21 @@ func (o *simOptions) open() (*sim.Driver, string, error) {
 		return nil, "", err
 	}
 	return d, name, nil
+}
+
+// change opens the cluster, lets act change it and prints the one line act
+// returns, saying what changed; nothing is printed when act fails.
+func (o *simOptions) change(act func(d *sim.Driver, cluster string) (string, error)) error {
+	d, name, err := o.open()
+	if err != nil {
+		return err
+	}
+	msg, err := act(d, name)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(o.root.stdout, msg)
+	return err
 }
 
 func newSimCmd(root *rootOptions) *cobra.Command {
@@ -65,19 +80,6 @@ watch sees it.`,
 	return cmd
 }
 
-// simRunE wires Validate and Run into a cobra RunE.
-func simRunE(v interface {
-	Validate() error
-	Run(context.Context) error
-}) func(*cobra.Command, []string) error {
-	return func(cmd *cobra.Command, _ []string) error {
-		if err := v.Validate(); err != nil {
-			return err
-		}
-		return v.Run(cmd.Context())
-	}
-}
-
 // --- init ---
 
 type simInitOptions struct {
@@ -100,7 +102,7 @@ creates its sim cluster too; init is for starting one by hand.`,
   tlreconcile sim init --cluster lab --nodes n1,n2 --vtpm-backend swtpm
   tlreconcile sim init -f examples/basic`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringSliceVar(&o.nodes, "nodes", nil, "node names, comma-separated")
@@ -126,7 +128,7 @@ func (o *simInitOptions) Validate() error {
 }
 
 func (o *simInitOptions) Run(context.Context) error {
-	d, err := sim.New(drivers.Config{StateDir: o.root.stateDir})
+	d, err := sim.New(o.root.driverConfig())
 	if err != nil {
 		return err
 	}
@@ -180,7 +182,7 @@ observation, use tlreconcile show -f PATH.`,
 		Example: `  tlreconcile sim show
   tlreconcile sim show --cluster hci-west --format json | jq '.observed.vms[].vtpm_identity'`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
@@ -327,7 +329,7 @@ The vTPM identity cannot be set; lose it with sim failover --lose-vtpm.`,
 		Example: `  tlreconcile sim drift --cluster hci-west --vm avd-01 --set secureBoot=false
   tlreconcile sim drift --vm avd-01 --set processors=2 --set fileAccess=violation`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.vm, "vm", "", "VM to change")
@@ -348,20 +350,15 @@ func (o *simDriftOptions) Validate() error {
 }
 
 func (o *simDriftOptions) Run(ctx context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
 	var settings []sim.Setting
 	for _, s := range o.sets {
 		st, _ := sim.ParseSetting(s) // checked in Validate
 		settings = append(settings, st)
 	}
-	if err := d.Drift(ctx, name, o.vm, settings); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "vm/%s: drifted %s\n", o.vm, strings.Join(o.sets, ", "))
-	return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		err := d.Drift(ctx, cluster, o.vm, settings)
+		return fmt.Sprintf("vm/%s: drifted %s", o.vm, strings.Join(o.sets, ", ")), err
+	})
 }
 
 // --- failover ---
@@ -384,7 +381,7 @@ otherwise it stays Off. With vTPM state transfer working the vTPM identity survi
 		Example: `  tlreconcile sim failover --vm avd-01 --to node2
   tlreconcile sim failover --cluster hci-west --vm avd-01 --to node3 --lose-vtpm`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.vm, "vm", "", "VM to fail over")
@@ -401,16 +398,10 @@ func (o *simFailoverOptions) Validate() error {
 }
 
 func (o *simFailoverOptions) Run(ctx context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
-	msg, err := d.Failover(ctx, name, o.vm, o.to, o.loseVTPM)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "vm/%s: %s\n", o.vm, msg)
-	return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		msg, err := d.Failover(ctx, cluster, o.vm, o.to, o.loseVTPM)
+		return fmt.Sprintf("vm/%s: %s", o.vm, msg), err
+	})
 }
 
 // --- agent ---
@@ -431,7 +422,7 @@ Absent: the node is blocked for trusted-launch VMs until it is redeployed.`,
 		Example: `  tlreconcile sim agent --node node2 --state stopped
   tlreconcile sim agent --cluster hci-west --node node3 --state absent`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.node, "node", "", "node whose agent to set")
@@ -451,15 +442,10 @@ func (o *simAgentOptions) Validate() error {
 }
 
 func (o *simAgentOptions) Run(context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
-	if err := d.SetAgent(name, o.node, drivers.AgentState(o.state)); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "node/%s: IgvmAgent %s\n", o.node, o.state)
-	return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		err := d.SetAgent(cluster, o.node, drivers.AgentState(o.state))
+		return fmt.Sprintf("node/%s: IgvmAgent %s", o.node, o.state), err
+	})
 }
 
 // --- ipsec ---
@@ -477,7 +463,7 @@ func newSimIPsecCmd(root *rootOptions) *cobra.Command {
 		Short:   "Turn a node's live-migration IPsec rules on or off",
 		Example: `  tlreconcile sim ipsec --node node1 --state off`,
 		Args:    cobra.NoArgs,
-		RunE:    simRunE(o),
+		RunE:    runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.node, "node", "", "node to change")
@@ -493,15 +479,10 @@ func (o *simIPsecOptions) Validate() error {
 }
 
 func (o *simIPsecOptions) Run(context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
-	if err := d.SetIPsec(name, o.node, o.state == "on"); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "node/%s: live-migration IPsec %s\n", o.node, o.state)
-	return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		err := d.SetIPsec(cluster, o.node, o.state == "on")
+		return fmt.Sprintf("node/%s: live-migration IPsec %s", o.node, o.state), err
+	})
 }
 
 // --- inject ---
@@ -530,7 +511,7 @@ one; --clear removes them all. Ops: ` + opNames() + `.`,
   tlreconcile sim inject --op '*' --latency 20ms
   tlreconcile sim inject --clear`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	f := cmd.Flags()
@@ -571,22 +552,14 @@ func (o *simInjectOptions) Validate() error {
 }
 
 func (o *simInjectOptions) Run(context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
-	if o.clear {
-		if err := d.ClearFaults(name); err != nil {
-			return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		if o.clear {
+			err := d.ClearFaults(cluster)
+			return fmt.Sprintf("cluster/%s: faults cleared", cluster), err
 		}
-		_, err = fmt.Fprintf(o.root.stdout, "cluster/%s: faults cleared\n", name)
-		return err
-	}
-	if err := d.Inject(name, sim.Fault{Op: drivers.OpKind(o.op), Fail: o.fail, FailAlways: o.failAlways, Latency: o.latency}); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "cluster/%s: fault injected for %s\n", name, o.op)
-	return err
+		err := d.Inject(cluster, sim.Fault{Op: drivers.OpKind(o.op), Fail: o.fail, FailAlways: o.failAlways, Latency: o.latency})
+		return fmt.Sprintf("cluster/%s: fault injected for %s", cluster, o.op), err
+	})
 }
 
 // --- create-unmanaged ---
@@ -610,7 +583,7 @@ key protector and a vTPM; Generation 1 VMs are Standard.`,
 		Example: `  tlreconcile sim create-unmanaged --vm legacy-01
   tlreconcile sim create-unmanaged --vm old-01 --generation 1 --node node2 --running`,
 		Args: cobra.NoArgs,
-		RunE: simRunE(o),
+		RunE: runE(o),
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringVar(&o.vm, "vm", "", "name of the new VM")
@@ -631,13 +604,8 @@ func (o *simCreateUnmanagedOptions) Validate() error {
 }
 
 func (o *simCreateUnmanagedOptions) Run(ctx context.Context) error {
-	d, name, err := o.open()
-	if err != nil {
-		return err
-	}
-	if err := d.CreateUnmanaged(ctx, name, o.vm, sim.UnmanagedVM{Generation: o.generation, Node: o.node, Running: o.running}); err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.root.stdout, "vm/%s: created outside tlreconcile (Generation %d)\n", o.vm, o.generation)
-	return err
+	return o.change(func(d *sim.Driver, cluster string) (string, error) {
+		err := d.CreateUnmanaged(ctx, cluster, o.vm, sim.UnmanagedVM{Generation: o.generation, Node: o.node, Running: o.running})
+		return fmt.Sprintf("vm/%s: created outside tlreconcile (Generation %d)", o.vm, o.generation), err
+	})
 }

@@ -45,10 +45,7 @@ Exit status 1 when there are errors (or warnings, with --warnings-as-errors), el
 			if !cmd.Flags().Changed("format") && os.Getenv("GITHUB_ACTIONS") == "true" {
 				o.format = view.FormatGitHub
 			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return validateThenRun(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()

@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
@@ -72,10 +71,7 @@ new one, and exits 0.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.dir = args[0]
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
+			return validateThenRun(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -144,7 +140,7 @@ func (o *watchOptions) Run(ctx context.Context) error {
 	log := o.logger(o.root.stderr)
 	mode := watch.Mode(o.mode)
 	p := &watch.Pipeline{
-		Registry: o.root.registry(), Config: drivers.Config{StateDir: o.root.stateDir}, Mode: mode,
+		Registry: o.root.registry(), Config: o.root.driverConfig(), Mode: mode,
 		Prune: o.prune, AllowDestructive: o.allowDestructive, Parallelism: o.parallelism,
 		LockTimeout: o.lockTimeout, Events: applyEventLogger(log), Logger: log,
 	}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+	"github.com/tlreconcile/tlreconcile/internal/view"
+)
+
+// This file holds the steps the subcommands share, one copy each, so that
+// plan, show, apply, watch and sim cannot drift apart in how they check flags,
+// load the desired state, observe clusters or open drivers.
+
+// runner is a subcommand's options: Validate checks the flags without any I/O,
+// Run does the work.
+type runner interface {
+	Validate() error
+	Run(context.Context) error
+}
+
+// validateThenRun is the only way a subcommand runs, so a bad flag combination
+// never reaches a file or a cluster.
+func validateThenRun(ctx context.Context, o runner) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	return o.Run(ctx)
+}
+
+// runE is validateThenRun as a cobra RunE, for commands whose arguments are
+// all flags.
+func runE(o runner) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		return validateThenRun(cmd.Context(), o)
+	}
+}
+
+// loadDesired loads and validates the YAML under paths and prints its
+// diagnostics to stderr. It returns errReported when there are errors: then
+// nothing may be observed, let alone changed.
+func loadDesired(root *rootOptions, command string, paths []string) (*spec.Desired, error) {
+	d, diags := spec.Load(spec.LoadOptions{Paths: paths, Stdin: root.stdin})
+	if len(diags) > 0 {
+		if err := view.Diagnostics(root.stderr, view.FormatText, diags, root.color(root.stderr)); err != nil {
+			return nil, fmt.Errorf("%s: write diagnostics: %w", command, err)
+		}
+	}
+	if diags.HasErrors() || d == nil {
+		return nil, errReported
+	}
+	return d, nil
+}
+
+// clusterRefs returns the driver reference of every cluster d declares, in
+// declared order.
+func clusterRefs(d *spec.Desired) []drivers.ClusterRef {
+	refs := make([]drivers.ClusterRef, 0, len(d.Clusters))
+	for _, c := range d.Clusters {
+		refs = append(refs, plan.ClusterRef(c))
+	}
+	return refs
+}
+
+// driverConfig is what every driver this binary opens is configured with.
+func (o *rootOptions) driverConfig() drivers.Config {
+	return drivers.Config{StateDir: o.stateDir}
+}
+
+// observe observes refs through this binary's drivers.
+func (o *rootOptions) observe(ctx context.Context, refs []drivers.ClusterRef) (map[string]*drivers.Observed, error) {
+	return plan.ObserveAll(ctx, o.registry(), o.driverConfig(), refs)
+}
+
+// openDrivers opens one driver per driver name and maps every cluster in refs
+// to it; closeAll closes them all.
+func (o *rootOptions) openDrivers(refs []drivers.ClusterRef) (byCluster map[string]drivers.Driver, closeAll func(), err error) {
+	reg, cfg := o.registry(), o.driverConfig()
+	byName := map[string]drivers.Driver{}
+	byCluster = map[string]drivers.Driver{}
+	closeAll = func() {
+		for _, d := range byName {
+			if c, ok := d.(drivers.Closer); ok {
+				_ = c.Close() // nothing left to do with a driver that will not close
+			}
+		}
+	}
+	for _, r := range refs {
+		d, ok := byName[r.Driver]
+		if !ok {
+			if d, err = reg.Open(r.Driver, cfg); err != nil {
+				closeAll()
+				return nil, nil, fmt.Errorf("cluster/%s: %w", r.Name, err)
+			}
+			byName[r.Driver] = d
+		}
+		byCluster[r.Name] = d
+	}
+	return byCluster, closeAll, nil
+}
