@@ -71,6 +71,16 @@ func check(p *plan.Plan, allowDestructive bool) ([][]int, error) {
 			if !s.Kind.Valid() {
 				problems = append(problems, fmt.Sprintf("%s: unknown op %q", stepName(c, &c.Steps[j]), s.Kind))
 			}
+			// Every check of a change (protect, power restore, verify) is about
+			// its own resource: a step must act on that one.
+			if s.Cluster != c.Cluster || (isVM(c) && (s.VM != strings.TrimPrefix(c.Resource, "vm/") || s.Node != "")) ||
+				(strings.HasPrefix(c.Resource, "node/") && (s.Node != strings.TrimPrefix(c.Resource, "node/") || s.VM != "")) {
+				what, name := "vm", s.VM
+				if s.VM == "" {
+					what, name = "node", s.Node
+				}
+				problems = append(problems, fmt.Sprintf("%s acts on %s %q in cluster %q, not on %s of cluster %q", stepName(c, &c.Steps[j]), what, name, s.Cluster, c.Resource, c.Cluster))
+			}
 			for _, d := range s.DependsOn {
 				if _, ok := indexOf(c.Steps, d); ok {
 					continue

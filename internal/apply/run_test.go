@@ -98,6 +98,12 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 	unflaggedDisable.Changes[0].Steps[3].Kind = drivers.OpDisableTPM
 	unflaggedDelete := updatePlan("a")
 	unflaggedDelete.Changes[0].Steps[5] = step("delete-vm", drivers.OpDeleteVM, "a", "start-vm")
+	// A step of vm/a's change that acts on vm/b: the checks of vm/a (protect,
+	// power restore, verify) would not cover the VM the op changes.
+	otherVM := updatePlan("a")
+	otherVM.Changes[0].Steps[3].VM = "b"
+	otherCluster := updatePlan("a")
+	otherCluster.Changes[0].Steps[3].Cluster = "c2"
 
 	tests := []struct {
 		name string
@@ -112,6 +118,8 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 		{"key protector reset not flagged", unflaggedReset, "vm/a/ensure-key-protector is destructive", new(*apply.DestructiveError)},
 		{"disable-tpm not flagged", unflaggedDisable, "vm/a/enable-tpm is destructive", new(*apply.DestructiveError)},
 		{"delete-vm not flagged", unflaggedDelete, "vm/a/delete-vm is destructive", new(*apply.DestructiveError)},
+		{"step acts on another VM", otherVM, `vm/a/enable-tpm acts on vm "b" in cluster "c1"`, new(*apply.PlanError)},
+		{"step acts on another cluster", otherCluster, `vm/a/enable-tpm acts on vm "a" in cluster "c2"`, new(*apply.PlanError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
