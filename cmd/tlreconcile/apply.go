@@ -103,8 +103,8 @@ func (o *applyOptions) Validate() error {
 	case o.planFile != "" && (len(o.targets) > 0 || o.prune):
 		errs = append(errs, errors.New("apply: --target and --prune shape a new plan; pass them to `tlreconcile plan` when saving the plan file"))
 	}
-	if o.format != view.FormatText && o.format != view.FormatJSON {
-		errs = append(errs, fmt.Errorf("apply: --format %q is unknown; use text or json", o.format))
+	if err := oneOf("apply", "format", o.format, view.FormatText, view.FormatJSON); err != nil {
+		errs = append(errs, err)
 	}
 	if o.parallelism < 1 {
 		errs = append(errs, fmt.Errorf("apply: --parallelism %d must be 1 or more", o.parallelism))

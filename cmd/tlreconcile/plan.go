@@ -114,14 +114,9 @@ func terraformStyleOut(args []string) []string {
 
 // Validate checks the flags before any I/O.
 func (o *planOptions) Validate() error {
-	var errs []error
-	if len(o.filenames) == 0 {
-		errs = append(errs, errors.New("plan: no input; pass files or directories with -f PATH (or -f - for standard input)"))
-	}
-	switch o.format {
-	case view.FormatText, view.FormatJSON, view.FormatMarkdown:
-	default:
-		errs = append(errs, fmt.Errorf("plan: --format %q is unknown; use text, json or markdown", o.format))
+	errs := []error{
+		needInput("plan", o.filenames),
+		oneOf("plan", "format", o.format, view.FormatText, view.FormatJSON, view.FormatMarkdown),
 	}
 	for _, t := range o.targets {
 		name, ok := strings.CutPrefix(t, "vm/")

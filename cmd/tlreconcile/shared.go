@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -101,4 +103,24 @@ func (o *rootOptions) openDrivers(refs []drivers.ClusterRef) (byCluster map[stri
 		byCluster[r.Name] = d
 	}
 	return byCluster, closeAll, nil
+}
+
+// needInput is the error of a command that reads desired state but was given none.
+func needInput(command string, filenames []string) error {
+	if len(filenames) > 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: no input; pass files or directories with -f PATH (or -f - for standard input)", command)
+}
+
+// oneOf checks a flag whose value must be one of allowed, and names them all when it is not.
+func oneOf(command, flag, value string, allowed ...string) error {
+	if slices.Contains(allowed, value) {
+		return nil
+	}
+	list := allowed[len(allowed)-1]
+	if len(allowed) > 1 {
+		list = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + list
+	}
+	return fmt.Errorf("%s: --%s %q is unknown; use %s", command, flag, value, list)
 }

@@ -49,16 +49,9 @@ reads, for jobs that cannot reach the clusters (pull requests from forks). It ch
 
 // Validate checks the flags before any I/O.
 func (o *showOptions) Validate() error {
-	var errs []error
-	if len(o.filenames) == 0 {
-		errs = append(errs, errors.New("show: no input; pass files or directories with -f PATH (or -f - for standard input)"))
-	}
-	switch o.format {
-	case view.FormatText, view.FormatJSON:
-	default:
-		errs = append(errs, fmt.Errorf("show: --format %q is unknown; use text or json", o.format))
-	}
-	return errors.Join(errs...)
+	return errors.Join(
+		needInput("show", o.filenames),
+		oneOf("show", "format", o.format, view.FormatText, view.FormatJSON))
 }
 
 // Run loads, observes and renders the observation with its findings.

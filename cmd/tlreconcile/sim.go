@@ -121,10 +121,7 @@ func (o *simInitOptions) Validate() error {
 	if o.cluster == "" || len(o.nodes) == 0 {
 		return errors.New("sim init: name the cluster and its nodes (--cluster hci-west --nodes node1,node2) or read them from YAML with -f PATH")
 	}
-	if o.backend != sim.BackendReference && o.backend != sim.BackendSwtpm {
-		return fmt.Errorf("sim init: --vtpm-backend %q: use %s or %s", o.backend, sim.BackendReference, sim.BackendSwtpm)
-	}
-	return nil
+	return oneOf("sim init", "vtpm-backend", o.backend, sim.BackendReference, sim.BackendSwtpm)
 }
 
 func (o *simInitOptions) Run(context.Context) error {
@@ -190,10 +187,7 @@ observation, use tlreconcile show -f PATH.`,
 }
 
 func (o *simShowOptions) Validate() error {
-	if o.format != "text" && o.format != "json" {
-		return fmt.Errorf("sim show: --format %q: use text or json", o.format)
-	}
-	return nil
+	return oneOf("sim show", "format", o.format, "text", "json")
 }
 
 // simShowJSON is `sim show --format json`.
@@ -434,11 +428,7 @@ func (o *simAgentOptions) Validate() error {
 	if o.node == "" {
 		return errors.New("sim agent: name the node: --node NODE")
 	}
-	switch drivers.AgentState(o.state) {
-	case drivers.AgentRunning, drivers.AgentStopped, drivers.AgentAbsent:
-		return nil
-	}
-	return fmt.Errorf("sim agent: --state %q: use running, stopped or absent", o.state)
+	return oneOf("sim agent", "state", o.state, string(drivers.AgentRunning), string(drivers.AgentStopped), string(drivers.AgentAbsent))
 }
 
 func (o *simAgentOptions) Run(context.Context) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -60,18 +61,14 @@ Exit status 1 when there are errors (or warnings, with --warnings-as-errors), el
 
 // Validate checks the flags before any I/O.
 func (o *validateOptions) Validate() error {
-	if len(o.filenames) == 0 {
-		return fmt.Errorf("validate: no input; pass files or directories with -f PATH (or -f - for standard input)")
-	}
-	switch o.format {
-	case view.FormatText, view.FormatJSON, view.FormatGitHub:
-	default:
-		return fmt.Errorf("validate: --format %q is unknown; use text, json or github", o.format)
+	errs := []error{
+		needInput("validate", o.filenames),
+		oneOf("validate", "format", o.format, view.FormatText, view.FormatJSON, view.FormatGitHub),
 	}
 	if o.maxFileSize <= 0 {
-		return fmt.Errorf("validate: --max-file-size %d must be positive; give a size in bytes such as 4194304", o.maxFileSize)
+		errs = append(errs, fmt.Errorf("validate: --max-file-size %d must be positive; give a size in bytes such as 4194304", o.maxFileSize))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Run loads the desired state and prints its diagnostics.

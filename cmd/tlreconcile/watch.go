@@ -95,9 +95,7 @@ new one, and exits 0.`,
 // Validate checks flag combinations before any I/O.
 func (o *watchOptions) Validate() error {
 	var errs []error
-	if o.mode != string(watch.ModeCorrect) && o.mode != string(watch.ModeDetect) {
-		errs = append(errs, fmt.Errorf("watch: --mode %q: use correct or detect", o.mode))
-	}
+	errs = append(errs, oneOf("watch", "mode", o.mode, string(watch.ModeCorrect), string(watch.ModeDetect)))
 	if o.debounce <= 0 {
 		errs = append(errs, fmt.Errorf("watch: --debounce %s must be above zero", o.debounce))
 	}
@@ -109,9 +107,7 @@ func (o *watchOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("watch: %w", err))
 		}
 	}
-	if o.logFormat != "text" && o.logFormat != "json" {
-		errs = append(errs, fmt.Errorf("watch: --log-format %q: use text or json", o.logFormat))
-	}
+	errs = append(errs, oneOf("watch", "log-format", o.logFormat, "text", "json"))
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.logLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("watch: --log-level %q: use debug, info, warn or error", o.logLevel))
