@@ -29,6 +29,7 @@ type applyOptions struct {
 	parallelism      int
 	targets          []string
 	prune            bool
+	acceptIdentity   []string // --accept-vtpm-identity vm/NAME
 	lockTimeout      time.Duration
 	format           string
 	retry            apply.Retry
@@ -54,6 +55,8 @@ Destructive steps (vTPM disable, key-protector reset, replace, delete) need
 --allow-destructive. An exclusive lock and a journal under --state-dir make two applies
 exclusive and an interrupted apply resumable: run the same command again.
 
+` + acceptVTPMIdentityHelp + `
+
 Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.`,
 		Example: `  # plan, review and apply the desired state interactively
   tlreconcile apply -f examples/avd-pool
@@ -66,7 +69,11 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
   tlreconcile apply plan.json
 
   # allow a planned vTPM reset, one VM only
-  tlreconcile apply -f desired/ --target vm/avd-01 --allow-destructive`,
+  tlreconcile apply -f desired/ --target vm/avd-01 --allow-destructive
+
+  # vm/avd-01 lost its vTPM state in a failover; BitLocker was unlocked with its
+  # recovery keys: record the new vTPM identity so the vtpm-state-lost finding ends
+  tlreconcile apply -f desired/ --accept-vtpm-identity vm/avd-01`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -82,6 +89,7 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
 	f.IntVar(&o.parallelism, "parallelism", apply.DefaultParallelism, "how many VMs to change at once")
 	f.StringArrayVar(&o.targets, "target", nil, "only this resource (vm/NAME), repeatable")
 	f.BoolVar(&o.prune, "prune", false, "delete managed VMs that are no longer declared")
+	f.StringArrayVar(&o.acceptIdentity, "accept-vtpm-identity", nil, acceptVTPMIdentityFlag)
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "how long to wait for another apply on the same state dir to finish")
 	f.StringVar(&o.format, "format", view.FormatText, "event output: text (progress lines) or json (one object per line)")
 	f.IntVar(&o.retry.Attempts, "retry-attempts", 5, "attempts per step for transient driver errors, including the first")
@@ -100,9 +108,10 @@ func (o *applyOptions) Validate() error {
 		errs = append(errs, errors.New("apply: nothing to apply; pass the desired state with -f PATH, or a saved plan file"))
 	case o.planFile != "" && len(o.filenames) > 0:
 		errs = append(errs, errors.New("apply: give -f PATH or a saved plan file, not both"))
-	case o.planFile != "" && (len(o.targets) > 0 || o.prune):
-		errs = append(errs, errors.New("apply: --target and --prune shape a new plan; pass them to `tlreconcile plan` when saving the plan file"))
+	case o.planFile != "" && (len(o.targets) > 0 || o.prune || len(o.acceptIdentity) > 0):
+		errs = append(errs, errors.New("apply: --target, --prune and --accept-vtpm-identity shape a new plan; pass them to `tlreconcile plan` when saving the plan file"))
 	}
+	errs = append(errs, checkAcceptVTPMIdentity("apply", o.acceptIdentity))
 	if err := oneOf("apply", "format", o.format, view.FormatText, view.FormatJSON); err != nil {
 		errs = append(errs, err)
 	}
@@ -219,8 +228,12 @@ func (o *applyOptions) clearJournal(notify func(string)) error {
 }
 
 // newPlan loads, observes and plans; it prints the plan (to stderr with --format json).
-func (o *applyOptions) newPlan(ctx context.Context, accepted map[string]bool) (*plan.Plan, error) {
+func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]bool) (*plan.Plan, error) {
 	desired, err := loadDesired(o.root, "apply", o.filenames)
+	if err != nil {
+		return nil, err
+	}
+	accept, err := resolveVTPMAcceptances("apply", desired, o.acceptIdentity)
 	if err != nil {
 		return nil, err
 	}
@@ -228,8 +241,10 @@ func (o *applyOptions) newPlan(ctx context.Context, accepted map[string]bool) (*
 	if err != nil {
 		return nil, err
 	}
+	accept.report(o.root.stderr, observed)
+	// The operator's acceptances join those of an interrupted run's journal.
 	p, err := plan.Build(desired, observed, plan.Options{
-		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive, AcceptedIdentityChanges: accepted,
+		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive, AcceptedIdentityChanges: accept.addTo(journalAccepted),
 	})
 	if err != nil {
 		return nil, err

@@ -279,6 +279,9 @@ func TestApplyValidate(t *testing.T) {
 		{"format", func(o *applyOptions) { o.format = "yaml" }, `--format "yaml" is unknown`},
 		{"parallelism", func(o *applyOptions) { o.parallelism = 0 }, "--parallelism 0 must be 1 or more"},
 		{"target", func(o *applyOptions) { o.targets = []string{"a"} }, `--target "a": write vm/NAME`},
+		{"accept", func(o *applyOptions) { o.acceptIdentity = []string{"vm/a"} }, ""},
+		{"accept without vm/", func(o *applyOptions) { o.acceptIdentity = []string{"vm/"} }, `--accept-vtpm-identity "vm/": write vm/NAME`},
+		{"accept with plan file", func(o *applyOptions) { o.filenames, o.planFile, o.acceptIdentity = nil, "p.json", []string{"vm/a"} }, "--accept-vtpm-identity shape a new plan"},
 		{"lock timeout", func(o *applyOptions) { o.lockTimeout = -time.Second }, "--lock-timeout -1s"},
 		{"retry", func(o *applyOptions) { o.retry.Base = time.Hour }, "retry base 1h0m0s is above retry max 1s"},
 	}

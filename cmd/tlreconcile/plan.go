@@ -27,6 +27,7 @@ type planOptions struct {
 	targets          []string
 	prune            bool
 	observedFile     string
+	acceptIdentity   []string // --accept-vtpm-identity vm/NAME
 	// now is the clock the plan's planned_at comes from; tests replace it.
 	now func() time.Time
 }
@@ -45,6 +46,8 @@ VM restarts and blocked steps, then findings such as vTPM state lost.
 -out FILE saves the plan (JSON, with a fingerprint of everything observed) for
 'tlreconcile apply FILE', which refuses it if anything moved since.
 
+` + acceptVTPMIdentityHelp + `
+
 Exit status 0 when nothing would change, 1 on error, and with --detailed-exitcode 2 when
 the plan has changes.`,
 		Example: `  # what would change for the example cluster (sim driver)
@@ -62,7 +65,11 @@ the plan has changes.`,
   tlreconcile plan -f desired/ --observed observed.json
 
   # one VM only, deleting managed VMs that are no longer declared
-  tlreconcile plan -f desired/ --target vm/avd-01 --prune`,
+  tlreconcile plan -f desired/ --target vm/avd-01 --prune
+
+  # vm/avd-01 lost its vTPM state and BitLocker was recovered with its recovery keys:
+  # plan recording its new vTPM identity
+  tlreconcile plan -f desired/ --accept-vtpm-identity vm/avd-01 -out plan.json`,
 		// Flags are parsed here, not by cobra, so that terraform's spelling
 		// "-out FILE" works beside "--out FILE" (pflag reads "-out" as -o -u -t).
 		DisableFlagParsing: true,
@@ -91,6 +98,7 @@ the plan has changes.`,
 	f.StringArrayVar(&o.targets, "target", nil, "plan only this resource (vm/NAME or node/NAME), repeatable")
 	f.BoolVar(&o.prune, "prune", false, "plan deletes of VMs tlreconcile manages that the YAML no longer declares")
 	f.StringVar(&o.observedFile, "observed", "", "plan against this saved observation ('tlreconcile show --format json') instead of observing the clusters")
+	f.StringArrayVar(&o.acceptIdentity, "accept-vtpm-identity", nil, acceptVTPMIdentityFlag)
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{view.FormatText, view.FormatJSON, view.FormatMarkdown}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("observed", "json")
@@ -127,6 +135,7 @@ func (o *planOptions) Validate() error {
 			errs = append(errs, fmt.Errorf("plan: --target %q: write vm/NAME or node/NAME", t))
 		}
 	}
+	errs = append(errs, checkAcceptVTPMIdentity("plan", o.acceptIdentity))
 	if o.out != "" && o.out == o.observedFile {
 		errs = append(errs, fmt.Errorf("plan: -out %s would overwrite the --observed file; choose another name", o.out))
 	}
@@ -140,6 +149,10 @@ func (o *planOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	accept, err := resolveVTPMAcceptances("plan", desired, o.acceptIdentity)
+	if err != nil {
+		return err
+	}
 	var observed map[string]*drivers.Observed
 	if o.observedFile != "" {
 		observed, err = readObservedFile(o.observedFile)
@@ -149,7 +162,8 @@ func (o *planOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets})
+	accept.report(errw, observed)
+	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets, AcceptedIdentityChanges: accept.addTo(nil)})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,8 @@ func TestPlanValidate(t *testing.T) {
 		{"bad format", planOptions{filenames: []string{"x"}, format: "yaml"}, `--format "yaml"`},
 		{"bad target", planOptions{filenames: []string{"x"}, format: "text", targets: []string{"avd-01"}}, `--target "avd-01"`},
 		{"out over observed", planOptions{filenames: []string{"x"}, format: "text", out: "o.json", observedFile: "o.json"}, "would overwrite"},
+		{"accept without vm/", planOptions{filenames: []string{"x"}, format: "text", acceptIdentity: []string{"avd-01"}}, `--accept-vtpm-identity "avd-01": write vm/NAME`},
+		{"accept a node", planOptions{filenames: []string{"x"}, format: "text", acceptIdentity: []string{"node/n1"}}, `--accept-vtpm-identity "node/n1"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +45,7 @@ func TestPlanValidate(t *testing.T) {
 			}
 		})
 	}
-	ok := planOptions{filenames: []string{"x"}, format: "markdown", targets: []string{"vm/a", "node/n1"}}
+	ok := planOptions{filenames: []string{"x"}, format: "markdown", targets: []string{"vm/a", "node/n1"}, acceptIdentity: []string{"vm/a"}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid options: %v", err)
 	}
