@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,6 +113,9 @@ func (o *applyOptions) Validate() error {
 		errs = append(errs, errors.New("apply: --target, --prune and --accept-vtpm-identity shape a new plan; pass them to `tlreconcile plan` when saving the plan file"))
 	}
 	errs = append(errs, checkAcceptVTPMIdentity("apply", o.acceptIdentity))
+	if slices.Contains(o.filenames, "-") && !o.autoApprove {
+		errs = append(errs, errors.New("apply: -f - reads the desired state from standard input, which then cannot answer the approval question: add --auto-approve, or save the plan with `tlreconcile plan -f - -out FILE` and run `tlreconcile apply FILE`"))
+	}
 	if err := oneOf("apply", "format", o.format, view.FormatText, view.FormatJSON); err != nil {
 		errs = append(errs, err)
 	}

@@ -280,6 +280,8 @@ func TestApplyValidate(t *testing.T) {
 		{"parallelism", func(o *applyOptions) { o.parallelism = 0 }, "--parallelism 0 must be 1 or more"},
 		{"target", func(o *applyOptions) { o.targets = []string{"a"} }, `--target "a": write vm/NAME`},
 		{"accept", func(o *applyOptions) { o.acceptIdentity = []string{"vm/a"} }, ""},
+		{"stdin without auto-approve", func(o *applyOptions) { o.filenames = []string{"d", "-"} }, "cannot answer the approval question"},
+		{"stdin with auto-approve", func(o *applyOptions) { o.filenames, o.autoApprove = []string{"-"}, true }, ""},
 		{"accept without vm/", func(o *applyOptions) { o.acceptIdentity = []string{"vm/"} }, `--accept-vtpm-identity "vm/": write vm/NAME`},
 		{"accept with plan file", func(o *applyOptions) { o.filenames, o.planFile, o.acceptIdentity = nil, "p.json", []string{"vm/a"} }, "--accept-vtpm-identity shape a new plan"},
 		{"lock timeout", func(o *applyOptions) { o.lockTimeout = -time.Second }, "--lock-timeout -1s"},

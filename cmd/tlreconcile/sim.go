@@ -106,7 +106,7 @@ creates its sim cluster too; init is for starting one by hand.`,
 	}
 	o.addClusterFlag(cmd)
 	cmd.Flags().StringSliceVar(&o.nodes, "nodes", nil, "node names, comma-separated")
-	cmd.Flags().StringVar(&o.backend, "vtpm-backend", sim.BackendReference, "vTPM backend: reference (in-process reference TPM) or swtpm (one swtpm process per vTPM)")
+	cmd.Flags().StringVar(&o.backend, "vtpm-backend", "", "vTPM backend: reference (the default: in-process reference TPM) or swtpm (one swtpm process per vTPM); with -f the Cluster document's options.vtpmBackend chooses")
 	cmd.Flags().StringArrayVarP(&o.filenames, "filename", "f", nil, "YAML file or directory whose sim Cluster documents to create, repeatable")
 	return cmd
 }
@@ -116,10 +116,16 @@ func (o *simInitOptions) Validate() error {
 		if o.cluster != "" || len(o.nodes) > 0 {
 			return errors.New("sim init: give either -f PATH or --cluster with --nodes, not both")
 		}
+		if o.backend != "" {
+			return errors.New("sim init: --vtpm-backend does not apply with -f PATH: set options: {vtpmBackend: swtpm} in the Cluster document instead")
+		}
 		return nil
 	}
 	if o.cluster == "" || len(o.nodes) == 0 {
 		return errors.New("sim init: name the cluster and its nodes (--cluster hci-west --nodes node1,node2) or read them from YAML with -f PATH")
+	}
+	if o.backend == "" {
+		return nil // the reference TPM
 	}
 	return oneOf("sim init", "vtpm-backend", o.backend, sim.BackendReference, sim.BackendSwtpm)
 }
@@ -129,7 +135,11 @@ func (o *simInitOptions) Run(context.Context) error {
 	if err != nil {
 		return err
 	}
-	refs := []drivers.ClusterRef{{Name: o.cluster, Driver: sim.Name, Nodes: o.nodes, Options: map[string]any{"vtpmBackend": o.backend}}}
+	backend := o.backend
+	if backend == "" {
+		backend = sim.BackendReference
+	}
+	refs := []drivers.ClusterRef{{Name: o.cluster, Driver: sim.Name, Nodes: o.nodes, Options: map[string]any{"vtpmBackend": backend}}}
 	if len(o.filenames) > 0 {
 		desired, diags := spec.Load(spec.LoadOptions{Paths: o.filenames, Stdin: o.root.stdin})
 		if diags.HasErrors() {

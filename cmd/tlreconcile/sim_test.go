@@ -129,6 +129,7 @@ func TestSimCLIValidate(t *testing.T) {
 		{[]string{"sim", "init", "--cluster", "c"}, "--nodes"},
 		{[]string{"sim", "init", "--cluster", "c", "--nodes", "a", "--vtpm-backend", "tpm"}, "--vtpm-backend"},
 		{[]string{"sim", "init", "-f", "x.yaml", "--cluster", "c"}, "not both"},
+		{[]string{"sim", "init", "-f", "x.yaml", "--vtpm-backend", "swtpm"}, "options: {vtpmBackend: swtpm}"},
 		{[]string{"sim", "drift", "--vm", "v"}, "--set"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "oops"}, "FIELD=VALUE"},
 		{[]string{"sim", "failover", "--vm", "v"}, "--to"},

@@ -95,6 +95,9 @@ new one, and exits 0.`,
 // Validate checks flag combinations before any I/O.
 func (o *watchOptions) Validate() error {
 	var errs []error
+	if o.dir == "" {
+		errs = append(errs, errors.New("watch: no folder to watch; give DIR, the folder of desired-state YAML"))
+	}
 	errs = append(errs, oneOf("watch", "mode", o.mode, string(watch.ModeCorrect), string(watch.ModeDetect)))
 	if o.debounce <= 0 {
 		errs = append(errs, fmt.Errorf("watch: --debounce %s must be above zero", o.debounce))

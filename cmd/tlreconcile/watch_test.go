@@ -207,7 +207,7 @@ func TestWatchSIGHUPResyncs(t *testing.T) {
 
 func TestWatchValidate(t *testing.T) {
 	valid := func() *watchOptions {
-		return &watchOptions{mode: "correct", debounce: watch.DefaultDebounce, interval: watch.DefaultInterval,
+		return &watchOptions{dir: "desired", mode: "correct", debounce: watch.DefaultDebounce, interval: watch.DefaultInterval,
 			listen: "127.0.0.1:9464", logFormat: "text", logLevel: "info", parallelism: 10,
 			lockTimeout: time.Second, shutdownTimeout: time.Minute}
 	}
@@ -226,6 +226,7 @@ func TestWatchValidate(t *testing.T) {
 		"bad log level":     {func(o *watchOptions) { o.logLevel = "loud" }, "--log-level"},
 		"tiny interval":     {func(o *watchOptions) { o.interval = 10 * time.Millisecond }, "--interval"},
 		"zero debounce":     {func(o *watchOptions) { o.debounce = 0 }, "--debounce"},
+		"no folder":         {func(o *watchOptions) { o.dir = "" }, "no folder to watch"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := valid()
