@@ -210,19 +210,7 @@ func TestCIExamplesParse(t *testing.T) {
 				continue
 			}
 			seen[args[0]] = true
-			root := newRootCmd(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{})
-			sub, rest, err := root.Find(args)
-			if err != nil {
-				t.Errorf("%s: %q: %v", file, line, err)
-				continue
-			}
-			if sub.DisableFlagParsing {
-				_ = sub.InheritedFlags()
-				err = sub.Flags().Parse(terraformStyleOut(rest))
-			} else {
-				err = sub.ParseFlags(rest)
-			}
-			if err != nil {
+			if _, err := parseCommandLine(args); err != nil {
 				t.Errorf("%s: %q: %v", file, strings.TrimSpace(line), err)
 			}
 		}

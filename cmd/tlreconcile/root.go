@@ -31,6 +31,16 @@ ordered, guarded change that never destroys vTPM secrets unless asked.
 
 Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 (plan --detailed-exitcode).`,
+		Example: `  # check the YAML, see what would change, then change it
+  tlreconcile validate -f desired/
+  tlreconcile plan -f desired/
+  tlreconcile apply -f desired/
+
+  # keep the clusters following a folder
+  tlreconcile watch desired/
+
+  # rehearse on a simulated cluster: lose a vTPM in a failover
+  tlreconcile sim failover --vm avd-01 --to node2 --lose-vtpm`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
