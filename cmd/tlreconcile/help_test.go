@@ -26,6 +26,24 @@ func parseCommandLine(args []string) (*cobra.Command, error) {
 	return sub, err
 }
 
+// exampleArgs returns the arguments of the tlreconcile command on a line of
+// shell (up to a pipe or a redirection, quotes removed); ok is false when the
+// line is a comment or runs no tlreconcile command.
+func exampleArgs(line string) (args []string, ok bool) {
+	i := strings.Index(line, "tlreconcile ")
+	if i < 0 || strings.HasPrefix(strings.TrimSpace(line), "#") {
+		return nil, false
+	}
+	cmdline := line[i+len("tlreconcile "):]
+	if j := strings.IndexAny(cmdline, "|>"); j >= 0 {
+		cmdline = cmdline[:j]
+	}
+	for _, f := range strings.Fields(cmdline) {
+		args = append(args, strings.Trim(f, `"'`))
+	}
+	return args, true
+}
+
 // TestEveryCommandHasExamples: every command's --help has an Example block,
 // and every tlreconcile line in it parses against the real command tree, so
 // the examples cannot drift from the flags.
@@ -38,18 +56,9 @@ func TestEveryCommandHasExamples(t *testing.T) {
 			}
 			lines := 0
 			for _, line := range strings.Split(c.Example, "\n") {
-				line = strings.TrimSpace(line)
-				i := strings.Index(line, "tlreconcile ")
-				if strings.HasPrefix(line, "#") || i < 0 {
+				args, ok := exampleArgs(line)
+				if !ok {
 					continue
-				}
-				cmdline := line[i+len("tlreconcile "):]
-				if j := strings.IndexAny(cmdline, "|>"); j >= 0 {
-					cmdline = cmdline[:j]
-				}
-				var args []string
-				for _, f := range strings.Fields(cmdline) {
-					args = append(args, strings.Trim(f, `"'`))
 				}
 				lines++
 				sub, err := parseCommandLine(args)
@@ -57,7 +66,7 @@ func TestEveryCommandHasExamples(t *testing.T) {
 					err = sub.ValidateArgs(sub.Flags().Args())
 				}
 				if err != nil {
-					t.Errorf("example %q: %v", line, err)
+					t.Errorf("example %q: %v", strings.TrimSpace(line), err)
 				}
 			}
 			if lines == 0 {

@@ -184,17 +184,12 @@ func TestCIExamplesParse(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(string(raw), "\n") {
-			i := strings.Index(line, "tlreconcile ")
-			if i < 0 || strings.Contains(line, "go install") || strings.HasPrefix(strings.TrimSpace(line), "#") {
+			fields, ok := exampleArgs(line)
+			if !ok || strings.Contains(line, "go install") {
 				continue
 			}
-			cmdline := line[i+len("tlreconcile "):]
-			if j := strings.Index(cmdline, ">"); j >= 0 {
-				cmdline = cmdline[:j]
-			}
 			var args []string
-			for _, f := range strings.Fields(cmdline) {
-				f = strings.Trim(f, `"'`)
+			for _, f := range fields {
 				switch {
 				case f == "$extra":
 					args = append(args, "--observed", "observed.json")
