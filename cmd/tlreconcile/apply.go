@@ -216,16 +216,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 }
 
 func (o *applyOptions) clearJournal(notify func(string)) error {
-	entries, err := apply.ReadJournalFile(o.root.stateDir)
-	if err != nil || len(entries) == 0 {
-		return err
-	}
-	j, err := apply.OpenJournal(o.root.stateDir)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	if err := j.Clear(); err != nil {
+	if err := apply.ClearJournal(o.root.stateDir); err != nil {
 		notify(fmt.Sprintf("%v: the next apply will re-plan from what it observes", err))
 	}
 	return nil

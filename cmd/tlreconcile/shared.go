@@ -78,31 +78,9 @@ func (o *rootOptions) observe(ctx context.Context, refs []drivers.ClusterRef) (m
 	return plan.ObserveAll(ctx, o.registry(), o.driverConfig(), refs)
 }
 
-// openDrivers opens one driver per driver name and maps every cluster in refs
-// to it; closeAll closes them all.
-func (o *rootOptions) openDrivers(refs []drivers.ClusterRef) (byCluster map[string]drivers.Driver, closeAll func(), err error) {
-	reg, cfg := o.registry(), o.driverConfig()
-	byName := map[string]drivers.Driver{}
-	byCluster = map[string]drivers.Driver{}
-	closeAll = func() {
-		for _, d := range byName {
-			if c, ok := d.(drivers.Closer); ok {
-				_ = c.Close() // nothing left to do with a driver that will not close
-			}
-		}
-	}
-	for _, r := range refs {
-		d, ok := byName[r.Driver]
-		if !ok {
-			if d, err = reg.Open(r.Driver, cfg); err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("cluster/%s: %w", r.Name, err)
-			}
-			byName[r.Driver] = d
-		}
-		byCluster[r.Name] = d
-	}
-	return byCluster, closeAll, nil
+// openDrivers opens this binary's drivers for refs (see drivers.Registry.OpenAll).
+func (o *rootOptions) openDrivers(refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
+	return o.registry().OpenAll(o.driverConfig(), refs)
 }
 
 // needInput is the error of a command that reads desired state but was given none.

@@ -181,3 +181,18 @@ func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 	}
 	return out
 }
+
+// ClearJournal empties the journal in stateDir, if there is anything in it:
+// the clusters match, so nothing is left to resume.
+func ClearJournal(stateDir string) error {
+	entries, err := ReadJournalFile(stateDir)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	j, err := OpenJournal(stateDir)
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	return j.Clear()
+}

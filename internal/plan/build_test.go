@@ -286,6 +286,7 @@ func TestVTPMIdentity(t *testing.T) {
 		wantRules   []string
 		wantAnnID   string // identity set-annotations records; "-" = no set-annotations step
 		wantAnnNode string
+		wantMessage string // a substring of the one finding's message, when set
 	}{
 		{name: "same identity, same node", obs: func(o *drivers.VM) {}, wantAnnID: "-"},
 		{
@@ -314,6 +315,12 @@ func TestVTPMIdentity(t *testing.T) {
 			wantRules: []string{plan.RuleVTPMStateLost}, wantAnnID: id1, wantAnnNode: "node3",
 		},
 		{
+			name:     "moved by the cluster with an accepted new identity says so",
+			obs:      func(o *drivers.VM) { o.Node = "node3"; o.VTPMIdentity = id2 },
+			accepted: true, wantRules: []string{plan.RuleMovedByCluster}, wantAnnID: id2, wantAnnNode: "node3",
+			wantMessage: "new vTPM identity",
+		},
+		{
 			name:      "moved with an unknown identity keeps the recorded one",
 			obs:       func(o *drivers.VM) { o.Node = "node3"; o.VTPMIdentity = "" },
 			wantRules: []string{plan.RuleMovedByCluster}, wantAnnID: id1, wantAnnNode: "node3",
@@ -338,6 +345,9 @@ func TestVTPMIdentity(t *testing.T) {
 			}
 			if strings.Join(rules, ",") != strings.Join(tt.wantRules, ",") {
 				t.Errorf("findings %v, want %v", rules, tt.wantRules)
+			}
+			if tt.wantMessage != "" && (len(p.Findings) != 1 || !strings.Contains(p.Findings[0].Message, tt.wantMessage)) {
+				t.Errorf("findings %+v, want one saying %q", p.Findings, tt.wantMessage)
 			}
 			s := findStep(p, "vm/a/set-annotations")
 			if tt.wantAnnID == "-" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -17,35 +16,12 @@ func ObserveAll(ctx context.Context, reg *drivers.Registry, cfg drivers.Config, 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("observe: %w", err)
 	}
-	opened := map[string]drivers.Driver{}
+	opened, closeAll, err := reg.OpenAll(cfg, refs)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll()
 	var errs []error
-	defer func() {
-		for _, d := range opened {
-			if c, ok := d.(drivers.Closer); ok {
-				_ = c.Close()
-			}
-		}
-	}()
-	names := map[string]bool{}
-	for _, r := range refs {
-		names[r.Driver] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for n := range names {
-		sorted = append(sorted, n)
-	}
-	sort.Strings(sorted)
-	for _, n := range sorted {
-		d, err := reg.Open(n, cfg)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("driver %s: %w", n, err))
-			continue
-		}
-		opened[n] = d
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
 	out := make(map[string]*drivers.Observed, len(refs))
 	results := make([]error, len(refs))
 	var mu sync.Mutex
@@ -54,7 +30,7 @@ func ObserveAll(ctx context.Context, reg *drivers.Registry, cfg drivers.Config, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o, err := opened[r.Driver].Observe(ctx, r)
+			o, err := opened[r.Name].Observe(ctx, r)
 			if err == nil && o == nil {
 				err = errors.New("driver returned no observation")
 			}

@@ -126,6 +126,9 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	case lost:
 		b.finding(SeverityError, RuleVTPMStateLost, res, c,
 			fmt.Sprintf("%s (%s: vTPM identity %s was last verified on node %s, now %s on node %s)", VTPMStateLostMessage, res, short(rec), a.Node, short(cur), o.Node))
+	case a.Node != "" && a.Node != o.Node && cur != "" && rec != "" && rec != cur:
+		b.finding(SeverityInfo, RuleMovedByCluster, res, c,
+			fmt.Sprintf("%s was moved by the cluster from node %s to node %s (live migration or failover); its new vTPM identity %s was accepted, so it and the new node are recorded", res, a.Node, o.Node, short(cur)))
 	case a.Node != "" && a.Node != o.Node && cur != "":
 		b.finding(SeverityInfo, RuleMovedByCluster, res, c,
 			fmt.Sprintf("%s was moved by the cluster from node %s to node %s (live migration or failover); its vTPM identity is unchanged, so the new node is recorded", res, a.Node, o.Node))

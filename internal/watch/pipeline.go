@@ -157,41 +157,9 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 }
 
 // clearJournal empties the journal once the clusters match: nothing to resume.
-func (p *Pipeline) clearJournal() error {
-	entries, err := apply.ReadJournalFile(p.Config.StateDir)
-	if err != nil || len(entries) == 0 {
-		return err
-	}
-	j, err := apply.OpenJournal(p.Config.StateDir)
-	if err != nil {
-		return err
-	}
-	defer j.Close()
-	return j.Clear()
-}
+func (p *Pipeline) clearJournal() error { return apply.ClearJournal(p.Config.StateDir) }
 
 // open opens one driver per driver name and maps every cluster to it.
 func (p *Pipeline) open(refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
-	byDriver := map[string]drivers.Driver{}
-	out := map[string]drivers.Driver{}
-	closeAll := func() {
-		for _, d := range byDriver {
-			if c, ok := d.(drivers.Closer); ok {
-				_ = c.Close() // nothing left to do with a driver that will not close
-			}
-		}
-	}
-	for _, r := range refs {
-		d, ok := byDriver[r.Driver]
-		if !ok {
-			var err error
-			if d, err = p.Registry.Open(r.Driver, p.Config); err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("cluster/%s: %w", r.Name, err)
-			}
-			byDriver[r.Driver] = d
-		}
-		out[r.Name] = d
-	}
-	return out, closeAll, nil
+	return p.Registry.OpenAll(p.Config, refs)
 }
