@@ -159,7 +159,15 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("%w (journal in %s)", err, o.root.stateDir)
 	}
 	if len(entries) > 0 {
-		notify(fmt.Sprintf("resuming: the journal holds %d completed step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", len(entries)))
+		done, pending := 0, 0
+		for _, e := range entries {
+			if e.Pending {
+				pending++
+			} else {
+				done++
+			}
+		}
+		notify(fmt.Sprintf("resuming: the journal holds %d completed and %d interrupted step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", done, pending))
 	}
 
 	var p *plan.Plan
