@@ -34,6 +34,7 @@ type watchOptions struct {
 	shutdownTimeout  time.Duration
 	logFormat        string
 	logLevel         string
+	logFile          string
 }
 
 func newWatchCmd(root *rootOptions) *cobra.Command {
@@ -87,6 +88,7 @@ new one, and exits 0.`,
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", watch.DefaultShutdownTimeout, "how long SIGTERM waits for the running step to finish")
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.logFile, "log-file", "", "append logs to this file instead of stderr (as a Windows service: STATE_DIR/watch.log)")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"correct", "detect"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -135,8 +137,14 @@ func (o *watchOptions) logger(w io.Writer) *slog.Logger {
 }
 
 // Run serves the operations surface and runs the loop until SIGTERM/SIGINT.
-func (o *watchOptions) Run(ctx context.Context) error {
-	log := o.logger(o.root.stderr)
+func (o *watchOptions) Run(ctx context.Context) (err error) {
+	scm := underSCM()
+	logw, closeLog, err := o.logOutput(scm)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	log := o.logger(logw)
 	mode := watch.Mode(o.mode)
 	p := &watch.Pipeline{
 		Registry: o.root.registry(), Config: o.root.driverConfig(), Mode: mode,
@@ -150,6 +158,11 @@ func (o *watchOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	ctx, serviceDone, err := startService(ctx, scm, log, w.Resync, o.shutdownTimeout)
+	if err != nil {
+		return err
+	}
+	defer func() { serviceDone(err) }()
 	if err := os.MkdirAll(o.root.stateDir, 0o700); err != nil {
 		return fmt.Errorf("watch: state dir: %w", err)
 	}
