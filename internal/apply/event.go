@@ -11,7 +11,7 @@ type EventKind string
 
 // Event kinds, in the order a run emits them.
 const (
-	EventRunStarted   EventKind = "run-started"   // Message: what the run will do
+	EventRunStarted   EventKind = "run-started"   // Message: what the run will do; Steps: how many steps it holds
 	EventStepStarted  EventKind = "step-started"  // a step's first attempt begins
 	EventStepRetrying EventKind = "step-retrying" // a transient error; Attempt is the attempt that failed, Delay the wait
 	EventStepDone     EventKind = "step-done"
@@ -39,4 +39,9 @@ type Event struct {
 	Error    string         `json:"error,omitempty"`
 	Message  string         `json:"message,omitempty"`
 	Report   *Report        `json:"report,omitempty"`
+	// Steps lets a progress view count without the plan: on run-started, the
+	// number of steps in the run; on a skipped or failed event without a
+	// StepID (a whole resource blocked, skipped or refused), the number of
+	// that resource's steps it settles.
+	Steps int `json:"steps,omitempty"`
 }

@@ -75,6 +75,7 @@ func Run(ctx context.Context, p *plan.Plan, drvs map[string]drivers.Driver, opts
 		clusterSt: map[string]Status{},
 	}
 	var cluster, vms []int
+	steps := 0
 	for i := range p.Changes {
 		c := &p.Changes[i]
 		if len(c.Steps) == 0 {
@@ -84,13 +85,14 @@ func Run(ctx context.Context, p *plan.Plan, drvs map[string]drivers.Driver, opts
 			Resource: c.Resource, Cluster: c.Cluster, Action: c.Action, Steps: []StepResult{},
 		})
 		r.slot = append(r.slot, i)
+		steps += len(c.Steps)
 		if isVM(c) {
 			vms = append(vms, len(r.slot)-1)
 		} else {
 			cluster = append(cluster, len(r.slot)-1)
 		}
 	}
-	r.emit(Event{Kind: EventRunStarted, Message: fmt.Sprintf("%d cluster/node change(s), %d VM change(s), parallelism %d", len(cluster), len(vms), opts.Parallelism)})
+	r.emit(Event{Kind: EventRunStarted, Message: fmt.Sprintf("%d cluster/node change(s), %d VM change(s), parallelism %d", len(cluster), len(vms), opts.Parallelism), Steps: steps})
 	r.phase(ctx, cluster)
 	r.phase(ctx, vms)
 
@@ -198,7 +200,7 @@ func (r *runner) skipAll(k int, why string) {
 		res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusSkipped, Error: why})
 		r.setClusterStatus(c, s.ID, StatusSkipped)
 	}
-	r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: why})
+	r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: why, Steps: len(r.orders[r.slot[k]])})
 }
 
 func (r *runner) setClusterStatus(c *plan.Change, id string, st Status) {
@@ -247,7 +249,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 			res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusBlocked, Error: s.Blocked})
 			r.setClusterStatus(c, s.ID, StatusBlocked)
 		}
-		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason})
+		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason, Steps: len(order)})
 		return
 	}
 	// The cluster phase is over: when any step of this change waits for a
@@ -267,7 +269,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 			s := &c.Steps[j]
 			res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusSkipped, Error: why})
 		}
-		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, Error: why})
+		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, Error: why, Steps: len(order)})
 		return
 	}
 

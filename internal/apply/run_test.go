@@ -485,3 +485,67 @@ func TestRunDestructiveRechecksVM(t *testing.T) {
 		})
 	}
 }
+
+// TestRunEventsCountSteps: a progress view counts steps from events alone:
+// run-started carries the total, and the step events of every outcome
+// (done, failed, skipped one by one, a whole resource blocked, skipped or
+// refused) settle exactly that many.
+func TestRunEventsCountSteps(t *testing.T) {
+	withNode := func(p *plan.Plan) *plan.Plan {
+		p.Changes = append([]plan.Change{{Resource: "node/node1", Cluster: "c1", Action: plan.ActionUpdate,
+			Steps: []plan.Step{{ID: "node1/start-igvm-agent", Op: drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: "c1", Node: "node1"}, DependsOn: []string{}}}}}, p.Changes...)
+		p.Changes[1].Steps[0].DependsOn = []string{"node1/start-igvm-agent"}
+		return p
+	}
+	protectedDelete := func() *plan.Plan {
+		p := &plan.Plan{FormatVersion: plan.FormatVersion, Clusters: []drivers.ClusterRef{{Name: "c1", Driver: "rec"}}}
+		del := step("delete-vm", drivers.OpDeleteVM, "c", "stop-vm")
+		del.Destructive = true
+		p.Changes = []plan.Change{{Resource: "vm/c", Cluster: "c1", Action: plan.ActionDelete,
+			Steps: []plan.Step{step("stop-vm", drivers.OpStopVM, "c"), del}}}
+		return p
+	}
+	protected := runningVM("c")
+	protected.Annotations.Protect = true
+	tests := []struct {
+		name  string
+		plan  func() *plan.Plan
+		vms   []drivers.VM
+		fail  string // op that always fails permanently
+		total int
+	}{
+		{"all done", func() *plan.Plan { return updatePlan("a", "b") }, []drivers.VM{runningVM("a"), runningVM("b")}, "", 12},
+		{"failed then skipped", func() *plan.Plan { return updatePlan("a", "b") }, []drivers.VM{runningVM("a"), runningVM("b")}, "enable-tpm", 12},
+		{"blocked", func() *plan.Plan {
+			p := updatePlan("a", "b")
+			p.Changes[0].Steps[3].Blocked = "vm/a is protected"
+			return p
+		}, []drivers.VM{runningVM("a"), runningVM("b")}, "", 12},
+		{"whole resource skipped", func() *plan.Plan { return withNode(updatePlan("a", "b")) }, []drivers.VM{runningVM("a"), runningVM("b")}, "start-igvm-agent", 13},
+		{"whole resource refused", protectedDelete, []drivers.VM{protected}, "", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newRec(tt.vms...)
+			if tt.fail != "" {
+				d.fail[tt.fail], d.perm[tt.fail] = -1, true
+			}
+			_, ev, _ := run(t, tt.plan(), d, apply.Options{AllowDestructive: true})
+			total, settled := -1, 0
+			for _, e := range ev.evs {
+				switch {
+				case e.Kind == apply.EventRunStarted:
+					total = e.Steps
+				case e.Kind != apply.EventStepDone && e.Kind != apply.EventStepFailed && e.Kind != apply.EventStepSkipped:
+				case e.StepID != "":
+					settled++
+				default:
+					settled += e.Steps
+				}
+			}
+			if total != tt.total || settled != total {
+				t.Errorf("run-started says %d steps (want %d), events settle %d", total, tt.total, settled)
+			}
+		})
+	}
+}
