@@ -64,7 +64,7 @@ the plan has changes.`,
   tlreconcile show -f desired/ --format json > observed.json
   tlreconcile plan -f desired/ --observed observed.json
 
-  # one VM only, deleting managed VMs that are no longer declared
+  # one VM only; --prune plans its delete if it is managed and no longer declared
   tlreconcile plan -f desired/ --target vm/avd-01 --prune
 
   # vm/avd-01 lost its vTPM state and BitLocker was recovered with its recovery keys:
