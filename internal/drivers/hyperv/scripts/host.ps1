@@ -124,10 +124,12 @@ function Get-TlrAgentStatus {
 
 function Test-TlrMigrationIPsec {
     # True when an enabled IPsec rule requires protection for live-migration traffic (TCP 6600).
+    # ActiveStore: the effective policy, including rules that Group Policy delivers; without
+    # -PolicyStore the NetSecurity cmdlets read only the local PersistentStore.
     try {
-        foreach ($rule in @(Get-NetIPsecRule -Enabled True -ErrorAction SilentlyContinue)) {
+        foreach ($rule in @(Get-NetIPsecRule -PolicyStore ActiveStore -Enabled True -ErrorAction SilentlyContinue)) {
             if ([string]$rule.InboundSecurity -ne 'Require' -and [string]$rule.OutboundSecurity -ne 'Require') { continue }
-            foreach ($pf in @($rule | Get-NetFirewallPortFilter -ErrorAction SilentlyContinue)) {
+            foreach ($pf in @($rule | Get-NetFirewallPortFilter -PolicyStore ActiveStore -ErrorAction SilentlyContinue)) {
                 $proto = [string]$pf.Protocol
                 if ($proto -ne 'TCP' -and $proto -ne 'Any' -and $proto -ne '6') { continue }
                 $ports = @($pf.LocalPort) + @($pf.RemotePort) | ForEach-Object { [string]$_ }
