@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
@@ -22,56 +23,94 @@ const (
 
 // EventsText returns an apply event sink that writes one plain progress line
 // per event ("15:04:05 vm/a: stop-vm done (1.2s)") and, at the end of the run,
-// a per-resource result table and a summary line. The executor calls the sink
-// serially; write errors are ignored because progress must never stop a run.
+// a per-resource result table and a summary line. Write errors are ignored
+// because progress must never stop a run.
 func EventsText(w io.Writer, color bool) func(apply.Event) {
+	return EventsTextWith(w, EventsTextOptions{Color: color})
+}
+
+// EventsTextOptions steer the text event view.
+type EventsTextOptions struct {
+	// Color allows ANSI colour in event lines and the progress bar.
+	Color bool
+	// Live keeps a progress bar as the last line, redrawn in place with
+	// carriage return and erase-line, and removed before the results table.
+	// The caller sets it only for a terminal: a log file would keep every frame.
+	Live bool
+	// Width is the terminal's width in columns; a bar line that would wrap
+	// (and so could not be erased in place) is shortened (0: never shortened).
+	Width int
+	// Refresh is how often the bar's elapsed time is redrawn while no event
+	// arrives, so a long step does not look hung (0: every 100ms; negative:
+	// only on events, as golden tests want).
+	Refresh time.Duration
+	// Now is the clock of those redraws (nil: time.Now); event redraws use
+	// the event's own time.
+	Now func() time.Time
+}
+
+// EventsTextWith is EventsText with options, such as the live progress bar.
+// The sink may be called from several goroutines; it serialises its writes.
+func EventsTextWith(w io.Writer, o EventsTextOptions) func(apply.Event) {
 	paint := func(code, s string) string {
-		if !color {
+		if !o.Color {
 			return s
 		}
 		return code + s + ansiReset
 	}
-	return func(e apply.Event) {
-		var b strings.Builder
-		ts := e.Time.Format("15:04:05")
-		target := e.Resource
-		switch {
-		case e.StepID == "":
-		case strings.HasPrefix(e.StepID, e.Resource+"/"):
-			target = e.StepID // planner ids already name the resource: vm/avd-01/stop-vm
-		default:
-			target += " " + e.StepID
-		}
-		switch e.Kind {
-		case apply.EventRunStarted:
-			fmt.Fprintf(&b, "%s %s %s\n", ts, paint(ansiBold, "apply:"), e.Message)
-		case apply.EventStepStarted:
-			fmt.Fprintf(&b, "%s %s: started\n", ts, target)
-		case apply.EventStepDone:
-			what := "done"
-			if !e.Changed {
-				what = "done (already so)"
-			}
-			fmt.Fprintf(&b, "%s %s: %s%s%s\n", ts, target, paint(ansiGreen, what), attempts(e.Attempt), elapsed(e.Elapsed))
-		case apply.EventStepRetrying:
-			fmt.Fprintf(&b, "%s %s: %s in %s after attempt %d: %s\n", ts, target, paint(ansiYellow, "retrying"), dur(e.Delay), e.Attempt, e.Error)
-		case apply.EventStepFailed:
-			fmt.Fprintf(&b, "%s %s: %s%s%s: %s\n", ts, target, paint(ansiRed, "failed"), attempts(e.Attempt), elapsed(e.Elapsed), e.Error)
-		case apply.EventStepSkipped:
-			fmt.Fprintf(&b, "%s %s: %s: %s\n", ts, target, paint(ansiYellow, "skipped"), e.Message)
-		case apply.EventVerified:
-			fmt.Fprintf(&b, "%s %s: %s\n", ts, target, paint(ansiGreen, "verified"))
-		case apply.EventVerifyFailed:
-			fmt.Fprintf(&b, "%s %s: %s: %s\n", ts, target, paint(ansiRed, "verify failed"), e.Error)
-		case apply.EventPowerRestore:
-			fmt.Fprintf(&b, "%s %s: %s %s\n", ts, target, paint(ansiCyan, "power:"), e.Message)
-		case apply.EventRunFinished:
-			writeReport(&b, e, paint)
-		default:
-			fmt.Fprintf(&b, "%s %s: %s %s\n", ts, target, e.Kind, e.Message)
-		}
-		_, _ = io.WriteString(w, b.String())
+	if o.Live {
+		return newProgress(w, o, paint).event
 	}
+	var mu sync.Mutex
+	return func(e apply.Event) {
+		line := eventText(e, paint)
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = io.WriteString(w, line)
+	}
+}
+
+// eventText is the text of one event: a line, or the results table.
+func eventText(e apply.Event, paint func(string, string) string) string {
+	var b strings.Builder
+	ts := e.Time.Format("15:04:05")
+	target := e.Resource
+	switch {
+	case e.StepID == "":
+	case strings.HasPrefix(e.StepID, e.Resource+"/"):
+		target = e.StepID // planner ids already name the resource: vm/avd-01/stop-vm
+	default:
+		target += " " + e.StepID
+	}
+	switch e.Kind {
+	case apply.EventRunStarted:
+		fmt.Fprintf(&b, "%s %s %s\n", ts, paint(ansiBold, "apply:"), e.Message)
+	case apply.EventStepStarted:
+		fmt.Fprintf(&b, "%s %s: started\n", ts, target)
+	case apply.EventStepDone:
+		what := "done"
+		if !e.Changed {
+			what = "done (already so)"
+		}
+		fmt.Fprintf(&b, "%s %s: %s%s%s\n", ts, target, paint(ansiGreen, what), attempts(e.Attempt), elapsed(e.Elapsed))
+	case apply.EventStepRetrying:
+		fmt.Fprintf(&b, "%s %s: %s in %s after attempt %d: %s\n", ts, target, paint(ansiYellow, "retrying"), dur(e.Delay), e.Attempt, e.Error)
+	case apply.EventStepFailed:
+		fmt.Fprintf(&b, "%s %s: %s%s%s: %s\n", ts, target, paint(ansiRed, "failed"), attempts(e.Attempt), elapsed(e.Elapsed), e.Error)
+	case apply.EventStepSkipped:
+		fmt.Fprintf(&b, "%s %s: %s: %s\n", ts, target, paint(ansiYellow, "skipped"), e.Message)
+	case apply.EventVerified:
+		fmt.Fprintf(&b, "%s %s: %s\n", ts, target, paint(ansiGreen, "verified"))
+	case apply.EventVerifyFailed:
+		fmt.Fprintf(&b, "%s %s: %s: %s\n", ts, target, paint(ansiRed, "verify failed"), e.Error)
+	case apply.EventPowerRestore:
+		fmt.Fprintf(&b, "%s %s: %s %s\n", ts, target, paint(ansiCyan, "power:"), e.Message)
+	case apply.EventRunFinished:
+		writeReport(&b, e, paint)
+	default:
+		fmt.Fprintf(&b, "%s %s: %s %s\n", ts, target, e.Kind, e.Message)
+	}
+	return b.String()
 }
 
 func writeReport(b *strings.Builder, e apply.Event, paint func(string, string) string) {
