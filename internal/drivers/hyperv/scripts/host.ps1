@@ -48,10 +48,18 @@ function Assert-TlrGeneration2 {
 
 function Get-TlrKeyProtectorRaw {
     # The key protector as base64, or $null; the caller decides what counts as "none"
-    # ($null, empty, or the 4-byte placeholder AAAABA==).
-    param($VM)
+    # ($null, empty, or the 4-byte placeholder AAAABA==). A Generation 1 VM has none. With
+    # -Strict a failing Get-VMKeyProtector is an error rather than "none": a script that
+    # writes a key protector must never take an unreadable one for a missing one, since
+    # replacing it destroys what the vTPM sealed.
+    param($VM, [switch]$Strict)
+    if ([int]$VM.Generation -ne 2) { return $null }
     $kp = $null
-    try { $kp = Get-VMKeyProtector -VM $VM } catch { return $null }
+    if ($Strict) {
+        $kp = Get-VMKeyProtector -VM $VM
+    } else {
+        try { $kp = Get-VMKeyProtector -VM $VM } catch { return $null }
+    }
     if ($null -eq $kp) { return $null }
     $bytes = [byte[]]@($kp)
     if ($bytes.Length -eq 0) { return $null }
@@ -60,7 +68,7 @@ function Get-TlrKeyProtectorRaw {
 
 function Test-TlrKeyProtector {
     param($VM)
-    $raw = Get-TlrKeyProtectorRaw $VM
+    $raw = Get-TlrKeyProtectorRaw $VM -Strict
     return ($null -ne $raw -and $raw -ne 'AAAABA==')
 }
 
