@@ -40,7 +40,9 @@ $vm = New-VM @newArgs
 if ($p.processors) { Set-VMProcessor -VM $vm -Count ([int]$p.processors) }
 Set-VM -VM $vm -Notes ([string]$p.notes)
 if ($p.clustered -and (Get-Command -Name Add-ClusterVirtualMachineRole -ErrorAction SilentlyContinue)) {
-    Add-ClusterVirtualMachineRole -VMId $vm.VMId | Out-Null
+    # -Name: the role is named after the VM, which find-vm relies on; without it the
+    # cmdlet assigns a default role name.
+    Add-ClusterVirtualMachineRole -VMId $vm.VMId -Name ([string]$p.name) | Out-Null
 }
 $vm = Get-TlrVM ([string]$p.name)
 if ([int]$vm.Generation -ne [int]$p.generation) { Stop-Tlr 'not_applied' ('vm/{0}: created, but as Generation {1}' -f $p.name, $vm.Generation) }
