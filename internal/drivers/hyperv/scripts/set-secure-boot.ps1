@@ -16,7 +16,11 @@ Assert-TlrOff $vm 'set-secure-boot'
 if ([string]$fw.SecureBootTemplate -ne $wantTemplate -and (Get-VMSecurity -VM $vm).TpmEnabled -and (Test-TlrVmgs $vm)) {
     Stop-Tlr 'precondition' ('vm/{0}: the Secure Boot template cannot change after the vTPM is initialised; reset the vTPM (destructive) or keep the template' -f $p.vm)
 }
-Set-VMFirmware -VM $vm -EnableSecureBoot $wantState -SecureBootTemplate $wantTemplate
+# -SecureBootTemplate only when it changes: a template Get-VMFirmware reports without a name
+# (SecureBootTemplateId only) cannot be passed back by name.
+$fwArgs = @{ EnableSecureBoot = $wantState }
+if ([string]$fw.SecureBootTemplate -ne $wantTemplate) { $fwArgs['SecureBootTemplate'] = $wantTemplate }
+Set-VMFirmware -VM $vm @fwArgs
 $fw = Get-VMFirmware -VM (Get-TlrVM ([string]$p.vm))
 if ([string]$fw.SecureBoot -ne $wantState -or [string]$fw.SecureBootTemplate -ne $wantTemplate) {
     Stop-Tlr 'not_applied' ('vm/{0}: Set-VMFirmware returned but Secure Boot is {1} with template {2}' -f $p.vm, $fw.SecureBoot, $fw.SecureBootTemplate)
