@@ -18,7 +18,7 @@ expect() {
 run "1. Validate the desired state (schema + trusted-launch rules)" \
   "$bin" validate -f examples/basic -f examples/avd-pool
 expect 1 "   ... and see what an invalid file looks like (one file per rule)" \
-  "$bin" validate -f examples/invalid/boot-integrity-not-available.yaml
+  "$bin" validate -f examples/invalid/cluster.yaml -f examples/invalid/boot-integrity-not-available.yaml
 expect 2 "2. Plan against a fresh simulated Azure Local cluster (exit 2: changes present)" \
   "$bin" plan -f examples/basic --detailed-exitcode
 run "3. Apply it: ordered steps per VM, VMs in parallel, every VM verified afterwards" \
