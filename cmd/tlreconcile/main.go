@@ -12,6 +12,10 @@ import (
 )
 
 func main() {
+	// A closed output pipe (apply ... | head) must not kill the process between
+	// a stop-vm and its start-vm: with SIGPIPE ignored, writes fail with EPIPE
+	// and the run finishes its steps (and restarts what it stopped).
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
