@@ -36,6 +36,9 @@ func Read(r io.Reader) (*Plan, error) {
 	if len(data) > maxFileBytes {
 		return nil, fmt.Errorf("plan file: larger than %d MB; this is not a plan file tlreconcile wrote", maxFileBytes>>20)
 	}
+	if fileKind(data) == kindObserved {
+		return nil, errors.New("plan file: this is an observed snapshot (from tlreconcile show --format json), not a plan; plan against it with tlreconcile plan -f PATH --observed FILE -out plan.json")
+	}
 	var p Plan
 	if err := json.Unmarshal(data, &p); err != nil {
 		return nil, fmt.Errorf("plan file: not valid plan JSON: %w; write it with tlreconcile plan -out FILE", err)

@@ -271,3 +271,21 @@ func FuzzReadObserved(f *testing.F) {
 		}
 	})
 }
+
+// TestPlanAndSnapshotNotMixedUp: both files carry format_version "1", so one
+// passed where the other belongs must say what it is and what to run instead.
+func TestPlanAndSnapshotNotMixedUp(t *testing.T) {
+	var planFile, snapshot bytes.Buffer
+	if err := plan.Write(&planFile, samplePlan(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := plan.WriteObserved(&snapshot, observedOf(healthyNodes(), synced(vmSpec("a"), "node1", id1)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := plan.ReadObserved(bytes.NewReader(planFile.Bytes())); err == nil || !strings.Contains(err.Error(), "this is a plan file") {
+		t.Errorf("ReadObserved(plan file) = %v, want it to say it is a plan file", err)
+	}
+	if _, err := plan.Read(bytes.NewReader(snapshot.Bytes())); err == nil || !strings.Contains(err.Error(), "this is an observed snapshot") {
+		t.Errorf("Read(snapshot) = %v, want it to say it is an observed snapshot", err)
+	}
+}

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -65,6 +66,9 @@ func ReadObserved(r io.Reader) (map[string]*drivers.Observed, time.Time, error) 
 	if len(data) > maxFileBytes {
 		return nil, time.Time{}, fmt.Errorf("observed snapshot: larger than %d MB; write it with tlreconcile show --format json", maxFileBytes>>20)
 	}
+	if fileKind(data) == kindPlan {
+		return nil, time.Time{}, errors.New("observed snapshot: this is a plan file (from tlreconcile plan -out), not an observation; apply it with tlreconcile apply FILE, or write an observation with tlreconcile show --format json")
+	}
 	var s Snapshot
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, time.Time{}, fmt.Errorf("observed snapshot: not valid JSON: %w; write it with tlreconcile show --format json", err)
@@ -121,4 +125,29 @@ func checkObserved(o *drivers.Observed) error {
 		}
 	}
 	return nil
+}
+
+// The two JSON documents tlreconcile writes share format_version; these tell
+// them apart so that passing one where the other belongs gets a useful error.
+const (
+	kindUnknown = iota
+	kindPlan
+	kindObserved
+)
+
+// fileKind sniffs a JSON document's top-level keys: only a plan has
+// "changes", only an observed snapshot has a top-level "observed_at"
+// without "changes".
+func fileKind(data []byte) int {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return kindUnknown
+	}
+	if _, ok := top["changes"]; ok {
+		return kindPlan
+	}
+	if _, ok := top["observed_at"]; ok {
+		return kindObserved
+	}
+	return kindUnknown
 }
