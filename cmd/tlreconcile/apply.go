@@ -33,13 +33,23 @@ type applyOptions struct {
 	acceptIdentity   []string // --accept-vtpm-identity vm/NAME
 	lockTimeout      time.Duration
 	format           string
+	progress         string // --progress: auto, always or never
 	retry            apply.Retry
 	// isTerminal says whether r is an interactive terminal; tests replace it.
 	isTerminal func(r io.Reader) bool
+	// outIsTerminal says whether w is a terminal, for --progress auto; tests replace it.
+	outIsTerminal func(w io.Writer) bool
 }
 
+// --progress values: the live progress bar of the text view.
+const (
+	progressAuto   = "auto"   // on a terminal only
+	progressAlways = "always" // even into a pipe or file
+	progressNever  = "never"
+)
+
 func newApplyCmd(root *rootOptions) *cobra.Command {
-	o := &applyOptions{root: root, isTerminal: readerIsTerminal}
+	o := &applyOptions{root: root, isTerminal: readerIsTerminal, outIsTerminal: writerIsTerminal}
 	cmd := &cobra.Command{
 		Use:   "apply (-f PATH... | PLANFILE)",
 		Short: "Change the clusters to match the desired state, safely",
@@ -56,6 +66,10 @@ Destructive steps (vTPM disable, key-protector reset, replace, delete) need
 --allow-destructive. An exclusive lock and a journal under --state-dir make two applies
 exclusive and an interrupted apply resumable: run the same command again.
 
+On a terminal the text view keeps a progress bar below the event lines (steps done, running,
+failed, elapsed time) and removes it before the results; --progress never turns it off,
+--progress always draws it into a pipe too. Colour follows --no-color and NO_COLOR; the bar does not.
+
 ` + acceptVTPMIdentityHelp + `
 
 Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.`,
@@ -64,6 +78,9 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
 
   # CI: apply without asking, JSON events for the log
   tlreconcile apply -f desired/ --auto-approve --format json
+
+  # on a terminal, event lines without the live progress bar
+  tlreconcile apply -f desired/ --progress never
 
   # apply exactly the plan that was reviewed
   tlreconcile plan -f desired/ -out plan.json
@@ -93,10 +110,12 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
 	f.StringArrayVar(&o.acceptIdentity, "accept-vtpm-identity", nil, acceptVTPMIdentityFlag)
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "how long to wait for another apply on the same state dir to finish")
 	f.StringVar(&o.format, "format", view.FormatText, "event output: text (progress lines) or json (one object per line)")
+	f.StringVar(&o.progress, "progress", progressAuto, "live progress bar under the text events: auto (on a terminal), always or never")
 	f.IntVar(&o.retry.Attempts, "retry-attempts", 5, "attempts per step for transient driver errors, including the first")
 	f.DurationVar(&o.retry.Base, "retry-base", 200*time.Millisecond, "first retry delay; doubles per attempt, with jitter")
 	f.DurationVar(&o.retry.Max, "retry-max", 5*time.Second, "ceiling of one retry delay")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{view.FormatText, view.FormatJSON}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("progress", cobra.FixedCompletions([]string{progressAuto, progressAlways, progressNever}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	return cmd
 }
@@ -118,6 +137,11 @@ func (o *applyOptions) Validate() error {
 	}
 	if err := oneOf("apply", "format", o.format, view.FormatText, view.FormatJSON); err != nil {
 		errs = append(errs, err)
+	}
+	if err := oneOf("apply", "progress", o.progress, progressAuto, progressAlways, progressNever); err != nil {
+		errs = append(errs, err)
+	} else if o.progress == progressAlways && o.format == view.FormatJSON {
+		errs = append(errs, errors.New("apply: --progress always draws a bar in the text view, and --format json writes only JSON lines: drop --progress, or use --format text"))
 	}
 	if o.parallelism < 1 {
 		errs = append(errs, fmt.Errorf("apply: --parallelism %d must be 1 or more", o.parallelism))
@@ -202,9 +226,10 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer journal.Close()
-	events := view.EventsText(out, o.root.color(out))
-	if o.format == view.FormatJSON {
-		events = view.EventsJSON(out)
+	events := view.EventsJSON(out)
+	if o.format == view.FormatText {
+		live := o.progress == progressAlways || (o.progress == progressAuto && o.outIsTerminal(out))
+		events = view.EventsTextWith(out, view.EventsTextOptions{Color: o.root.color(out), Live: live, Width: terminalWidth(out)})
 	}
 	refs := map[string]drivers.ClusterRef{}
 	for _, r := range p.Clusters {
@@ -306,6 +331,26 @@ func (o *applyOptions) approve() error {
 func readerIsTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writerIsTerminal says whether w is a terminal, where a bar redrawn in place
+// makes sense; a pipe, a file or /dev/null gets plain lines.
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWidth is w's width in columns, 0 when w is not a terminal.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	width, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return width
 }
 
 // commandLine is recorded in the lock file for whoever finds it held.

@@ -247,7 +247,7 @@ func TestApplyAsksOnTerminal(t *testing.T) {
 			e := newApplyEnv(t, vmDoc{name: "a"})
 			var out, errOut bytes.Buffer
 			root := &rootOptions{stdin: strings.NewReader(tt.answer), stdout: &out, stderr: &errOut, stateDir: e.state, noColor: true}
-			o := &applyOptions{root: root, filenames: []string{e.dir}, parallelism: 2, format: "text",
+			o := &applyOptions{root: root, filenames: []string{e.dir}, parallelism: 2, format: "text", progress: progressAuto, outIsTerminal: writerIsTerminal,
 				retry: apply.Retry{Attempts: 2, Base: time.Millisecond, Max: time.Millisecond}, isTerminal: func(io.Reader) bool { return true }}
 			if err := o.Validate(); err != nil {
 				t.Fatal(err)
@@ -265,7 +265,7 @@ func TestApplyAsksOnTerminal(t *testing.T) {
 
 func TestApplyValidate(t *testing.T) {
 	ok := func() applyOptions {
-		return applyOptions{filenames: []string{"d"}, parallelism: 10, format: "text", retry: apply.Retry{Attempts: 5, Base: time.Millisecond, Max: time.Second}}
+		return applyOptions{filenames: []string{"d"}, parallelism: 10, format: "text", progress: progressAuto, retry: apply.Retry{Attempts: 5, Base: time.Millisecond, Max: time.Second}}
 	}
 	tests := []struct {
 		name string
@@ -278,6 +278,9 @@ func TestApplyValidate(t *testing.T) {
 		{"target with plan file", func(o *applyOptions) { o.filenames, o.planFile, o.targets = nil, "p.json", []string{"vm/a"} }, "pass them to `tlreconcile plan`"},
 		{"format", func(o *applyOptions) { o.format = "yaml" }, `--format "yaml" is unknown`},
 		{"parallelism", func(o *applyOptions) { o.parallelism = 0 }, "--parallelism 0 must be 1 or more"},
+		{"progress", func(o *applyOptions) { o.progress = "yes" }, `--progress "yes" is unknown; use auto, always or never`},
+		{"progress never with json", func(o *applyOptions) { o.progress, o.format = progressNever, "json" }, ""},
+		{"progress always with json", func(o *applyOptions) { o.progress, o.format = progressAlways, "json" }, "--format json writes only JSON lines"},
 		{"target", func(o *applyOptions) { o.targets = []string{"a"} }, `--target "a": write vm/NAME`},
 		{"accept", func(o *applyOptions) { o.acceptIdentity = []string{"vm/a"} }, ""},
 		{"stdin without auto-approve", func(o *applyOptions) { o.filenames = []string{"d", "-"} }, "cannot answer the approval question"},
