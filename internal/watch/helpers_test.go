@@ -171,6 +171,21 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
+// writeAtomic writes like an editor that saves by rename: a hidden temp file
+// (ignored by the watcher) renamed over path, so the watcher sees the finished
+// file in one event and a test gets exactly one trigger per edit, however
+// slowly a loaded machine schedules the write.
+func writeAtomic(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := writeFile(tmp, content); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeFile(path, content string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err

@@ -216,16 +216,16 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 		t.Fatalf("/healthz: HTTP %d", code)
 	}
 
-	write(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 2))
+	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool {
 		return v.Power == drivers.PowerRunning && v.TPMEnabled && v.SecureBoot && v.Annotations != nil
 	})
-	write(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 4))
+	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 4))
 	e.waitVM(t, "avd-01", "updated to 4 processors", func(v *drivers.VM) bool { return v.Processors == 4 && v.Power == drivers.PowerRunning })
-	waitFor(t, "the update run to finish", func() bool { st := e.status(t); return !st.Running && st.LastRun.Result == watch.ResultApplied })
+	waitFor(t, "the update run to finish", func() bool { st := e.status(t); return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied })
 
 	// An invalid edit: nothing changes, /status shows why.
-	write(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), strings.Replace(vmYAML("avd-01", 8), "processors", "procesors", 1))
+	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), strings.Replace(vmYAML("avd-01", 8), "processors", "procesors", 1))
 	var st watch.Status
 	waitFor(t, "/status to show the diagnostics", func() bool {
 		st = e.status(t)
@@ -247,11 +247,11 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 	}
 
 	// The fix is applied.
-	write(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 6))
+	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 6))
 	e.waitVM(t, "avd-01", "updated to 6 processors", func(v *drivers.VM) bool { return v.Processors == 6 && v.Power == drivers.PowerRunning })
 	waitFor(t, "the fix run to finish", func() bool {
 		st := e.status(t)
-		return !st.Running && st.Input.Valid && st.LastRun.Result == watch.ResultApplied
+		return !st.Running && st.Pending == "" && st.Input.Valid && st.LastRun.Result == watch.ResultApplied
 	})
 
 	fams = e.metrics(t)
@@ -282,9 +282,9 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 
 func TestSimRemovedFileDeletesNothingWithoutPrune(t *testing.T) {
 	e := startSim(t, watch.ModeCorrect, nil)
-	write(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
+	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil })
-	waitFor(t, "the create run to finish", func() bool { st := e.status(t); return !st.Running && st.LastRun.Result == watch.ResultApplied })
+	waitFor(t, "the create run to finish", func() bool { st := e.status(t); return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied })
 	runs := e.status(t).Runs
 	if err := os.Remove(filepath.Join(e.dir, "avd-01.yaml")); err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func TestSimRemovedFileDeletesNothingWithoutPrune(t *testing.T) {
 
 func TestSimDriftCorrectedAtResync(t *testing.T) {
 	e := startSim(t, watch.ModeCorrect, func(o *watch.Options) { o.Interval = time.Second })
-	write(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
+	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil && v.Power == drivers.PowerRunning })
 	waitFor(t, "a clean run after the create", func() bool { st := e.status(t); return !st.Running && st.LastRun.Result == watch.ResultNoop })
 	applied := value(t, e.metrics(t), "tlreconcile_reconciles_total", map[string]string{"result": "applied"})
@@ -318,7 +318,7 @@ func TestSimDriftCorrectedAtResync(t *testing.T) {
 func TestSimDriftOnlyReportedInDetectMode(t *testing.T) {
 	e := startSim(t, watch.ModeDetect, nil)
 	waitFor(t, "ready", func() bool { code, _ := e.get(t, "/readyz"); return code == http.StatusOK })
-	write(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
+	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	var st watch.Status
 	waitFor(t, "the missing VM reported as drift", func() bool {
 		st = e.status(t)
