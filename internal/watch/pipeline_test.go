@@ -222,7 +222,10 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 	})
 	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), vmYAML("avd-01", 4))
 	e.waitVM(t, "avd-01", "updated to 4 processors", func(v *drivers.VM) bool { return v.Processors == 4 && v.Power == drivers.PowerRunning })
-	waitFor(t, "the update run to finish", func() bool { st := e.status(t); return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied })
+	waitFor(t, "the update run to finish", func() bool {
+		st := e.status(t)
+		return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied
+	})
 
 	// An invalid edit: nothing changes, /status shows why.
 	writeAtomic(t, filepath.Join(e.dir, "pool", "avd-01.yaml"), strings.Replace(vmYAML("avd-01", 8), "processors", "procesors", 1))
@@ -284,7 +287,10 @@ func TestSimRemovedFileDeletesNothingWithoutPrune(t *testing.T) {
 	e := startSim(t, watch.ModeCorrect, nil)
 	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil })
-	waitFor(t, "the create run to finish", func() bool { st := e.status(t); return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied })
+	waitFor(t, "the create run to finish", func() bool {
+		st := e.status(t)
+		return !st.Running && st.Pending == "" && st.LastRun.Result == watch.ResultApplied
+	})
 	runs := e.status(t).Runs
 	if err := os.Remove(filepath.Join(e.dir, "avd-01.yaml")); err != nil {
 		t.Fatal(err)
