@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +73,8 @@ failed, elapsed time) and removes it before the results; --progress never turns 
 
 ` + acceptVTPMIdentityHelp + `
 
-Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.`,
+Exit status 0 when everything succeeded (or nothing had to change); 1 when anything failed
+or was blocked (a blocked change means the clusters still differ from the YAML).`,
 		Example: `  # plan, review and apply the desired state interactively
   tlreconcile apply -f examples/avd-pool
 
@@ -105,7 +107,7 @@ Exit status 0 when everything succeeded (or nothing had to change), 1 otherwise.
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for yes (needed without a terminal)")
 	f.BoolVar(&o.allowDestructive, "allow-destructive", false, "let destructive steps run: vTPM disable, key-protector reset, replace, delete (vTPM secrets such as BitLocker keys are lost)")
 	f.IntVar(&o.parallelism, "parallelism", apply.DefaultParallelism, "how many VMs to change at once")
-	f.StringArrayVar(&o.targets, "target", nil, "only this resource (vm/NAME), repeatable")
+	f.StringArrayVar(&o.targets, "target", nil, "only this resource (vm/NAME or node/NAME), repeatable")
 	f.BoolVar(&o.prune, "prune", false, "delete managed VMs that are no longer declared")
 	f.StringArrayVar(&o.acceptIdentity, "accept-vtpm-identity", nil, acceptVTPMIdentityFlag)
 	f.DurationVar(&o.lockTimeout, "lock-timeout", 0, "how long to wait for another apply on the same state dir to finish")
@@ -152,11 +154,7 @@ func (o *applyOptions) Validate() error {
 	if o.retry.Attempts < 1 {
 		errs = append(errs, fmt.Errorf("apply: --retry-attempts %d must be 1 or more", o.retry.Attempts))
 	}
-	for _, t := range o.targets {
-		if !strings.HasPrefix(t, "vm/") || len(t) == len("vm/") {
-			errs = append(errs, fmt.Errorf("apply: --target %q: write vm/NAME", t))
-		}
-	}
+	errs = append(errs, checkTargets("apply", o.targets))
 	if err := (apply.Options{Parallelism: o.parallelism, Retry: o.retry}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("apply: %w", err))
 	}
@@ -245,7 +243,14 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	return o.clearJournal(notify)
+	if err := o.clearJournal(notify); err != nil {
+		return err
+	}
+	if rep != nil && rep.Counts.Blocked > 0 {
+		// Nothing failed, but the clusters do not match the YAML: CI must not go green.
+		return fmt.Errorf("apply: %d change(s) blocked, nothing was done for them; fix what each blocked step names (above) and apply again", rep.Counts.Blocked)
+	}
+	return nil
 }
 
 func (o *applyOptions) clearJournal(notify func(string)) error {
@@ -291,6 +296,9 @@ func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]b
 
 // savedPlan reads a plan file and refuses it when what it used has moved.
 func (o *applyOptions) savedPlan(ctx context.Context) (*plan.Plan, error) {
+	if fi, err := os.Stat(o.planFile); err == nil && (fi.IsDir() || isYAMLName(o.planFile)) {
+		return nil, fmt.Errorf("plan file %s: this is desired-state YAML, not a plan file; apply YAML with `tlreconcile apply -f %s`, or save a plan with `tlreconcile plan -f %s -out plan.json` and apply that", o.planFile, o.planFile, o.planFile)
+	}
 	f, err := os.Open(o.planFile)
 	if err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
@@ -305,7 +313,7 @@ func (o *applyOptions) savedPlan(ctx context.Context) (*plan.Plan, error) {
 		return nil, err
 	}
 	if moved := plan.Stale(p, observed); len(moved) > 0 {
-		return nil, fmt.Errorf("plan file %s is stale: the clusters changed since it was made, nothing was applied:\n  %s\nre-run `tlreconcile plan -out %s`, review it, and apply the new plan",
+		return nil, fmt.Errorf("plan file %s is stale: the clusters changed since it was made, nothing was applied:\n  %s\nmake the plan again with the same -f paths (or --observed file) and options: `tlreconcile plan -f PATH -out %s`, review it, and apply the new plan",
 			o.planFile, strings.Join(moved, "\n  "), o.planFile)
 	}
 	return p, nil
@@ -357,4 +365,10 @@ func terminalWidth(w io.Writer) int {
 func commandLine() string {
 	args := append([]string{"tlreconcile"}, os.Args[1:]...)
 	return strings.Join(args, " ")
+}
+
+// isYAMLName reports whether path is named like desired-state YAML.
+func isYAMLName(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".yaml" || ext == ".yml"
 }

@@ -126,15 +126,7 @@ func (o *planOptions) Validate() error {
 		needInput("plan", o.filenames),
 		oneOf("plan", "format", o.format, view.FormatText, view.FormatJSON, view.FormatMarkdown),
 	}
-	for _, t := range o.targets {
-		name, ok := strings.CutPrefix(t, "vm/")
-		if !ok {
-			name, ok = strings.CutPrefix(t, "node/")
-		}
-		if !ok || name == "" || strings.Contains(name, "/") {
-			errs = append(errs, fmt.Errorf("plan: --target %q: write vm/NAME or node/NAME", t))
-		}
-	}
+	errs = append(errs, checkTargets("plan", o.targets))
 	errs = append(errs, checkAcceptVTPMIdentity("plan", o.acceptIdentity))
 	if o.out != "" && o.out == o.observedFile {
 		errs = append(errs, fmt.Errorf("plan: -out %s would overwrite the --observed file; choose another name", o.out))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -101,4 +102,19 @@ func oneOf(command, flag, value string, allowed ...string) error {
 		list = strings.Join(allowed[:len(allowed)-1], ", ") + " or " + list
 	}
 	return fmt.Errorf("%s: --%s %q is unknown; use %s", command, flag, value, list)
+}
+
+// checkTargets checks --target values: vm/NAME or node/NAME, as plan.Options.Targets takes them.
+func checkTargets(command string, targets []string) error {
+	var errs []error
+	for _, t := range targets {
+		name, ok := strings.CutPrefix(t, "vm/")
+		if !ok {
+			name, ok = strings.CutPrefix(t, "node/")
+		}
+		if !ok || name == "" || strings.Contains(name, "/") {
+			errs = append(errs, fmt.Errorf("%s: --target %q: write vm/NAME or node/NAME", command, t))
+		}
+	}
+	return errors.Join(errs...)
 }
