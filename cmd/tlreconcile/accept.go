@@ -79,6 +79,24 @@ func (a vtpmAcceptances) addTo(into map[string]bool) map[string]bool {
 	return into
 }
 
+// removeFrom drops the VMs the operator accepts from the journal's
+// narrowed acceptances (plan.Options.AcceptedIdentities), so that their
+// whatever-is-there acceptance (addTo) is not narrowed to the identity an
+// interrupted run read; it returns a new map and leaves ids alone.
+func (a vtpmAcceptances) removeFrom(ids map[string]string) map[string]string {
+	if len(a) == 0 || len(ids) == 0 {
+		return ids
+	}
+	out := make(map[string]string, len(ids))
+	for k, v := range ids {
+		out[k] = v
+	}
+	for _, v := range a {
+		delete(out, v.cluster+"/"+v.name)
+	}
+	return out
+}
+
 // report tells the operator, before the plan, what accepting does for each
 // VM: which identity replaces which, or why there is nothing to accept.
 func (a vtpmAcceptances) report(w io.Writer, observed map[string]*drivers.Observed) {

@@ -196,7 +196,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 	if o.planFile != "" {
 		p, err = o.savedPlan(ctx)
 	} else {
-		p, err = o.newPlan(ctx, apply.AcceptedIdentityChanges(entries))
+		p, err = o.newPlan(ctx, apply.AcceptedIdentityChanges(entries), apply.AcceptedIdentities(entries))
 	}
 	if err != nil || p == nil {
 		return err
@@ -261,7 +261,10 @@ func (o *applyOptions) clearJournal(notify func(string)) error {
 }
 
 // newPlan loads, observes and plans; it prints the plan (to stderr with --format json).
-func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]bool) (*plan.Plan, error) {
+// journalAccepted and journalIdentities are the identity changes an
+// interrupted run's journal accepts (apply.AcceptedIdentityChanges and
+// apply.AcceptedIdentities).
+func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]bool, journalIdentities map[string]string) (*plan.Plan, error) {
 	desired, err := loadDesired(o.root, "apply", o.filenames)
 	if err != nil {
 		return nil, err
@@ -275,9 +278,11 @@ func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]b
 		return nil, err
 	}
 	accept.report(o.root.stderr, observed)
-	// The operator's acceptances join those of an interrupted run's journal.
+	// The operator's acceptances join those of an interrupted run's journal,
+	// and lift the journal's narrowing to one identity for the VMs they name.
 	p, err := plan.Build(desired, observed, plan.Options{
-		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive, AcceptedIdentityChanges: accept.addTo(journalAccepted),
+		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive,
+		AcceptedIdentityChanges: accept.addTo(journalAccepted), AcceptedIdentities: accept.removeFrom(journalIdentities),
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,13 @@ type Entry struct {
 	// completion (the host may finish it anyway). The step may or may not
 	// have completed; a completed one has an entry of its own after this.
 	Pending bool `json:"pending,omitempty"`
+	// NewIdentity: for a completed IdentityChange step, the vTPM identity the
+	// VM had when it was read right after the step ("" when the driver cannot
+	// read one VM, the read failed, or the identity is unknown there, e.g. no
+	// vTPM or a node that cannot unlock it). A re-run accepts only this
+	// identity for the VM (AcceptedIdentities). Journals written before the
+	// field existed have none, and keep accepting any new identity.
+	NewIdentity string `json:"new_identity,omitempty"`
 }
 
 // Journal appends completed steps to <state-dir>/journal.jsonl, fsyncing each,
@@ -161,7 +168,9 @@ func ReadJournalFile(stateDir string) ([]Entry, error) {
 // reset) that completed or was pending when the run ended, and whose
 // set-annotations did not run afterwards: the
 // planner must record their new identity instead of reporting it lost
-// (plan.Options.AcceptedIdentityChanges).
+// (plan.Options.AcceptedIdentityChanges). Pass AcceptedIdentities(entries)
+// with it, which narrows the keys whose journal says what the new identity
+// is to that identity.
 func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 	out := map[string]bool{}
 	for _, e := range entries {
@@ -176,6 +185,42 @@ func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 		case e.Op == drivers.OpSetAnnotations:
 			delete(out, key)
 		case e.Op == drivers.OpDeleteVM:
+			delete(out, key)
+		}
+	}
+	return out
+}
+
+// AcceptedIdentities narrows AcceptedIdentityChanges: it returns, for the
+// "CLUSTER/VM" keys whose last identity-changing entry completed and recorded
+// the identity the VM had right after it (Entry.NewIdentity), that identity;
+// the planner accepts a changed identity for such a VM only when it is this
+// one (plan.Options.AcceptedIdentities), so an unplanned vTPM loss after the
+// step is still reported as vtpm-state-lost.
+//
+// Keys are left out, and AcceptedIdentityChanges alone keeps accepting any new
+// identity for them, when the last identity-changing entry is pending (the
+// process died while the driver carried the step out: whether and when the
+// vTPM changed is unknown, and it may still change after the process died, as
+// a host finishes a Set-VMKeyProtector on its own) or completed without a
+// readable identity (the driver cannot read one VM, the read failed, the
+// VM has no vTPM, or its node cannot unlock it). That residual window cannot
+// be closed from the journal: nothing recorded says which identity the
+// planned step produced, and refusing every new identity would report a loss
+// for the reset that was asked for and never record it. It ends, as before,
+// with the VM's next set-annotations or a fully converged run.
+func AcceptedIdentities(entries []Entry) map[string]string {
+	out := map[string]string{}
+	for _, e := range entries {
+		const prefix = "vm/"
+		if len(e.Resource) <= len(prefix) || e.Resource[:len(prefix)] != prefix {
+			continue
+		}
+		key := e.Cluster + "/" + e.Resource[len(prefix):]
+		switch {
+		case e.IdentityChange && !e.Pending && e.NewIdentity != "":
+			out[key] = e.NewIdentity
+		case e.IdentityChange, e.Op == drivers.OpSetAnnotations, e.Op == drivers.OpDeleteVM:
 			delete(out, key)
 		}
 	}

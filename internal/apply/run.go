@@ -346,7 +346,7 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		case drivers.OpSetSecureBoot:
 			reset = false
 		}
-		if jerr := r.journal(c, s, sr); jerr != nil {
+		if jerr := r.journal(c, s, sr, r.identityAfter(ctx, c, s)); jerr != nil {
 			failure = jerr.Error()
 			failedOp = s.Kind
 			res.Status, res.Reason = StatusFailed, failure
@@ -478,18 +478,41 @@ func observeOne(ctx context.Context, drv drivers.Driver, ref drivers.ClusterRef,
 	return nil, fmt.Errorf("vm/%s: %w in cluster %s", name, drivers.ErrNotFound, ref.Name)
 }
 
-func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult) error {
+// journal records the completed step s; newID is the VM's vTPM identity read
+// right after an identity-changing step ("" = not read or unknown).
+func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult, newID string) error {
 	if r.opts.Journal == nil {
 		return nil
 	}
 	err := r.opts.Journal.Record(Entry{
 		Time: r.opts.Now(), Run: r.runID, Cluster: c.Cluster, Resource: c.Resource, Step: s.ID, Op: s.Kind,
-		Changed: sr.Changed, IdentityChange: identityChange(c, s),
+		Changed: sr.Changed, IdentityChange: identityChange(c, s), NewIdentity: newID,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %s completed but the journal could not record it: %w", c.Resource, s.ID, err)
 	}
 	return nil
+}
+
+// identityAfter reads the vTPM identity the VM has right after the completed
+// identity-changing step s, for the journal: a re-run after a crash then
+// accepts only that identity (AcceptedIdentities) instead of any. It returns ""
+// (the re-run accepts any new identity, as without it) when there is no
+// journal, s changes no identity, the driver cannot read one VM (a whole
+// cluster observe per step would cost too much), the read fails (the step did
+// complete, so the run goes on), or the identity is unknown there.
+func (r *runner) identityAfter(ctx context.Context, c *plan.Change, s *plan.Step) string {
+	if r.opts.Journal == nil || !identityChange(c, s) {
+		return ""
+	}
+	if _, ok := r.drivers[c.Cluster].(drivers.VMObserver); !ok {
+		return ""
+	}
+	vm, err := r.observeVM(ctx, c)
+	if err != nil || vm == nil {
+		return ""
+	}
+	return vm.VTPMIdentity
 }
 
 // destructiveRefused reads the VM of a change that holds a destructive step

@@ -117,7 +117,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	// vTPM identity: "" observed means unknown (the owner node cannot unlock the
 	// vTPM), never "lost".
 	rec, cur := a.VTPMIdentity, o.VTPMIdentity
-	lost := rec != "" && cur != "" && rec != cur && !b.opts.AcceptedIdentityChanges[c+"/"+d.Name]
+	lost := rec != "" && cur != "" && rec != cur && !b.opts.acceptsIdentity(c+"/"+d.Name, cur)
 	keepID := cur
 	if lost || cur == "" {
 		keepID = rec

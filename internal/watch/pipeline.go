@@ -67,7 +67,10 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 	for _, c := range d.Clusters {
 		refs = append(refs, plan.ClusterRef(c))
 	}
-	var accepted map[string]bool
+	var (
+		accepted   map[string]bool
+		acceptedID map[string]string
+	)
 	if p.Mode == ModeCorrect {
 		lock, err := apply.AcquireLock(ctx, p.Config.StateDir, apply.LockOptions{
 			Timeout: p.LockTimeout, Command: "tlreconcile watch",
@@ -89,13 +92,14 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 			log.Info("resuming an interrupted apply: re-observing and planning from what is there now", "journal_entries", len(entries))
 		}
 		accepted = apply.AcceptedIdentityChanges(entries)
+		acceptedID = apply.AcceptedIdentities(entries)
 	}
 	observed, err := plan.ObserveAll(ctx, p.Registry, p.Config, refs)
 	if err != nil {
 		return res, err
 	}
 	res.Observed = true
-	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive, AcceptedIdentityChanges: accepted})
+	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive, AcceptedIdentityChanges: accepted, AcceptedIdentities: acceptedID})
 	if err != nil {
 		return res, err
 	}
