@@ -98,6 +98,129 @@ func TestAcceptedIdentityChanges(t *testing.T) {
 	}
 }
 
+// TestAcceptedIdentities: per VM, the last identity-changing entry decides:
+// a completed one that read the new identity narrows the acceptance to it; a
+// pending one (the process died during the op) or one without a readable
+// identity leaves AcceptedIdentityChanges' accept-any; set-annotations and
+// delete-vm end both.
+func TestAcceptedIdentities(t *testing.T) {
+	e := func(res string, op drivers.OpKind, idc, pending bool, id string) apply.Entry {
+		return apply.Entry{Cluster: "c1", Resource: res, Op: op, IdentityChange: idc, Pending: pending, NewIdentity: id}
+	}
+	tests := []struct {
+		name    string
+		entries []apply.Entry
+		wantIDs map[string]string
+		wantAny map[string]bool
+	}{
+		{
+			name:    "completed with the identity read after it",
+			entries: []apply.Entry{e("vm/a", drivers.OpEnableTPM, true, true, ""), e("vm/a", drivers.OpEnableTPM, true, false, "id-1")},
+			wantIDs: map[string]string{"c1/a": "id-1"}, wantAny: map[string]bool{"c1/a": true},
+		},
+		{
+			name:    "pending: the process died during the op",
+			entries: []apply.Entry{e("vm/a", drivers.OpEnsureKeyProtector, true, true, "")},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+		},
+		{
+			name:    "completed without a readable identity",
+			entries: []apply.Entry{e("vm/a", drivers.OpEnableTPM, true, true, ""), e("vm/a", drivers.OpEnableTPM, true, false, "")},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+		},
+		{
+			name: "a later identity change that is pending widens again",
+			entries: []apply.Entry{
+				e("vm/a", drivers.OpCreateVM, true, false, "id-1"),
+				e("vm/a", drivers.OpEnableTPM, true, true, ""),
+			},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+		},
+		{
+			name: "a later identity change that completed replaces the identity",
+			entries: []apply.Entry{
+				e("vm/a", drivers.OpCreateVM, true, false, ""),
+				e("vm/a", drivers.OpEnableTPM, true, true, ""),
+				e("vm/a", drivers.OpEnableTPM, true, false, "id-2"),
+				e("vm/a", drivers.OpStartVM, false, false, ""),
+			},
+			wantIDs: map[string]string{"c1/a": "id-2"}, wantAny: map[string]bool{"c1/a": true},
+		},
+		{
+			name: "set-annotations and delete-vm end the acceptance",
+			entries: []apply.Entry{
+				e("vm/a", drivers.OpEnableTPM, true, false, "id-1"),
+				e("vm/a", drivers.OpSetAnnotations, false, false, ""),
+				e("vm/b", drivers.OpCreateVM, true, false, "id-b"),
+				e("vm/b", drivers.OpDeleteVM, false, false, ""),
+			},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{},
+		},
+		{
+			name:    "non-VM resources are ignored",
+			entries: []apply.Entry{e("node/n1", drivers.OpStartIgvmAgent, true, false, "id-n")},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := apply.AcceptedIdentities(tt.entries); !reflect.DeepEqual(got, tt.wantIDs) {
+				t.Errorf("AcceptedIdentities = %v, want %v", got, tt.wantIDs)
+			}
+			if got := apply.AcceptedIdentityChanges(tt.entries); !reflect.DeepEqual(got, tt.wantAny) {
+				t.Errorf("AcceptedIdentityChanges = %v, want %v", got, tt.wantAny)
+			}
+		})
+	}
+}
+
+// TestJournalNewIdentityCompatible: journals written before new_identity
+// existed still parse (and accept any identity, as they did); the field is
+// left out when empty, so entries without it read the same in older builds.
+func TestJournalNewIdentityCompatible(t *testing.T) {
+	old := `{"time":"2026-01-02T03:04:05Z","run":"1","cluster":"c1","resource":"vm/a","step":"enable-tpm","op":"enable-tpm","changed":true,"identity_change":true}` + "\n"
+	entries, err := apply.ReadJournal(strings.NewReader(old))
+	if err != nil || len(entries) != 1 {
+		t.Fatalf("old line: %d entries, err %v; want 1", len(entries), err)
+	}
+	if entries[0].NewIdentity != "" || !entries[0].IdentityChange {
+		t.Errorf("old line read as %+v", entries[0])
+	}
+	if ids := apply.AcceptedIdentities(entries); len(ids) != 0 {
+		t.Errorf("an old line narrows to %v, want nothing (accept any)", ids)
+	}
+	if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+		t.Error("an old line no longer accepts vm/a's new identity")
+	}
+
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, e := range []apply.Entry{
+		{Run: "2", Cluster: "c1", Resource: "vm/a", Op: drivers.OpStopVM},
+		{Run: "2", Cluster: "c1", Resource: "vm/a", Op: drivers.OpEnableTPM, IdentityChange: true, NewIdentity: "id-1"},
+	} {
+		if err := j.Record(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(j.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || strings.Contains(lines[0], "new_identity") || !strings.Contains(lines[1], `"new_identity":"id-1"`) {
+		t.Errorf("journal lines:\n%s\nwant new_identity only on the second", b)
+	}
+	back, err := apply.ReadJournalFile(dir)
+	if err != nil || len(back) != 2 || back[1].NewIdentity != "id-1" {
+		t.Errorf("read back %+v, err %v", back, err)
+	}
+}
+
 // TestRunJournal: a run records each completed step with identity changes
 // marked, so that a re-run after a crash can tell the planner.
 func TestRunJournal(t *testing.T) {
@@ -134,6 +257,19 @@ func TestRunJournal(t *testing.T) {
 	if got := apply.AcceptedIdentityChanges(entries); !got["c1/a"] {
 		t.Errorf("accepted %v, want c1/a (reset done, annotations not)", got)
 	}
+	// The reset and the enable-tpm after it read the identity the VM then had.
+	for _, e := range entries {
+		want := ""
+		if !e.Pending && (e.Step == "ensure-key-protector" || e.Step == "enable-tpm") {
+			want = "id-a-reset"
+		}
+		if e.NewIdentity != want {
+			t.Errorf("entry %s (pending %v) records identity %q, want %q", e.Step, e.Pending, e.NewIdentity, want)
+		}
+	}
+	if got := apply.AcceptedIdentities(entries); got["c1/a"] != "id-a-reset" {
+		t.Errorf("accepted identities %v, want c1/a: id-a-reset", got)
+	}
 	if fi, _ := os.Stat(filepath.Join(dir, apply.JournalFile)); fi.Mode().Perm() != 0o600 {
 		t.Errorf("journal mode %v, want 0600", fi.Mode().Perm())
 	}
@@ -146,6 +282,7 @@ func FuzzReadJournal(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		entries, _ := apply.ReadJournal(strings.NewReader(string(b)))
 		_ = apply.AcceptedIdentityChanges(entries)
+		_ = apply.AcceptedIdentities(entries)
 	})
 }
 
@@ -192,5 +329,48 @@ func TestRunJournalBeforeIdentityChange(t *testing.T) {
 	}
 	if got := apply.AcceptedIdentityChanges(entries); len(got) != 0 {
 		t.Errorf("after set-annotations recorded the identity, accepted %v, want none", got)
+	}
+}
+
+// noVMObserver hides recDriver's ObserveVM: a driver that can only observe a
+// whole cluster.
+type noVMObserver struct{ drivers.Driver }
+
+// TestRunJournalIdentityUnreadable: without one-VM observation apply does not
+// observe the whole cluster per step; the completed reset records no identity,
+// so the re-run accepts any new one, as before the identity was journaled.
+func TestRunJournalIdentityUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	p := updatePlan("a")
+	p.Changes[0].Steps[2].Destructive = true
+	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	p.Changes[0].Expect.VTPMIdentity = ""
+	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	d := newRec(runningVM("a"))
+	d.fail["set-annotations a"] = -1
+	d.perm["set-annotations a"] = true
+	if _, err := apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": noVMObserver{d}},
+		apply.Options{AllowDestructive: true, Journal: j, Retry: fastRetry}); err == nil {
+		t.Fatal("want a failure at set-annotations")
+	}
+	entries, err := apply.ReadJournalFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.NewIdentity != "" {
+			t.Errorf("entry %s records identity %q without one-VM observation", e.Step, e.NewIdentity)
+		}
+	}
+	if ids := apply.AcceptedIdentities(entries); len(ids) != 0 {
+		t.Errorf("accepted identities %v, want none", ids)
+	}
+	if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+		t.Error("the reset's new identity is no longer accepted")
 	}
 }

@@ -424,3 +424,157 @@ func TestSimNoStartBetweenResetAndTemplate(t *testing.T) {
 	}
 	e.converge()
 }
+
+// TestSimJournaledIdentityNarrowsAcceptance: a planned identity change on the
+// real sim driver (enable-tpm, key-protector reset) completes and the run then
+// fails before set-annotations. The journal holds the identity vm/a had right
+// after the step; the re-run's planner accepts that identity and no other: a
+// vTPM lost afterwards (a failover without state transfer) is reported as
+// vtpm-state-lost instead of being recorded, while a journal that only knows
+// the step was pending (the process died during it) still accepts any.
+func TestSimJournaledIdentityNarrowsAcceptance(t *testing.T) {
+	tests := []struct {
+		name  string
+		op    drivers.OpKind
+		drift func(t *testing.T, e *simEnv) // makes the plan change vm/a's identity
+	}{
+		{"enable-tpm", drivers.OpEnableTPM, func(t *testing.T, e *simEnv) {
+			// The vTPM was disabled behind tlreconcile's back and its state
+			// reset, so enabling it again gives a new identity.
+			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.drv.Failover(context.Background(), "c1", "a", e.vm("a").Node, true); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"key-protector reset", drivers.OpEnsureKeyProtector, func(t *testing.T, e *simEnv) {
+			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	lostIn := func(p *plan.Plan) bool {
+		for _, f := range p.Findings {
+			if f.Rule == plan.RuleVTPMStateLost && f.Resource == "vm/a" {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newSimEnv(t)
+			e.write(vmYAML("a", 2, true))
+			e.converge()
+			rec := e.vm("a").VTPMIdentity
+			tt.drift(t, e)
+			p := e.plan(plan.Options{})
+			if !slicesContains(opsOf(p), tt.op) {
+				t.Fatalf("the plan has no %s: %v", tt.op, opsOf(p))
+			}
+			if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpSetAnnotations, FailAlways: true}); err != nil {
+				t.Fatal(err)
+			}
+			state := t.TempDir()
+			j, err := apply.OpenJournal(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer j.Close()
+			if rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry, AllowDestructive: true, Journal: j}); err == nil {
+				t.Fatalf("apply succeeded although set-annotations always fails\n%s", describe(rep))
+			}
+			if err := e.drv.ClearFaults("c1"); err != nil {
+				t.Fatal(err)
+			}
+			entries, err := apply.ReadJournalFile(state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newID := e.vm("a").VTPMIdentity
+			if newID == "" || newID == rec {
+				t.Fatalf("vm/a's identity after %s is %q, recorded %q: want a new one", tt.op, newID, rec)
+			}
+			var pendingOnly []apply.Entry
+			found := false
+			for _, en := range entries {
+				if en.Op == tt.op && en.IdentityChange && !en.Pending {
+					found = true
+					if en.NewIdentity != newID {
+						t.Errorf("journal entry %s records identity %q, want %q (what vm/a has now)", en.Step, en.NewIdentity, newID)
+					}
+					continue
+				}
+				pendingOnly = append(pendingOnly, en)
+			}
+			if !found {
+				t.Fatalf("no completed %s in the journal: %+v", tt.op, entries)
+			}
+			opts := func(entries []apply.Entry) plan.Options {
+				return plan.Options{AcceptedIdentityChanges: apply.AcceptedIdentityChanges(entries), AcceptedIdentities: apply.AcceptedIdentities(entries)}
+			}
+
+			// The identity the planned step produced is accepted and recorded.
+			again := e.plan(opts(entries))
+			if lostIn(again) {
+				t.Fatalf("the journaled identity is reported lost: %+v", again.Findings)
+			}
+			if s := findStepOf(again, "vm/a", drivers.OpSetAnnotations); s == nil || s.Params.Annotations.VTPMIdentity != newID {
+				t.Fatalf("the re-run does not record the journaled identity %s: %+v", newID, s)
+			}
+
+			// Then the vTPM is lost before the re-run: only the journaled
+			// identity is accepted, so the loss is reported.
+			to := "node1"
+			if e.vm("a").Node == to {
+				to = "node2"
+			}
+			if _, err := e.drv.Failover(context.Background(), "c1", "a", to, true); err != nil {
+				t.Fatal(err)
+			}
+			if cur := e.vm("a").VTPMIdentity; cur == "" || cur == newID {
+				t.Fatalf("the failover kept the identity %q", cur)
+			}
+			lost := e.plan(opts(entries))
+			if !lostIn(lost) {
+				t.Errorf("a vTPM lost after the journaled %s is not reported: findings %+v", tt.op, lost.Findings)
+			}
+			if s := findStepOf(lost, "vm/a", drivers.OpSetAnnotations); s != nil && s.Params.Annotations.VTPMIdentity != rec {
+				t.Errorf("the plan records identity %s over the last verified %s", s.Params.Annotations.VTPMIdentity, rec)
+			}
+			// Had the process died during the step (pending entry only), the
+			// identity it produced is unknown: any is accepted, as before.
+			if ids := apply.AcceptedIdentities(pendingOnly); len(ids) != 0 {
+				t.Fatalf("pending entries narrow to %v", ids)
+			}
+			if p := e.plan(opts(pendingOnly)); lostIn(p) {
+				t.Errorf("with only the pending entry the new identity is reported lost: %+v", p.Findings)
+			}
+		})
+	}
+}
+
+func slicesContains(xs []drivers.OpKind, x drivers.OpKind) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// findStepOf is the first step of resource res with op kind, or nil.
+func findStepOf(p *plan.Plan, res string, kind drivers.OpKind) *plan.Step {
+	for i := range p.Changes {
+		if p.Changes[i].Resource != res {
+			continue
+		}
+		for j := range p.Changes[i].Steps {
+			if p.Changes[i].Steps[j].Kind == kind {
+				return &p.Changes[i].Steps[j]
+			}
+		}
+	}
+	return nil
+}

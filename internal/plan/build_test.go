@@ -15,6 +15,7 @@ import (
 
 const id1 = "1111111111111111111111111111111111111111111111111111111111111111"
 const id2 = "2222222222222222222222222222222222222222222222222222222222222222"
+const id3 = "3333333333333333333333333333333333333333333333333333333333333333"
 
 func TestBuildOrdering(t *testing.T) {
 	off := func(v *spec.VM) { v.Power = spec.PowerOff }
@@ -282,7 +283,8 @@ func TestVTPMIdentity(t *testing.T) {
 	tests := []struct {
 		name        string
 		obs         func(o *drivers.VM)
-		accepted    bool
+		accepted    bool              // AcceptedIdentityChanges holds c1/a (journal or operator: any identity)
+		acceptedIDs map[string]string // AcceptedIdentities (journal: only the identity read after the step)
 		wantRules   []string
 		wantAnnID   string // identity set-annotations records; "-" = no set-annotations step
 		wantAnnNode string
@@ -298,6 +300,39 @@ func TestVTPMIdentity(t *testing.T) {
 			name:     "different identity accepted by apply's journal is recorded",
 			obs:      func(o *drivers.VM) { o.VTPMIdentity = id2 },
 			accepted: true, wantAnnID: id2, wantAnnNode: "node1",
+		},
+		{
+			name:     "the identity apply's journal read after the step is recorded",
+			obs:      func(o *drivers.VM) { o.VTPMIdentity = id2 },
+			accepted: true, acceptedIDs: map[string]string{"c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
+		},
+		{
+			name:        "the journaled identity alone is enough",
+			obs:         func(o *drivers.VM) { o.VTPMIdentity = id2 },
+			acceptedIDs: map[string]string{"c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
+		},
+		{
+			name:     "an identity other than the journaled one is lost although the key is accepted",
+			obs:      func(o *drivers.VM) { o.VTPMIdentity = id3 },
+			accepted: true, acceptedIDs: map[string]string{"c1/a": id2},
+			wantRules: []string{plan.RuleVTPMStateLost}, wantAnnID: "-",
+		},
+		{
+			name:     "moved by the cluster and not the journaled identity is lost",
+			obs:      func(o *drivers.VM) { o.Node = "node3"; o.VTPMIdentity = id3 },
+			accepted: true, acceptedIDs: map[string]string{"c1/a": id2},
+			wantRules: []string{plan.RuleVTPMStateLost}, wantAnnID: id1, wantAnnNode: "node3",
+		},
+		{
+			name:     "an empty journaled identity narrows nothing",
+			obs:      func(o *drivers.VM) { o.VTPMIdentity = id3 },
+			accepted: true, acceptedIDs: map[string]string{"c1/a": ""}, wantAnnID: id3, wantAnnNode: "node1",
+		},
+		{
+			name:        "another VM's journaled identity does not concern this one",
+			obs:         func(o *drivers.VM) { o.VTPMIdentity = id3 },
+			acceptedIDs: map[string]string{"c1/b": id3, "c2/a": id3},
+			wantRules:   []string{plan.RuleVTPMStateLost}, wantAnnID: "-",
 		},
 		{
 			name:      "unknown identity is never lost",
@@ -333,6 +368,7 @@ func TestVTPMIdentity(t *testing.T) {
 			if tt.accepted {
 				opts.AcceptedIdentityChanges = map[string]bool{"c1/a": true}
 			}
+			opts.AcceptedIdentities = tt.acceptedIDs
 			p := mustBuild(t, desiredOf(clusterSpec(), d), observedOf(healthyNodes(), synced(d, "node1", id1, tt.obs)), opts)
 			var rules []string
 			for _, f := range p.Findings {
