@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
 // lostFindings plans with the real binary (--format json, plus extra) and
@@ -114,6 +120,67 @@ func TestAcceptVTPMIdentityUnknownVM(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(e.state, "sim")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("the sim cluster was observed (and created) before the flag was refused: stat: %v", err)
+			}
+		})
+	}
+}
+
+// TestApplyResumeAcceptsOnlyJournaledIdentity, through the real binary: an
+// apply resets vm/a's vTPM (a template change) and fails before recording the
+// new identity; the journal holds the identity vm/a had right after the reset.
+// The vTPM is then lost in a failover. The resuming apply reports
+// vtpm-state-lost and keeps the last verified identity, instead of recording
+// the lost one as if it were the planned reset's; the operator's
+// --accept-vtpm-identity still accepts whatever is there.
+func TestApplyResumeAcceptsOnlyJournaledIdentity(t *testing.T) {
+	for _, operatorAccepts := range []bool{false, true} {
+		t.Run(fmt.Sprintf("accept-vtpm-identity=%v", operatorAccepts), func(t *testing.T) {
+			e := newApplyEnv(t, vmDoc{name: "a"})
+			e.mustApply()
+			old := e.vm("a").VTPMIdentity
+			// Changed outside tlreconcile on the initialised vTPM: putting the
+			// template back needs a vTPM reset.
+			if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+				t.Fatal(err)
+			}
+			e.inject(sim.Fault{Op: drivers.OpSetAnnotations, FailAlways: true})
+			if out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--allow-destructive", "--retry-base", "1ms", "--retry-max", "5ms"); code != 1 {
+				t.Fatalf("apply with set-annotations failing: exit %d, want 1\n%s\n%s", code, out, errOut)
+			}
+			if err := e.sim().ClearFaults("c1"); err != nil {
+				t.Fatal(err)
+			}
+			resetID := e.vm("a").VTPMIdentity
+			entries, err := apply.ReadJournalFile(e.state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := apply.AcceptedIdentities(entries)["c1/a"]; resetID == old || got != resetID {
+				t.Fatalf("journal accepts %q for vm/a, want the identity after the reset %q (before: %q)", got, resetID, old)
+			}
+			if out, errOut, code := e.run("sim", "failover", "--cluster", "c1", "--vm", "a", "--to", "node2", "--lose-vtpm"); code != 0 {
+				t.Fatalf("sim failover: exit %d\n%s\n%s", code, out, errOut)
+			}
+			lostID := e.vm("a").VTPMIdentity
+			if lostID == resetID || lostID == "" {
+				t.Fatalf("the failover kept the vTPM identity %q", lostID)
+			}
+
+			args := []string{"apply", "-f", e.dir, "--auto-approve", "--allow-destructive"}
+			if operatorAccepts {
+				args = append(args, "--accept-vtpm-identity", "vm/a")
+			}
+			out, errOut, code := e.run(args...)
+			if code == 1 && !strings.Contains(out+errOut, "resuming") {
+				t.Fatalf("resuming apply: exit %d\n%s\n%s", code, out, errOut)
+			}
+			reported := strings.Contains(out+errOut, plan.RuleVTPMStateLost)
+			rec := e.vm("a").Annotations.VTPMIdentity
+			switch {
+			case operatorAccepts && (reported || rec != lostID):
+				t.Errorf("with --accept-vtpm-identity: lost reported %v, recorded %s; want no finding and %s recorded\n%s\n%s", reported, shortID(rec), shortID(lostID), out, errOut)
+			case !operatorAccepts && (!reported || rec != old):
+				t.Errorf("resuming apply: lost reported %v, recorded %s; want vtpm-state-lost and the last verified %s kept\n%s\n%s", reported, shortID(rec), shortID(old), out, errOut)
 			}
 		})
 	}
