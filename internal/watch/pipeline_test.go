@@ -103,6 +103,19 @@ func startSim(t *testing.T, mode watch.Mode, tune func(*watch.Options)) *simEnv 
 	return e
 }
 
+// waitIdle waits until the watcher is ready and its startup run (and anything
+// queued behind it) has finished, so the next file event is the only trigger.
+func (e *simEnv) waitIdle(t *testing.T) {
+	t.Helper()
+	waitFor(t, "the watcher to be ready and idle", func() bool {
+		if code, _ := e.get(t, "/readyz"); code != http.StatusOK {
+			return false
+		}
+		st := e.status(t)
+		return st.Runs > 0 && !st.Running && st.Pending == ""
+	})
+}
+
 // testWriter sends logs to t.Log so a failing test shows what the watcher did.
 type testWriter struct{ t *testing.T }
 
@@ -285,6 +298,7 @@ func TestSimDropEditInvalidFix(t *testing.T) {
 
 func TestSimRemovedFileDeletesNothingWithoutPrune(t *testing.T) {
 	e := startSim(t, watch.ModeCorrect, nil)
+	e.waitIdle(t) // else the file's event can trail the startup run that already created the VM
 	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil })
 	waitFor(t, "the create run to finish", func() bool {
@@ -306,6 +320,7 @@ func TestSimRemovedFileDeletesNothingWithoutPrune(t *testing.T) {
 
 func TestSimDriftCorrectedAtResync(t *testing.T) {
 	e := startSim(t, watch.ModeCorrect, func(o *watch.Options) { o.Interval = time.Second })
+	e.waitIdle(t)
 	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil && v.Power == drivers.PowerRunning })
 	waitFor(t, "a clean run after the create", func() bool { st := e.status(t); return !st.Running && st.LastRun.Result == watch.ResultNoop })
