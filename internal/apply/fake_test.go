@@ -137,6 +137,17 @@ func (d *recDriver) Apply(ctx context.Context, op drivers.Op) (drivers.Result, e
 
 // updatePlan is the plan for turning Secure Boot and the vTPM on for each VM
 // (running, identity "id-NAME"): stop → secure boot → key protector → TPM → start → annotations.
+// resetPlan is updatePlan("name") with its key-protector step turned into an
+// allowed, destructive reset: a new vTPM identity is expected and recorded.
+func resetPlan(name string) *plan.Plan {
+	p := updatePlan(name)
+	p.Changes[0].Steps[2].Destructive = true
+	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	p.Changes[0].Expect.VTPMIdentity = ""
+	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	return p
+}
+
 func updatePlan(names ...string) *plan.Plan {
 	p := &plan.Plan{FormatVersion: plan.FormatVersion, Clusters: []drivers.ClusterRef{{Name: "c1", Driver: "rec"}}}
 	for _, n := range names {

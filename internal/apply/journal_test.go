@@ -230,11 +230,7 @@ func TestRunJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	p := updatePlan("a")
-	p.Changes[0].Steps[2].Destructive = true
-	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
-	p.Changes[0].Expect.VTPMIdentity = ""
-	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	p := resetPlan("a")
 	d := newRec(runningVM("a"))
 	d.fail["start-vm a"] = -1
 	d.perm["start-vm a"] = true
@@ -298,11 +294,7 @@ func TestRunJournalBeforeIdentityChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	p := updatePlan("a")
-	p.Changes[0].Steps[2].Destructive = true
-	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
-	p.Changes[0].Expect.VTPMIdentity = ""
-	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	p := resetPlan("a")
 	seen := false
 	events := func(e apply.Event) {
 		if e.Kind != apply.EventStepStarted || e.Op != drivers.OpEnsureKeyProtector {
@@ -346,11 +338,7 @@ func TestRunJournalIdentityUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	p := updatePlan("a")
-	p.Changes[0].Steps[2].Destructive = true
-	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
-	p.Changes[0].Expect.VTPMIdentity = ""
-	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	p := resetPlan("a")
 	d := newRec(runningVM("a"))
 	d.fail["set-annotations a"] = -1
 	d.perm["set-annotations a"] = true

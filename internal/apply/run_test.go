@@ -146,11 +146,7 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 }
 
 func TestRunDestructiveAllowed(t *testing.T) {
-	p := updatePlan("a")
-	p.Changes[0].Steps[2].Destructive = true
-	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
-	p.Changes[0].Expect.VTPMIdentity = "" // an allowed reset: a new identity is expected
-	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	p := resetPlan("a")
 	d := newRec(runningVM("a"))
 	rep, _, err := run(t, p, d, apply.Options{AllowDestructive: true})
 	if err != nil {
