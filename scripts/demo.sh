@@ -6,7 +6,9 @@ set -euo pipefail
 bin=${1:-bin/tlreconcile}
 state=${2:-.tlreconcile-demo}
 export TLRECONCILE_STATE_DIR="$state"
-step() { printf '\n\033[1m# %s\033[0m\n' "$1"; shift; printf '$ %s\n' "$*"; }
+bold='' plain=''
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
+step() { printf '\n%s# %s%s\n' "$bold" "$1" "$plain"; shift; printf '$ %s\n' "$*"; }
 run() { local why=$1; shift; step "$why" "$@"; "$@"; }
 # expect CODE WHY CMD...: run CMD and insist on its exit code (2 = plan has changes).
 expect() {
