@@ -50,7 +50,8 @@ outside tlreconcile. SIGHUP forces a resync. Every run re-reads the whole folder
 --mode correct plans and applies; --mode detect only reports drift (logs, /status, /metrics).
 Invalid YAML in any file is reported and the last valid desired state stays in force; a file
 that vanishes never deletes a VM unless --prune; a vanished DIR stops all action until it is
-back; destructive steps need --allow-destructive. At most one run at a time: changes that
+back; destructive steps need --allow-destructive (without it they are reported as blocked and
+every other change still runs). At most one run at a time: changes that
 arrive during a run are folded into one follow-up run. Each applying run takes the apply lock
 under --state-dir, so a manual 'tlreconcile apply' and the watcher never overlap.
 

@@ -258,6 +258,9 @@ func (b *builder) finish(desired *spec.Desired) error {
 	})
 	for i := range p.Changes {
 		c := &p.Changes[i]
+		if b.opts.BlockDestructive {
+			blockDestructive(c)
+		}
 		if c.Reasons == nil {
 			c.Reasons = []string{}
 		}

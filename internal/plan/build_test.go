@@ -541,3 +541,37 @@ func TestOrderTiesByID(t *testing.T) {
 		t.Errorf("order = %v, want a c d b", got)
 	}
 }
+
+// TestBlockDestructive: with BlockDestructive a change that would destroy a
+// vTPM is blocked whole (its stop too, so the VM is not left Off), while
+// other changes stay runnable — the watch daemon's mode without
+// --allow-destructive.
+func TestBlockDestructive(t *testing.T) {
+	d := desiredOf(clusterSpec(), vmSpec("a"), vmSpec("b", func(v *spec.VM) { v.Processors = 8 }))
+	o := observedOf(healthyNodes(),
+		synced(vmSpec("a"), "node1", id1, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA }),
+		synced(vmSpec("b"), "node1", id2))
+	got := render(mustBuild(t, d, o, plan.Options{BlockDestructive: true}))
+	want := `update vm/a
+  vm/a/stop-vm [disruptive BLOCKED]
+  vm/a/ensure-key-protector <- vm/a/stop-vm [off destructive BLOCKED]
+  vm/a/set-secure-boot <- vm/a/ensure-key-protector [off BLOCKED]
+  vm/a/start-vm <- vm/a/set-secure-boot [disruptive BLOCKED]
+  vm/a/set-annotations <- vm/a/start-vm [BLOCKED]
+update vm/b
+  vm/b/stop-vm [disruptive]
+  vm/b/set-processor <- vm/b/stop-vm [off]
+  vm/b/start-vm <- vm/b/set-processor [disruptive]
+  vm/b/set-annotations <- vm/b/start-vm
+summary create=0 update=2 replace=0 delete=0 noop=0 blocked=1
+`
+	if got != want {
+		t.Errorf("plan with BlockDestructive:\n%s\nwant:\n%s", got, want)
+	}
+	if s := findStep(mustBuild(t, d, o, plan.Options{BlockDestructive: true}), "vm/a/ensure-key-protector"); !strings.Contains(s.Blocked, "--allow-destructive") {
+		t.Errorf("blocked reason %q does not say how to let it run", s.Blocked)
+	}
+	if p := mustBuild(t, d, o, plan.Options{}); p.Summary.Blocked != 0 {
+		t.Errorf("without BlockDestructive nothing is blocked (apply refuses the plan instead); got %d", p.Summary.Blocked)
+	}
+}

@@ -111,3 +111,20 @@ func propagateBlocked(ch *Change, stopIsGoal bool) {
 		}
 	}
 }
+
+// blockDestructive blocks every destructive step of ch (and, through
+// propagateBlocked, the stop before it and what waits for it), so that a run
+// that may not destroy anything still carries out the rest of the plan.
+func blockDestructive(ch *Change) {
+	blocked := false
+	for i := range ch.Steps {
+		s := &ch.Steps[i]
+		if s.Destructive && s.Blocked == "" {
+			s.Blocked = fmt.Sprintf("%s is destructive (vTPM secrets such as BitLocker keys, or the VM, would be lost) and this run may not destroy anything; review it with tlreconcile plan and apply it with --allow-destructive", s.ID)
+			blocked = true
+		}
+	}
+	if blocked {
+		propagateBlocked(ch, ch.Expect != nil && ch.Expect.Power == drivers.PowerOff)
+	}
+}

@@ -126,6 +126,11 @@ type Options struct {
 	Prune            bool     // plan deletes of managed VMs no longer declared
 	Targets          []string // only these resources ("vm/NAME"); empty = all
 	AllowDestructive bool     // recorded in the plan; guarded steps are still marked destructive
+	// BlockDestructive marks every destructive step blocked instead of leaving
+	// the refusal to apply (which refuses a whole plan that holds one), so the
+	// other changes still run. The watch daemon uses it without --allow-destructive:
+	// one VM that needs a vTPM reset must not stop every other VM's reconcile.
+	BlockDestructive bool
 	// AcceptedIdentityChanges: "CLUSTER/VM" keys whose vTPM identity changed through a
 	// planned, completed create or reset (apply's journal says so after an interrupted
 	// run): the new identity is recorded instead of reported as "vTPM state lost".

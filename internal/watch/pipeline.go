@@ -23,8 +23,11 @@ type Pipeline struct {
 	// Prune lets a VM whose document vanished be deleted (planner Prune); without
 	// it a removed file never deletes anything.
 	Prune bool
-	// AllowDestructive lets destructive steps run; without it a plan that holds
-	// one is refused whole, as `tlreconcile apply` refuses it.
+	// AllowDestructive lets destructive steps run. Without it the planner blocks
+	// each destructive change (plan.Options.BlockDestructive) and the rest of the
+	// plan still runs: one VM that needs a vTPM reset must not stop the daemon
+	// from reconciling every other VM. (`tlreconcile apply`, run by a person or
+	// CI, refuses such a plan whole instead, naming the steps.)
 	AllowDestructive bool
 	Parallelism      int
 	Retry            apply.Retry
@@ -99,7 +102,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 		return res, err
 	}
 	res.Observed = true
-	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive, AcceptedIdentityChanges: accepted, AcceptedIdentities: acceptedID})
+	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive, BlockDestructive: !p.AllowDestructive, AcceptedIdentityChanges: accepted, AcceptedIdentities: acceptedID})
 	if err != nil {
 		return res, err
 	}

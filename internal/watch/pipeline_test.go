@@ -22,6 +22,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
@@ -374,4 +375,45 @@ func TestSimDriftOnlyReportedInDetectMode(t *testing.T) {
 // apiRetry keeps transient-error retries short in tests.
 func apiRetry() apply.Retry {
 	return apply.Retry{Attempts: 3, Base: 10 * time.Millisecond, Max: 50 * time.Millisecond}
+}
+
+// TestSimDestructiveBlockedOthersCorrected: without --allow-destructive a VM
+// whose fix would reset its vTPM is reported blocked and left alone, while
+// the daemon still corrects every other VM in the same run.
+func TestSimDestructiveBlockedOthersCorrected(t *testing.T) {
+	e := startSim(t, watch.ModeCorrect, nil)
+	e.waitIdle(t)
+	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
+	writeAtomic(t, filepath.Join(e.dir, "avd-02.yaml"), vmYAML("avd-02", 2))
+	for _, name := range []string{"avd-01", "avd-02"} {
+		e.waitVM(t, name, "created", func(v *drivers.VM) bool { return v.Annotations != nil && v.Power == drivers.PowerRunning })
+	}
+	e.waitIdle(t)
+	before := e.vm(t, "avd-01")
+
+	ctx := context.Background()
+	if err := e.drv.Drift(ctx, "hci-west", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.drv.Drift(ctx, "hci-west", "avd-02", []sim.Setting{{Field: "processors", Value: "3"}}); err != nil {
+		t.Fatal(err)
+	}
+	runs := e.status(t).Runs
+	e.w.Resync()
+	e.waitVM(t, "avd-02", "corrected", func(v *drivers.VM) bool { return v.Processors == 2 && v.Power == drivers.PowerRunning })
+	var st watch.Status
+	waitFor(t, "the run after the drift to finish", func() bool { st = e.status(t); return st.Runs > runs && !st.Running })
+	blocked := false
+	for _, c := range st.LastRun.Changes {
+		if c.Resource == "vm/avd-01" && c.Blocked {
+			blocked = true
+		}
+	}
+	if !blocked {
+		t.Fatalf("vm/avd-01 not reported blocked: %+v", st.LastRun)
+	}
+	after := e.vm(t, "avd-01")
+	if after.SecureBootTemplate != spec.TemplateMicrosoftUEFICA || after.VTPMIdentity != before.VTPMIdentity || after.Power != drivers.PowerRunning {
+		t.Fatalf("the destructive fix ran without --allow-destructive: %+v", after)
+	}
 }
