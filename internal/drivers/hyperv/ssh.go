@@ -105,11 +105,6 @@ func NewSSHTransport(ref drivers.ClusterRef, o *Options, log *slog.Logger) (*SSH
 	return t, nil
 }
 
-// NewSSHTransportConfig builds a transport from a ready SSHConfig (tests, embedders).
-func NewSSHTransportConfig(cfg SSHConfig) *SSHTransport {
-	return &SSHTransport{cfg: cfg, clients: map[string]*ssh.Client{}}
-}
-
 // RemoteCommand is the command line run on a node: the PowerShell executable, no profile,
 // and the constant bootstrap stub. It holds no user value.
 func RemoteCommand(exe string) string {
