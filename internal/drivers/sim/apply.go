@@ -96,18 +96,11 @@ func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, erro
 // when fn reports a change. The lock covers one VM only, so ops on different
 // VMs run in parallel.
 func (d *Driver) withVM(c *cluster, name string, fn func(vm *vmRecord) (drivers.Result, error)) (drivers.Result, error) {
-	if err := checkName("vm", name); err != nil {
-		return drivers.Result{}, err
-	}
-	l, err := lock(c.vmLock(name))
+	vm, unlock, err := c.lockVM(name)
 	if err != nil {
 		return drivers.Result{}, err
 	}
-	defer l.unlock()
-	vm, err := c.readVM(name)
-	if err != nil {
-		return drivers.Result{}, err
-	}
+	defer unlock()
 	res, err := fn(vm)
 	if err != nil || !res.Changed {
 		return res, err
@@ -116,6 +109,22 @@ func (d *Driver) withVM(c *cluster, name string, fn func(vm *vmRecord) (drivers.
 		return drivers.Result{}, fmt.Errorf("write VM state: %w", err)
 	}
 	return res, nil
+}
+
+// lockVM takes the VM's lock and reads its record; the caller runs unlock.
+func (c *cluster) lockVM(name string) (vm *vmRecord, unlock func(), err error) {
+	if err := checkName("vm", name); err != nil {
+		return nil, nil, err
+	}
+	l, err := lock(c.vmLock(name))
+	if err != nil {
+		return nil, nil, err
+	}
+	if vm, err = c.readVM(name); err != nil {
+		l.unlock()
+		return nil, nil, err
+	}
+	return vm, l.unlock, nil
 }
 
 func unchanged(msg string) (drivers.Result, error) {

@@ -143,18 +143,11 @@ func newID() (string, error) {
 
 // deleteVM is Remove-VM: the VM must be Off; its files and its vault key go.
 func (d *Driver) deleteVM(c *cluster, name string) (drivers.Result, error) {
-	if err := checkName("vm", name); err != nil {
-		return drivers.Result{}, err
-	}
-	l, err := lock(c.vmLock(name))
+	vm, unlock, err := c.lockVM(name)
 	if err != nil {
 		return drivers.Result{}, err
 	}
-	defer l.unlock()
-	vm, err := c.readVM(name)
-	if err != nil {
-		return drivers.Result{}, err
-	}
+	defer unlock()
 	if vm.Power != drivers.PowerOff {
 		return drivers.Result{}, errNotOff(vm, "removing a VM")
 	}
