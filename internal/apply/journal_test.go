@@ -193,12 +193,7 @@ func TestJournalNewIdentityCompatible(t *testing.T) {
 		t.Error("an old line no longer accepts vm/a's new identity")
 	}
 
-	dir := t.TempDir()
-	j, err := apply.OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	dir, j := openJournal(t)
 	for _, e := range []apply.Entry{
 		{Run: "2", Cluster: "c1", Resource: "vm/a", Op: drivers.OpStopVM},
 		{Run: "2", Cluster: "c1", Resource: "vm/a", Op: drivers.OpEnableTPM, IdentityChange: true, NewIdentity: "id-1"},
@@ -224,12 +219,7 @@ func TestJournalNewIdentityCompatible(t *testing.T) {
 // TestRunJournal: a run records each completed step with identity changes
 // marked, so that a re-run after a crash can tell the planner.
 func TestRunJournal(t *testing.T) {
-	dir := t.TempDir()
-	j, err := apply.OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	dir, j := openJournal(t)
 	p := resetPlan("a")
 	d := newRec(runningVM("a"))
 	d.fail["start-vm a"] = -1
@@ -288,12 +278,7 @@ func FuzzReadJournal(f *testing.F) {
 // still leave a journal that accepts the new identity, or the re-run reports
 // "vTPM state lost" for a reset that was asked for and never records it.
 func TestRunJournalBeforeIdentityChange(t *testing.T) {
-	dir := t.TempDir()
-	j, err := apply.OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	dir, j := openJournal(t)
 	p := resetPlan("a")
 	seen := false
 	events := func(e apply.Event) {
@@ -310,7 +295,7 @@ func TestRunJournalBeforeIdentityChange(t *testing.T) {
 		}
 	}
 	d := newRec(runningVM("a"))
-	_, err = apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": d},
+	_, err := apply.Run(context.Background(), p, map[string]drivers.Driver{"c1": d},
 		apply.Options{AllowDestructive: true, Journal: j, Retry: fastRetry, Events: events})
 	if err != nil || !seen {
 		t.Fatalf("Run: %v (reset started: %v)", err, seen)
@@ -332,12 +317,7 @@ type noVMObserver struct{ drivers.Driver }
 // observe the whole cluster per step; the completed reset records no identity,
 // so the re-run accepts any new one, as before the identity was journaled.
 func TestRunJournalIdentityUnreadable(t *testing.T) {
-	dir := t.TempDir()
-	j, err := apply.OpenJournal(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	dir, j := openJournal(t)
 	p := resetPlan("a")
 	d := newRec(runningVM("a"))
 	d.fail["set-annotations a"] = -1
@@ -361,4 +341,16 @@ func TestRunJournalIdentityUnreadable(t *testing.T) {
 	if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
 		t.Error("the reset's new identity is no longer accepted")
 	}
+}
+
+// openJournal opens a journal in a fresh state dir, closed when the test ends.
+func openJournal(t *testing.T) (string, *apply.Journal) {
+	t.Helper()
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return dir, j
 }
