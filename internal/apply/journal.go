@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,6 +164,16 @@ func ReadJournalFile(stateDir string) ([]Entry, error) {
 	return ReadJournal(f)
 }
 
+// vmKey is the entry's "CLUSTER/VM" key, as the planner's identity options use
+// it; ok is false for node and cluster entries.
+func (e Entry) vmKey() (key string, ok bool) {
+	name, ok := strings.CutPrefix(e.Resource, "vm/")
+	if !ok || name == "" {
+		return "", false
+	}
+	return e.Cluster + "/" + name, true
+}
+
 // AcceptedIdentityChanges returns the "CLUSTER/VM" keys whose vTPM identity
 // changed through a planned step (create, TPM enable/disable, key-protector
 // reset) that completed or was pending when the run ended, and whose
@@ -174,11 +185,10 @@ func ReadJournalFile(stateDir string) ([]Entry, error) {
 func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 	out := map[string]bool{}
 	for _, e := range entries {
-		const prefix = "vm/"
-		if len(e.Resource) <= len(prefix) || e.Resource[:len(prefix)] != prefix {
+		key, ok := e.vmKey()
+		if !ok {
 			continue
 		}
-		key := e.Cluster + "/" + e.Resource[len(prefix):]
 		switch {
 		case e.IdentityChange:
 			out[key] = true
@@ -212,11 +222,10 @@ func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 func AcceptedIdentities(entries []Entry) map[string]string {
 	out := map[string]string{}
 	for _, e := range entries {
-		const prefix = "vm/"
-		if len(e.Resource) <= len(prefix) || e.Resource[:len(prefix)] != prefix {
+		key, ok := e.vmKey()
+		if !ok {
 			continue
 		}
-		key := e.Cluster + "/" + e.Resource[len(prefix):]
 		switch {
 		case e.IdentityChange && !e.Pending && e.NewIdentity != "":
 			out[key] = e.NewIdentity
