@@ -52,7 +52,7 @@ func BenchmarkPlanCommand10000VMs(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, node := range ref.Nodes {
-		if _, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpEnableMigrationIPsec, Cluster: "big", Node: node}); err != nil {
+		if _, err := d.Apply(ctx, drivers.ClusterRef{Name: "big"}, drivers.Op{Kind: drivers.OpEnableMigrationIPsec, Cluster: "big", Node: node}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,7 +76,7 @@ func BenchmarkPlanCommand10000VMs(b *testing.B) {
 				{Kind: drivers.OpStartVM},
 			} {
 				op.Cluster, op.VM = "big", v.Name
-				if _, err := d.Apply(ctx, op); err != nil {
+				if _, err := d.Apply(ctx, drivers.ClusterRef{Name: op.Cluster}, op); err != nil {
 					errs <- err
 					return
 				}
@@ -96,7 +96,7 @@ func BenchmarkPlanCommand10000VMs(b *testing.B) {
 	for _, v := range obs.VMs {
 		a := *v.Annotations
 		a.VTPMIdentity = v.VTPMIdentity
-		if _, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: "big", VM: v.Name, Params: &drivers.Params{Annotations: &a}}); err != nil {
+		if _, err := d.Apply(ctx, drivers.ClusterRef{Name: "big"}, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: "big", VM: v.Name, Params: &drivers.Params{Annotations: &a}}); err != nil {
 			b.Fatal(err)
 		}
 	}

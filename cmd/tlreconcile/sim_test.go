@@ -78,11 +78,11 @@ func TestSimCLIEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = d.Apply(context.Background(), drivers.Op{Kind: drivers.OpStartVM, Cluster: "hci-west", VM: "x"})
+	_, err = d.Apply(context.Background(), drivers.ClusterRef{Name: "hci-west"}, drivers.Op{Kind: drivers.OpStartVM, Cluster: "hci-west", VM: "x"})
 	if !errors.Is(err, drivers.ErrPrecondition) {
 		t.Errorf("start on node2 with its agent stopped: %v, want ErrPrecondition", err)
 	}
-	_, err = d.Apply(context.Background(), drivers.Op{Kind: drivers.OpSetMemory, Cluster: "hci-west", VM: "x", Params: &drivers.Params{MemoryMB: 4096}})
+	_, err = d.Apply(context.Background(), drivers.ClusterRef{Name: "hci-west"}, drivers.Op{Kind: drivers.OpSetMemory, Cluster: "hci-west", VM: "x", Params: &drivers.Params{MemoryMB: 4096}})
 	if err == nil || drivers.IsTransient(err) {
 		t.Errorf("set-memory with an injected permanent fault: %v", err)
 	}

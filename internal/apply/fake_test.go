@@ -52,7 +52,7 @@ func (d *recDriver) ops() string {
 	return strings.Join(d.log, "\n")
 }
 
-func (d *recDriver) Apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
+func (d *recDriver) Apply(ctx context.Context, _ drivers.ClusterRef, op drivers.Op) (drivers.Result, error) {
 	d.mu.Lock()
 	d.running++
 	if d.running > d.maxRunning {

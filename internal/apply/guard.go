@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 )
 
@@ -90,7 +89,7 @@ func check(p *plan.Plan, allowDestructive bool) ([][]int, error) {
 				}
 				problems = append(problems, fmt.Sprintf("%s depends on %q, which is not a step of this change or of a cluster change", stepName(c, &c.Steps[j]), d))
 			}
-			if (s.Destructive || destroys(s.Op)) && s.Blocked == "" && !allowDestructive && !blockedChange(c) {
+			if (s.Destructive || s.Op.Destroys()) && s.Blocked == "" && !allowDestructive && !blockedChange(c) {
 				destructive = append(destructive, stepName(c, &c.Steps[j]))
 			}
 		}
@@ -108,19 +107,6 @@ func check(p *plan.Plan, allowDestructive bool) ([][]int, error) {
 		return nil, &DestructiveError{Steps: destructive}
 	}
 	return orders, nil
-}
-
-// destroys reports whether op destroys a vTPM or a VM whatever the plan file
-// says about it, so that a plan edited by hand (or by another tool) cannot
-// drop the destructive flag and slip past --allow-destructive.
-func destroys(op drivers.Op) bool {
-	switch op.Kind {
-	case drivers.OpDeleteVM, drivers.OpDisableTPM:
-		return true
-	case drivers.OpEnsureKeyProtector:
-		return op.Params != nil && op.Params.Reset
-	}
-	return false
 }
 
 // blockedChange reports whether any step of c is blocked: then none of its steps

@@ -47,7 +47,7 @@ func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *Resource
 	sctx := context.WithoutCancel(ctx)
 	var err error
 	for attempt := 1; ; attempt++ {
-		_, err = r.drivers[c.Cluster].Apply(sctx, op)
+		_, err = r.drivers[c.Cluster].Apply(sctx, r.ref(c.Cluster), op)
 		if err == nil || !drivers.IsTransient(err) || attempt >= r.opts.Retry.Attempts {
 			break
 		}

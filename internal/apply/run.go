@@ -396,7 +396,7 @@ func (r *runner) runStep(ctx context.Context, c *plan.Change, s *plan.Step) (Ste
 	// context that is not cancelled with ctx.
 	stepCtx := context.WithoutCancel(ctx)
 	for attempt := 1; ; attempt++ {
-		out, err := drv.Apply(stepCtx, op)
+		out, err := drv.Apply(stepCtx, r.ref(c.Cluster), op)
 		if err == nil {
 			sr.Status, sr.Attempts, sr.Changed, sr.Elapsed = StatusSucceeded, attempt, out.Changed, time.Since(start)
 			e := ev
@@ -439,16 +439,22 @@ func needsIdentity(c *plan.Change, s *plan.Step) bool {
 		s.Params != nil && s.Params.Annotations != nil && s.Params.Annotations.VTPMIdentity == ""
 }
 
+// ref is the cluster ref of the named cluster, as drivers need it.
+func (r *runner) ref(cluster string) drivers.ClusterRef {
+	ref := r.refs[cluster]
+	if ref.Name == "" {
+		ref.Name = cluster
+	}
+	return ref
+}
+
 func vmName(c *plan.Change) string { return strings.TrimPrefix(c.Resource, "vm/") }
 
 // observeVM reads one VM, through VMObserver when the driver has it, retrying
 // transient errors.
 func (r *runner) observeVM(ctx context.Context, c *plan.Change) (*drivers.VM, error) {
 	drv := r.drivers[c.Cluster]
-	ref := r.refs[c.Cluster]
-	if ref.Name == "" {
-		ref.Name = c.Cluster
-	}
+	ref := r.ref(c.Cluster)
 	name := vmName(c)
 	octx := context.WithoutCancel(ctx)
 	var vm *drivers.VM
@@ -526,7 +532,7 @@ func (r *runner) destructiveRefused(ctx context.Context, c *plan.Change, order [
 	}
 	var step string
 	for _, j := range order {
-		if s := &c.Steps[j]; s.Destructive || destroys(s.Op) {
+		if s := &c.Steps[j]; s.Destructive || s.Op.Destroys() {
 			step = s.ID
 			break
 		}

@@ -12,8 +12,13 @@ type Driver interface {
 	// Observe reads the whole cluster: one batch per node, not per VM.
 	// The sim driver creates the cluster from ref on first use.
 	Observe(ctx context.Context, ref ClusterRef) (*Observed, error)
-	// Apply carries out one operation. Errors wrap the sentinels of errors.go.
-	Apply(ctx context.Context, op Op) (Result, error)
+	// Apply carries out one operation on the cluster ref names (ref.Name ==
+	// op.Cluster). Everything the driver needs travels in the call: it must
+	// work on a fresh instance that has observed nothing, because a saved
+	// plan is applied by another process than the one that observed, and
+	// the contract suite applies before observing (drivertest
+	// "FreshInstanceApplies"). Errors wrap the sentinels of errors.go.
+	Apply(ctx context.Context, ref ClusterRef, op Op) (Result, error)
 }
 
 // Closer is implemented by drivers that hold processes or connections.
@@ -178,6 +183,31 @@ type Op struct {
 	VM      string  `json:"vm,omitempty"`
 	Node    string  `json:"node,omitempty"`
 	Params  *Params `json:"params,omitempty"`
+}
+
+// Destroys reports whether op destroys a vTPM or a VM whatever a plan says
+// about it: a delete, a vTPM disable or a key-protector reset. It is the one
+// definition apply's guard holds a plan's destructive flags against, so a plan
+// edited by hand cannot drop the flag and slip past --allow-destructive.
+func (o Op) Destroys() bool {
+	switch o.Kind {
+	case OpDeleteVM, OpDisableTPM:
+		return true
+	case OpEnsureKeyProtector:
+		return o.Params != nil && o.Params.Reset
+	}
+	return false
+}
+
+// Target is the resource op acts on: vm/NAME, node/NAME or cluster/NAME.
+func (o Op) Target() Resource {
+	switch {
+	case o.VM != "":
+		return Resource{Kind: KindVM, Cluster: o.Cluster, Name: o.VM}
+	case o.Node != "":
+		return Resource{Kind: KindNode, Cluster: o.Cluster, Name: o.Node}
+	}
+	return Resource{Kind: KindCluster, Cluster: o.Cluster, Name: o.Cluster}
 }
 
 // Params are the arguments of an op; each op reads only its own fields.

@@ -14,7 +14,7 @@ type countingDriver struct{ closed *int }
 func (countingDriver) Observe(context.Context, drivers.ClusterRef) (*drivers.Observed, error) {
 	return &drivers.Observed{}, nil
 }
-func (countingDriver) Apply(context.Context, drivers.Op) (drivers.Result, error) {
+func (countingDriver) Apply(context.Context, drivers.ClusterRef, drivers.Op) (drivers.Result, error) {
 	return drivers.Result{}, nil
 }
 func (d countingDriver) Close() error { *d.closed++; return nil }

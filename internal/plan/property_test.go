@@ -267,7 +267,7 @@ func execute(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef, p *plan.Plan, al
 			a.VTPMIdentity, a.Node = vm.VTPMIdentity, vm.Node
 			op.Params = &drivers.Params{Annotations: &a}
 		}
-		if _, err := d.Apply(context.Background(), op); err != nil {
+		if _, err := d.Apply(context.Background(), drivers.ClusterRef{Name: op.Cluster}, op); err != nil {
 			if !strict {
 				t.Fatalf("setting up: %s: %v\n%s", id, err, render(p))
 			}

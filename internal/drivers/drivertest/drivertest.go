@@ -25,6 +25,10 @@ type Harness struct {
 	// suite can check that set-annotations leaves it alone. nil skips that check.
 	SetNotes func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm, notes string)
 	Notes    func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm string) string
+	// Reopen returns a new instance of d's driver reaching the same cluster,
+	// one that has observed nothing, as a second process applying a saved
+	// plan has. The FreshInstanceApplies scenario needs it.
+	Reopen func(t *testing.T, d drivers.Driver) drivers.Driver
 	// Parallel is how many VMs the parallel scenario drives at once; 0 means 8.
 	Parallel int
 }
@@ -32,8 +36,8 @@ type Harness struct {
 // Run runs every scenario as a subtest of t.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	if h.New == nil {
-		t.Fatal("drivertest: Harness.New is required")
+	if h.New == nil || h.Reopen == nil {
+		t.Fatal("drivertest: Harness.New and Harness.Reopen are required")
 	}
 	scenarios := []struct {
 		name string
@@ -49,6 +53,7 @@ func Run(t *testing.T, h Harness) {
 		{"MoveKeepsIdentity", testMoveKeepsIdentity},
 		{"ResetChangesIdentity", testResetChangesIdentity},
 		{"ParallelVMs", testParallel},
+		{"FreshInstanceApplies", testFreshInstance},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, h) })
@@ -87,7 +92,7 @@ func (e *env) op(kind drivers.OpKind, vm string, p *drivers.Params) drivers.Op {
 // apply runs op and fails the test on error.
 func (e *env) apply(op drivers.Op) drivers.Result {
 	e.t.Helper()
-	res, err := e.d.Apply(e.ctx, op)
+	res, err := e.d.Apply(e.ctx, e.ref, op)
 	if err != nil {
 		e.t.Fatalf("%s %s: unexpected error: %v", op.Kind, op.VM+op.Node, err)
 	}

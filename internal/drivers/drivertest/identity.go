@@ -149,7 +149,7 @@ func testParallel(t *testing.T, h Harness) {
 			}
 			ops = append(ops, e.op(drivers.OpSetAnnotations, name, &drivers.Params{Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: name}}))
 			for _, op := range ops {
-				if _, err := e.d.Apply(e.ctx, op); err != nil {
+				if _, err := e.d.Apply(e.ctx, e.ref, op); err != nil {
 					errs[i] = err
 					return
 				}

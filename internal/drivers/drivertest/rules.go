@@ -53,7 +53,7 @@ func testRules(t *testing.T, h Harness) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.d.Apply(e.ctx, tc.op)
+			_, err := e.d.Apply(e.ctx, e.ref, tc.op)
 			wantErr(t, string(tc.op.Kind), err, tc.sentinel, "vm/"+tc.op.VM)
 			if tc.contains != "" && !strings.Contains(err.Error(), tc.contains) {
 				t.Errorf("error %q does not mention %q", err, tc.contains)
@@ -90,11 +90,11 @@ func testAgentRules(t *testing.T, h Harness) {
 			if got := nodeOf(t, e.observe(), n1); got.IgvmAgent != state {
 				t.Fatalf("node %s: IgvmAgent = %s after SetAgent(%s)", n1, got.IgvmAgent, state)
 			}
-			_, err := e.d.Apply(e.ctx, e.op(drivers.OpStartVM, "on-n1", nil))
+			_, err := e.d.Apply(e.ctx, e.ref, e.op(drivers.OpStartVM, "on-n1", nil))
 			wantErr(t, "start on a node without a running agent", err, drivers.ErrPrecondition, "vm/on-n1")
-			_, err = e.d.Apply(e.ctx, e.op(drivers.OpMoveVM, "on-n0", &drivers.Params{TargetNode: n1}))
+			_, err = e.d.Apply(e.ctx, e.ref, e.op(drivers.OpMoveVM, "on-n0", &drivers.Params{TargetNode: n1}))
 			wantErr(t, "move to a node without a running agent", err, drivers.ErrPrecondition, "vm/on-n0")
-			_, err = e.d.Apply(e.ctx, e.op(drivers.OpCreateVM, "new-on-n1", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n1}))
+			_, err = e.d.Apply(e.ctx, e.ref, e.op(drivers.OpCreateVM, "new-on-n1", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n1}))
 			wantErr(t, "create on a node without a running agent", err, drivers.ErrPrecondition, "vm/new-on-n1")
 			if v := e.vm("on-n0"); v.Node != n0 {
 				t.Errorf("refused move: VM is on %s, want %s", v.Node, n0)
@@ -109,7 +109,7 @@ func testAgentRules(t *testing.T, h Harness) {
 	}
 	t.Run("start-igvm-agent", func(t *testing.T) {
 		h.SetAgent(t, e.d, e.ref, n1, drivers.AgentAbsent)
-		_, err := e.d.Apply(e.ctx, drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: e.ref.Name, Node: n1})
+		_, err := e.d.Apply(e.ctx, e.ref, drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: e.ref.Name, Node: n1})
 		wantErr(t, "start an absent agent", err, drivers.ErrPrecondition, "node/"+n1)
 		h.SetAgent(t, e.d, e.ref, n1, drivers.AgentStopped)
 		e.applyChanged(drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: e.ref.Name, Node: n1})
@@ -150,20 +150,20 @@ func testNotFound(t *testing.T, h Harness) {
 			continue
 		}
 		t.Run(string(k), func(t *testing.T) {
-			_, err := e.d.Apply(e.ctx, e.op(k, "ghost", params[k]))
+			_, err := e.d.Apply(e.ctx, e.ref, e.op(k, "ghost", params[k]))
 			wantErr(t, string(k)+" on an unknown VM", err, drivers.ErrNotFound, "vm/ghost")
 		})
 	}
 	t.Run("move to an unknown node", func(t *testing.T) {
-		_, err := e.d.Apply(e.ctx, e.op(drivers.OpMoveVM, "real", &drivers.Params{TargetNode: "ghost-node"}))
+		_, err := e.d.Apply(e.ctx, e.ref, e.op(drivers.OpMoveVM, "real", &drivers.Params{TargetNode: "ghost-node"}))
 		wantErr(t, "move-vm", err, drivers.ErrNotFound, "vm/real")
 	})
 	t.Run("create on an unknown node", func(t *testing.T) {
-		_, err := e.d.Apply(e.ctx, e.op(drivers.OpCreateVM, "new", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: "ghost-node"}))
+		_, err := e.d.Apply(e.ctx, e.ref, e.op(drivers.OpCreateVM, "new", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: "ghost-node"}))
 		wantErr(t, "create-vm", err, drivers.ErrNotFound, "vm/new")
 	})
 	t.Run("start-igvm-agent on an unknown node", func(t *testing.T) {
-		_, err := e.d.Apply(e.ctx, drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: e.ref.Name, Node: "ghost-node"})
+		_, err := e.d.Apply(e.ctx, e.ref, drivers.Op{Kind: drivers.OpStartIgvmAgent, Cluster: e.ref.Name, Node: "ghost-node"})
 		wantErr(t, "start-igvm-agent", err, drivers.ErrNotFound, "node/ghost-node")
 	})
 }

@@ -14,29 +14,24 @@ import (
 
 // Apply carries out one op on the node that owns the VM (or the named node), with one
 // round trip in the common case. Errors are *drivers.OpError wrapping the sentinels.
-func (d *Driver) Apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
-	res, err := d.apply(ctx, op)
+// A fresh instance that has observed nothing reaches the cluster from ref and
+// finds the VM's owner node with find-vm.
+func (d *Driver) Apply(ctx context.Context, ref drivers.ClusterRef, op drivers.Op) (drivers.Result, error) {
+	res, err := d.apply(ctx, ref, op)
 	if err != nil {
-		return drivers.Result{}, &drivers.OpError{Op: op.Kind, Target: target(op), Err: err}
+		return drivers.Result{}, &drivers.OpError{Op: op.Kind, Target: op.Target().String(), Err: err}
 	}
 	return res, nil
 }
 
-func target(op drivers.Op) string {
-	switch {
-	case op.VM != "":
-		return "vm/" + op.VM
-	case op.Node != "":
-		return "node/" + op.Node
-	}
-	return "cluster/" + op.Cluster
-}
-
-func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
+func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.Op) (drivers.Result, error) {
 	if !op.Kind.Valid() {
 		return drivers.Result{}, fmt.Errorf("op %q: %w by the hyperv driver", op.Kind, drivers.ErrNotSupported)
 	}
-	c, err := d.known(op.Cluster)
+	if ref.Name != op.Cluster {
+		return drivers.Result{}, fmt.Errorf("the op is for cluster %q but was sent to cluster %q: %w", op.Cluster, ref.Name, drivers.ErrInvalidArgument)
+	}
+	c, err := d.clusterFor(ref)
 	if err != nil {
 		return drivers.Result{}, err
 	}
@@ -111,7 +106,15 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 // the VM could not unlock its guest state there.
 func (d *Driver) checkTarget(ctx context.Context, c *cluster, op drivers.Op) error {
 	vm, _, ok := c.cached(op.VM)
-	if !ok || (!vm.TPMEnabled && vm.SecurityType != drivers.SecurityTrustedLaunch) {
+	if !ok {
+		// A fresh instance (apply of a saved plan) has not seen the VM yet.
+		seen, err := d.ObserveVM(ctx, c.ref, op.VM)
+		if err != nil {
+			return fmt.Errorf("read the VM before the move: %w", err)
+		}
+		vm = *seen
+	}
+	if !vm.TPMEnabled && vm.SecurityType != drivers.SecurityTrustedLaunch {
 		return nil
 	}
 	target := c.nodeName(op.Params.TargetNode)

@@ -19,7 +19,7 @@ import (
 // Name is the driver's name in a Cluster document (spec.driver).
 const Name = "hyperv"
 
-// Driver runs PowerShell on the nodes of the clusters it has observed. It is safe for
+// Driver runs PowerShell on the nodes of the clusters it is given (Observe or Apply). It is safe for
 // concurrent use: requests to one node are serialised on that node's PowerShell process.
 type Driver struct {
 	cfg          drivers.Config
@@ -124,16 +124,6 @@ func (d *Driver) clusterFor(ref drivers.ClusterRef) (*cluster, error) {
 		c.sessions[n] = &session{node: n, tr: tr, stats: &d.stats, log: d.log, startTimeout: d.startTimeout}
 	}
 	d.clusters[ref.Name] = c
-	return c, nil
-}
-
-func (d *Driver) known(name string) (*cluster, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.clusters[name]
-	if !ok {
-		return nil, fmt.Errorf("cluster/%s: %w: the hyperv driver reaches a cluster only after observing it in this run; observe it first", name, drivers.ErrNotFound)
-	}
 	return c, nil
 }
 

@@ -56,8 +56,8 @@ func cleanupVMs(t *testing.T, d *hyperv.Driver, ref drivers.ClusterRef) {
 	ctx := context.Background() // t.Context is already cancelled when cleanups run
 	if obs, err := d.Observe(ctx, ref); err == nil {
 		for _, vm := range obs.VMs {
-			_, _ = d.Apply(ctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: ref.Name, VM: vm.Name})
-			if _, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpDeleteVM, Cluster: ref.Name, VM: vm.Name}); err != nil {
+			_, _ = d.Apply(ctx, ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: ref.Name, VM: vm.Name})
+			if _, err := d.Apply(ctx, ref, drivers.Op{Kind: drivers.OpDeleteVM, Cluster: ref.Name, VM: vm.Name}); err != nil {
 				t.Logf("cleanup: %v (remove it by hand)", err)
 			}
 		}

@@ -121,12 +121,12 @@ func TestInjection(t *testing.T) {
 				}
 				if op.Kind == drivers.OpCreateVM {
 					// A hostile name is refused before anything is sent: it cannot be a folder.
-					if _, err := d.Apply(ctx, op); err == nil && strings.ContainsAny(s, "\"|\n") {
+					if _, err := d.Apply(ctx, ref, op); err == nil && strings.ContainsAny(s, "\"|\n") {
 						t.Errorf("create-vm accepted the VM name %q", s)
 					}
 					op.VM = "new-vm"
 				}
-				if _, err := d.Apply(ctx, op); err != nil {
+				if _, err := d.Apply(ctx, ref, op); err != nil {
 					t.Fatalf("%s: %v", op.Kind, err)
 				}
 			}
@@ -213,7 +213,7 @@ func TestSettingThatDidNotTake(t *testing.T) {
 	if _, err := d.Observe(t.Context(), ref); err != nil {
 		t.Fatal(err)
 	}
-	_, err = d.Apply(t.Context(), drivers.Op{Kind: drivers.OpSetSecureBoot, Cluster: "c", VM: "vm1", Params: &drivers.Params{SecureBoot: drivers.Bool(true)}})
+	_, err = d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpSetSecureBoot, Cluster: "c", VM: "vm1", Params: &drivers.Params{SecureBoot: drivers.Bool(true)}})
 	if !errors.Is(err, hyperv.ErrNotApplied) || drivers.IsTransient(err) || !strings.HasPrefix(err.Error(), "vm/vm1: set-secure-boot: ") {
 		t.Fatalf("error %v, want a non-transient ErrNotApplied starting with vm/vm1: set-secure-boot:", err)
 	}

@@ -71,7 +71,7 @@ func TestLocalTransport(t *testing.T) {
 		t.Fatalf("observed %d VMs, want 2", len(obs.VMs))
 	}
 	stop := func(vm string) (string, error) {
-		res, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: vm})
+		res, err := d.Apply(ctx, ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: vm})
 		return res.Message, err
 	}
 	pid1, err := stop("x")
@@ -103,11 +103,11 @@ func TestLocalTransport(t *testing.T) {
 		before := d.Stats().Starts
 		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
-		_, err := d.Apply(cctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: "x", Params: nil})
+		_, err := d.Apply(cctx, ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: "x", Params: nil})
 		if err != nil {
 			t.Fatalf("warm-up: %v", err)
 		}
-		_, err = d.Apply(cctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: "hang"})
+		_, err = d.Apply(cctx, ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: "local", VM: "hang"})
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("error %v, want context.DeadlineExceeded", err)
 		}

@@ -224,11 +224,11 @@ func TestSSHTransport(t *testing.T) {
 	t.Run("a dropped connection is transient and reconnects", func(t *testing.T) {
 		e.srv.drop()
 		stop := drivers.Op{Kind: drivers.OpStopVM, Cluster: "ssh", VM: "vm1"}
-		_, err := d.Apply(ctx, stop)
+		_, err := d.Apply(ctx, ref, stop)
 		if !drivers.IsTransient(err) {
 			t.Fatalf("error %v, want a transient error", err)
 		}
-		if _, err := d.Apply(ctx, stop); err != nil {
+		if _, err := d.Apply(ctx, ref, stop); err != nil {
 			t.Fatalf("after reconnecting: %v", err)
 		}
 		if h := e.srv.handshakes.Load(); h != 3 {

@@ -10,31 +10,25 @@ import (
 // Apply carries out one op with Hyper-V's rules. Errors are *drivers.OpError
 // ("vm/NAME: op: why: what to do") wrapping the drivers sentinels. Injected
 // latency is slept before any lock is taken, so ops on different VMs overlap.
-func (d *Driver) Apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
-	res, err := d.apply(ctx, op)
+// Everything it needs is in ref and op and on disk: a fresh instance applies
+// as well as one that observed.
+func (d *Driver) Apply(ctx context.Context, ref drivers.ClusterRef, op drivers.Op) (drivers.Result, error) {
+	res, err := d.apply(ctx, ref, op)
 	if err != nil {
-		return res, &drivers.OpError{Op: op.Kind, Target: target(op), Err: err}
+		return res, &drivers.OpError{Op: op.Kind, Target: op.Target().String(), Err: err}
 	}
 	return res, nil
 }
 
-func target(op drivers.Op) string {
-	switch {
-	case op.VM != "":
-		return "vm/" + op.VM
-	case op.Node != "":
-		return "node/" + op.Node
-	default:
-		return "cluster/" + op.Cluster
-	}
-}
-
-func (d *Driver) apply(ctx context.Context, op drivers.Op) (drivers.Result, error) {
+func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.Op) (drivers.Result, error) {
 	if !op.Kind.Valid() {
 		return drivers.Result{}, fmt.Errorf("unknown op %q: %w", op.Kind, drivers.ErrNotSupported)
 	}
 	if op.Cluster == "" {
 		return drivers.Result{}, fmt.Errorf("the op names no cluster: set op.cluster: %w", drivers.ErrInvalidArgument)
+	}
+	if ref.Name != op.Cluster {
+		return drivers.Result{}, fmt.Errorf("the op is for cluster %q but was sent to cluster %q: %w", op.Cluster, ref.Name, drivers.ErrInvalidArgument)
 	}
 	c, err := d.loadCluster(op.Cluster)
 	if err != nil {

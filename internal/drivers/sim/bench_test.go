@@ -41,7 +41,7 @@ func populate(b *testing.B, d *sim.Driver, n int) {
 // runVM is the create sequence apply runs for one new trusted-launch VM.
 func runVM(ctx context.Context, d *sim.Driver, name string) error {
 	for _, k := range []drivers.OpKind{drivers.OpCreateVM, drivers.OpEnsureKeyProtector, drivers.OpEnableTPM, drivers.OpStartVM} {
-		if _, err := d.Apply(ctx, drivers.Op{Kind: k, Cluster: cl, VM: name, Params: &drivers.Params{SecurityType: drivers.SecurityTrustedLaunch}}); err != nil {
+		if _, err := d.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: k, Cluster: cl, VM: name, Params: &drivers.Params{SecurityType: drivers.SecurityTrustedLaunch}}); err != nil {
 			return err
 		}
 	}

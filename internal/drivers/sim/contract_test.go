@@ -28,6 +28,15 @@ func harness(backend string) drivertest.Harness {
 			d := newDriver(t)
 			return d, drivers.ClusterRef{Name: "hci-test", Driver: sim.Name, Nodes: []string{"node2", "node1", "node3"}, Options: map[string]any{"vtpmBackend": backend}}
 		},
+		Reopen: func(t *testing.T, d drivers.Driver) drivers.Driver {
+			t.Helper()
+			fresh, err := sim.New(drivers.Config{StateDir: d.(*sim.Driver).StateDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = fresh.Close() })
+			return fresh
+		},
 		SetAgent: func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, node string, state drivers.AgentState) {
 			t.Helper()
 			if err := d.(*sim.Driver).SetAgent(ref.Name, node, state); err != nil {

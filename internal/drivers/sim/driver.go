@@ -41,6 +41,9 @@ func New(cfg drivers.Config) (*Driver, error) {
 	return &Driver{stateDir: cfg.StateDir, cache: map[string]cacheEntry{}, indexed: map[string]map[string]bool{}}, nil
 }
 
+// StateDir is the state dir the driver was opened on (drivers.Config.StateDir).
+func (d *Driver) StateDir() string { return d.stateDir }
+
 // Factory is New as a drivers.Factory, for the registry.
 func Factory(cfg drivers.Config) (drivers.Driver, error) { return New(cfg) }
 

@@ -108,7 +108,7 @@ func newTestCluster(t testing.TB) (*Driver, drivers.ClusterRef) {
 	}
 	for _, op := range []drivers.OpKind{drivers.OpCreateVM, drivers.OpEnsureKeyProtector, drivers.OpEnableTPM} {
 		p := &drivers.Params{SecurityType: drivers.SecurityTrustedLaunch}
-		if _, err := d.Apply(context.Background(), drivers.Op{Kind: op, Cluster: "c", VM: "v", Params: p}); err != nil {
+		if _, err := d.Apply(context.Background(), drivers.ClusterRef{Name: "c"}, drivers.Op{Kind: op, Cluster: "c", VM: "v", Params: p}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -147,7 +147,7 @@ func TestIdentityCache(t *testing.T) {
 	}
 	// A reset rewrites the guest state, so the lookup misses and the real,
 	// new identity comes back: neither the marker nor the old one.
-	if _, err := fresh.Apply(ctx, drivers.Op{Kind: drivers.OpEnsureKeyProtector, Cluster: "c", VM: "v", Params: &drivers.Params{Reset: true}}); err != nil {
+	if _, err := fresh.Apply(ctx, drivers.ClusterRef{Name: "c"}, drivers.Op{Kind: drivers.OpEnsureKeyProtector, Cluster: "c", VM: "v", Params: &drivers.Params{Reset: true}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, drv := range []*Driver{d, fresh} {

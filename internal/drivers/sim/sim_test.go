@@ -73,7 +73,7 @@ func (f *fixture) vm(name string) drivers.VM {
 
 func (f *fixture) apply(kind drivers.OpKind, vm string, p *drivers.Params) drivers.Result {
 	f.t.Helper()
-	res, err := f.d.Apply(context.Background(), drivers.Op{Kind: kind, Cluster: cl, VM: vm, Params: p})
+	res, err := f.d.Apply(context.Background(), drivers.ClusterRef{Name: cl}, drivers.Op{Kind: kind, Cluster: cl, VM: vm, Params: p})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestAgentStoppedBlocksStart(t *testing.T) {
 	if err := f.d.SetAgent(cl, "node2", drivers.AgentStopped); err != nil {
 		t.Fatal(err)
 	}
-	_, err := f.d.Apply(context.Background(), drivers.Op{Kind: drivers.OpStartVM, Cluster: cl, VM: "a"})
+	_, err := f.d.Apply(context.Background(), drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpStartVM, Cluster: cl, VM: "a"})
 	if !errors.Is(err, drivers.ErrPrecondition) || !strings.Contains(err.Error(), "IgvmAgent is stopped") {
 		t.Fatalf("start on a node with a stopped agent: %v, want ErrPrecondition naming the agent", err)
 	}
@@ -188,7 +188,7 @@ func TestLostVaultKey(t *testing.T) {
 	if got, err := f.second().ObserveVM(context.Background(), f.ref, "k"); err != nil || got.VTPMIdentity != "" {
 		t.Fatalf("vault key gone: %v %v, want identity unknown", got, err)
 	}
-	_, err := f.d.Apply(context.Background(), drivers.Op{Kind: drivers.OpStartVM, Cluster: cl, VM: "k"})
+	_, err := f.d.Apply(context.Background(), drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpStartVM, Cluster: cl, VM: "k"})
 	if !errors.Is(err, drivers.ErrPrecondition) {
 		t.Fatalf("start without the vault key: %v, want ErrPrecondition", err)
 	}
@@ -210,33 +210,33 @@ func TestFaultsPersistAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	op := drivers.Op{Kind: drivers.OpSetProcessor, Cluster: cl, VM: "v", Params: &drivers.Params{Processors: 4}}
 	for i := range 2 {
-		_, err := other.Apply(ctx, op)
+		_, err := other.Apply(ctx, drivers.ClusterRef{Name: op.Cluster}, op)
 		if err == nil || !drivers.IsTransient(err) {
 			t.Fatalf("call %d: %v, want an injected transient error", i, err)
 		}
 	}
-	if res, err := other.Apply(ctx, op); err != nil || !res.Changed {
+	if res, err := other.Apply(ctx, drivers.ClusterRef{Name: op.Cluster}, op); err != nil || !res.Changed {
 		t.Fatalf("third call: %v %v, want the op to run", res, err)
 	}
-	_, err := other.Apply(ctx, drivers.Op{Kind: drivers.OpSetMemory, Cluster: cl, VM: "v", Params: &drivers.Params{MemoryMB: 4096}})
+	_, err := other.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpSetMemory, Cluster: cl, VM: "v", Params: &drivers.Params{MemoryMB: 4096}})
 	if err == nil || drivers.IsTransient(err) || !strings.Contains(err.Error(), "sim inject --clear") {
 		t.Fatalf("fail-always: %v, want a permanent error saying how to clear it", err)
 	}
 	start := time.Now()
-	other.Apply(ctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: cl, VM: "v"})
+	other.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpStopVM, Cluster: cl, VM: "v"})
 	if el := time.Since(start); el < 30*time.Millisecond {
 		t.Errorf("stop-vm with 30ms injected latency took %v", el)
 	}
 	// Latency honours cancellation.
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := other.Apply(cctx, drivers.Op{Kind: drivers.OpStopVM, Cluster: cl, VM: "v"}); !errors.Is(err, context.Canceled) {
+	if _, err := other.Apply(cctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpStopVM, Cluster: cl, VM: "v"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled apply: %v, want context.Canceled", err)
 	}
 	if err := f.d.ClearFaults(cl); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Apply(ctx, drivers.Op{Kind: drivers.OpSetMemory, Cluster: cl, VM: "v", Params: &drivers.Params{MemoryMB: 4096}}); err != nil {
+	if _, err := other.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpSetMemory, Cluster: cl, VM: "v", Params: &drivers.Params{MemoryMB: 4096}}); err != nil {
 		t.Fatalf("after clear: %v", err)
 	}
 	if fs, _ := other.Faults(cl); len(fs) != 0 {
@@ -344,7 +344,7 @@ func TestClusterLifecycle(t *testing.T) {
 	if _, err := d.ResolveCluster(""); !errors.Is(err, drivers.ErrNotFound) {
 		t.Errorf("no clusters: %v, want ErrNotFound", err)
 	}
-	if _, err := d.Apply(context.Background(), drivers.Op{Kind: drivers.OpCreateVM, Cluster: "nope", VM: "v"}); !errors.Is(err, drivers.ErrNotFound) || !strings.Contains(err.Error(), "sim init") {
+	if _, err := d.Apply(context.Background(), drivers.ClusterRef{Name: "nope"}, drivers.Op{Kind: drivers.OpCreateVM, Cluster: "nope", VM: "v"}); !errors.Is(err, drivers.ErrNotFound) || !strings.Contains(err.Error(), "sim init") {
 		t.Errorf("op on a missing cluster: %v, want ErrNotFound with the fix", err)
 	}
 	created, err := d.Init(drivers.ClusterRef{Name: "a", Nodes: []string{"n2", "n1"}})
@@ -396,7 +396,7 @@ func TestHelperProcess(t *testing.T) {
 	ctx := context.Background()
 	switch mode {
 	case "create":
-		_, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpCreateVM, Cluster: cl, VM: "contested"})
+		_, err := d.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpCreateVM, Cluster: cl, VM: "contested"})
 		switch {
 		case err == nil:
 			fmt.Println("created")
@@ -408,7 +408,7 @@ func TestHelperProcess(t *testing.T) {
 	case "drain":
 		failures := 0
 		for {
-			_, err := d.Apply(ctx, drivers.Op{Kind: drivers.OpSetProcessor, Cluster: cl, VM: "shared", Params: &drivers.Params{Processors: 2}})
+			_, err := d.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpSetProcessor, Cluster: cl, VM: "shared", Params: &drivers.Params{Processors: 2}})
 			if err == nil {
 				break
 			}

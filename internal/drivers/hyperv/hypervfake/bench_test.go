@@ -26,7 +26,7 @@ func populate(tb testing.TB, host *hypervfake.Host, ref drivers.ClusterRef, perN
 				ops = append(ops, drivers.Op{Kind: drivers.OpEnsureKeyProtector, Cluster: ref.Name, VM: name}, drivers.Op{Kind: drivers.OpEnableTPM, Cluster: ref.Name, VM: name})
 			}
 			for _, op := range ops {
-				if _, err := host.Sim().Apply(ctx, op); err != nil {
+				if _, err := host.Sim().Apply(ctx, ref, op); err != nil {
 					tb.Fatal(err)
 				}
 			}
@@ -76,7 +76,7 @@ func reconcile(tb testing.TB, host *hypervfake.Host, ref drivers.ClusterRef, ops
 		tb.Fatal(err)
 	}
 	for _, op := range ops {
-		if _, err := d.Apply(ctx, op); err != nil {
+		if _, err := d.Apply(ctx, ref, op); err != nil {
 			tb.Fatalf("%s %s: %v", op.Kind, op.VM+op.Node, err)
 		}
 	}

@@ -64,6 +64,18 @@ func TestContract(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
+		Reopen: func(t *testing.T, d drivers.Driver) drivers.Driver {
+			t.Helper()
+			h := host(t, d)
+			fresh, err := hyperv.New(drivers.Config{StateDir: t.TempDir()}, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) {
+				return h.Transport(), nil
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = fresh.Close() })
+			return fresh
+		},
 		SetNotes: func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm, notes string) {
 			t.Helper()
 			if err := host(t, d).SetNotes(t.Context(), vm, notes); err != nil {

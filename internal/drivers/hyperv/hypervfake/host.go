@@ -72,7 +72,7 @@ func (h *Host) Counts() Counts {
 // a block they delete or damage is gone, and the VM is then unmanaged.
 func (h *Host) SetNotes(ctx context.Context, vm, notes string) error {
 	a, _, _ := hyperv.ParseNotes(notes)
-	if _, err := h.sim.Apply(ctx, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: h.ref.Name, VM: vm, Params: &drivers.Params{Annotations: a}}); err != nil {
+	if _, err := h.sim.Apply(ctx, h.ref, drivers.Op{Kind: drivers.OpSetAnnotations, Cluster: h.ref.Name, VM: vm, Params: &drivers.Params{Annotations: a}}); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -233,7 +233,7 @@ func (h *Host) setAnnotations(ctx context.Context, v drivers.VM, p *hyperv.Paylo
 }
 
 func (h *Host) apply(ctx context.Context, op drivers.Op) (any, *hyperv.ScriptError) {
-	res, err := h.sim.Apply(ctx, op)
+	res, err := h.sim.Apply(ctx, h.ref, op)
 	if err != nil {
 		return nil, scriptError(err)
 	}
