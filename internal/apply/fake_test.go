@@ -145,6 +145,7 @@ func resetPlan(name string) *plan.Plan {
 	p.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
 	p.Changes[0].Expect.VTPMIdentity = ""
 	p.Changes[0].Steps[5].Params.Annotations.VTPMIdentity = ""
+	plan.Decide(&p.Changes[0])
 	return p
 }
 
@@ -156,19 +157,26 @@ func updatePlan(names ...string) *plan.Plan {
 	return p
 }
 
+// step is a step of vm's change, named as the planner names them
+// ("vm/NAME/op"); id and deps are given without the "vm/NAME/" prefix.
+// Destroying ops are marked destructive, as plan.Validate requires.
 func step(id string, kind drivers.OpKind, vm string, deps ...string) plan.Step {
-	if deps == nil {
-		deps = []string{}
+	full := make([]string, 0, len(deps))
+	for _, d := range deps {
+		full = append(full, "vm/"+vm+"/"+d)
 	}
-	return plan.Step{ID: id, Op: drivers.Op{Kind: kind, Cluster: "c1", VM: vm}, DependsOn: deps}
+	s := plan.Step{ID: "vm/" + vm + "/" + id, Op: drivers.Op{Kind: kind, Cluster: "c1", VM: vm}, DependsOn: full}
+	s.Destructive = s.Op.Destroys()
+	return s
 }
+
 
 func updateChange(n string) plan.Change {
 	sb := step("set-secure-boot", drivers.OpSetSecureBoot, n, "stop-vm")
 	sb.Params = &drivers.Params{SecureBoot: drivers.Bool(true), SecureBootTemplate: "MicrosoftWindows"}
 	ann := step("set-annotations", drivers.OpSetAnnotations, n, "start-vm")
 	ann.Params = &drivers.Params{Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, VTPMIdentity: "id-" + n, Node: "node1"}}
-	return plan.Change{
+	ch := plan.Change{
 		Resource: "vm/" + n, Cluster: "c1", Action: plan.ActionUpdate,
 		Steps: []plan.Step{
 			step("stop-vm", drivers.OpStopVM, n),
@@ -181,6 +189,8 @@ func updateChange(n string) plan.Change {
 		Expect: &plan.Expect{Power: drivers.PowerRunning, SecureBoot: drivers.Bool(true), SecureBootTemplate: "MicrosoftWindows",
 			TPMEnabled: drivers.Bool(true), VTPMIdentity: "id-" + n},
 	}
+	plan.Decide(&ch)
+	return ch
 }
 
 func runningVM(n string) drivers.VM {

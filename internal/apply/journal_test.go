@@ -237,7 +237,7 @@ func TestRunJournal(t *testing.T) {
 			steps = append(steps, e.Step)
 		}
 	}
-	if got, want := strings.Join(steps, ","), "stop-vm,set-secure-boot,ensure-key-protector,enable-tpm"; got != want {
+	if got, want := strings.Join(steps, ","), "vm/a/stop-vm,vm/a/set-secure-boot,vm/a/ensure-key-protector,vm/a/enable-tpm"; got != want {
 		t.Errorf("journal steps %s, want %s", got, want)
 	}
 	if got := apply.AcceptedIdentityChanges(entries); !got["c1/a"] {
@@ -246,7 +246,7 @@ func TestRunJournal(t *testing.T) {
 	// The reset and the enable-tpm after it read the identity the VM then had.
 	for _, e := range entries {
 		want := ""
-		if !e.Pending && (e.Step == "ensure-key-protector" || e.Step == "enable-tpm") {
+		if !e.Pending && (e.Step == "vm/a/ensure-key-protector" || e.Step == "vm/a/enable-tpm") {
 			want = "id-a-reset"
 		}
 		if e.NewIdentity != want {

@@ -235,21 +235,8 @@ func (r *runner) runChange(ctx context.Context, k int) {
 	c := &r.plan.Changes[r.slot[k]]
 	res := &r.report.Resources[k]
 	order := r.orders[r.slot[k]]
-
-	if blockedChange(c) {
-		var why []string
-		for _, s := range c.Steps {
-			if s.Blocked != "" {
-				why = append(why, s.ID+": "+s.Blocked)
-			}
-		}
-		res.Status, res.Reason = StatusBlocked, strings.Join(why, "; ")
-		for _, j := range order {
-			s := &c.Steps[j]
-			res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusBlocked, Error: s.Blocked})
-			r.setClusterStatus(c, s.ID, StatusBlocked)
-		}
-		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason, Steps: len(order)})
+	if _, b := c.Blocker(); b != nil {
+		r.settleBlocked(c, res, order)
 		return
 	}
 	// The cluster phase is over: when any step of this change waits for a
@@ -262,7 +249,6 @@ func (r *runner) runChange(ctx context.Context, k int) {
 			return
 		}
 	}
-
 	if why := r.destructiveRefused(ctx, c, order); why != "" {
 		res.Status, res.Reason = StatusFailed, why
 		for _, j := range order {
@@ -272,92 +258,124 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, Error: why, Steps: len(order)})
 		return
 	}
+	run := r.runSteps(ctx, c, res, order)
+	if res.Status == "" {
+		r.verify(ctx, c, res, run.filledID)
+		return
+	}
+	if run.stopped && isVM(c) {
+		r.restorePower(ctx, c, res, run.then)
+	}
+}
 
-	var (
-		stopped  bool // a stop-vm of this change completed and no start-vm since
-		reset    bool // a vTPM reset of this change completed and the set-secure-boot planned after it has not
-		ran      int
-		failedOp drivers.OpKind
-		failure  string
-		filledID string
-	)
+// settleBlocked reports a change the planner blocked: none of its steps runs.
+func (r *runner) settleBlocked(c *plan.Change, res *ResourceResult, order []int) {
+	var why []string
+	for _, s := range c.Steps {
+		if s.Blocked != nil {
+			why = append(why, s.ID+": "+s.Blocked.Reason)
+		}
+	}
+	res.Status, res.Reason = StatusBlocked, strings.Join(why, "; ")
+	for _, j := range order {
+		s := &c.Steps[j]
+		msg := ""
+		if s.Blocked != nil {
+			msg = s.Blocked.Reason
+		}
+		res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusBlocked, Error: msg})
+		r.setClusterStatus(c, s.ID, StatusBlocked)
+	}
+	r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, Message: "blocked: " + res.Reason, Steps: len(order)})
+}
+
+// changeRun is what runSteps leaves for power restore and verification.
+type changeRun struct {
+	stopped  bool            // a stop-vm of this change completed and no start-vm since
+	then     *plan.OnFailure // the planner's decision for where the change ended (nil: restart)
+	ended    bool
+	filledID string // the vTPM identity set-annotations recorded ("" none)
+}
+
+// runSteps runs the steps of c in order until one fails or may not run; the
+// rest are reported skipped. res.Status stays "" when every step ran.
+func (r *runner) runSteps(ctx context.Context, c *plan.Change, res *ResourceResult, order []int) changeRun {
+	var run changeRun
+	ran := 0
 	for pos, j := range order {
 		s := &c.Steps[j]
-		skip := ""
-		switch {
-		case failure != "":
-			skip = "not run: an earlier step of " + c.Resource + " failed"
-		case ctx.Err() != nil:
-			skip = reasonCancelled
-		default:
-			skip = r.depProblem(c, s)
-		}
-		if skip != "" {
-			for _, jj := range order[pos:] {
-				ss := &c.Steps[jj]
-				res.Steps = append(res.Steps, StepResult{ID: ss.ID, Op: ss.Kind, Status: StatusSkipped, Error: skip})
-				r.setClusterStatus(c, ss.ID, StatusSkipped)
-				r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, StepID: ss.ID, Op: ss.Kind, Message: skip})
+		if skip := r.skipReason(ctx, c, s, res.Status != ""); skip != "" {
+			if !run.ended {
+				run.then, run.ended = s.OnNotRun, true
 			}
-			if failure == "" {
-				if ran == 0 {
-					res.Status, res.Reason = StatusSkipped, skip
-					if skip == reasonCancelled {
-						res.Reason = "cancelled before it started"
-					}
-				} else {
-					res.Status, res.Reason = StatusFailed, fmt.Sprintf("%s after %d of %d steps", skip, ran, len(order))
-				}
-			}
+			r.skipRest(c, res, order[pos:], skip, ran, len(order))
 			break
 		}
-		if perr := r.journalPending(c, s); perr != nil {
-			sr := StepResult{ID: s.ID, Op: s.Kind, Status: StatusFailed, Error: perr.Error()}
-			res.Steps = append(res.Steps, sr)
-			r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, StepID: s.ID, Op: s.Kind, Error: perr.Error()})
-			failure, failedOp = perr.Error(), ""
-			res.Status, res.Reason = StatusFailed, failure
-			continue
-		}
-		sr, id, err := r.runStep(ctx, c, s)
-		res.Steps = append(res.Steps, sr)
-		r.setClusterStatus(c, s.ID, sr.Status)
-		if id != "" {
-			filledID = id
-		}
-		if err != nil {
-			failure = err.Error()
-			failedOp = s.Kind
-			res.Status, res.Reason = StatusFailed, failure
+		if err := r.runOne(ctx, c, s, res, &run); err != nil {
+			res.Status, res.Reason = StatusFailed, err.Error()
+			run.then, run.ended = s.OnFailure, true
 			continue
 		}
 		ran++
 		switch s.Kind {
 		case drivers.OpStopVM:
-			stopped = true
+			run.stopped = true
 		case drivers.OpStartVM:
-			stopped = false
-		case drivers.OpEnsureKeyProtector:
-			if s.Params != nil && s.Params.Reset {
-				for _, jj := range order[pos+1:] {
-					reset = reset || c.Steps[jj].Kind == drivers.OpSetSecureBoot
-				}
-			}
-		case drivers.OpSetSecureBoot:
-			reset = false
-		}
-		if jerr := r.journal(c, s, sr, r.identityAfter(ctx, c, s)); jerr != nil {
-			failure = jerr.Error()
-			failedOp = s.Kind
-			res.Status, res.Reason = StatusFailed, failure
+			run.stopped = false
 		}
 	}
-	if res.Status == "" {
-		r.verify(ctx, c, res, filledID)
-		return
+	return run
+}
+
+// runOne journals, runs and journals one step; the error is the change's failure.
+func (r *runner) runOne(ctx context.Context, c *plan.Change, s *plan.Step, res *ResourceResult, run *changeRun) error {
+	if perr := r.journalPending(c, s); perr != nil {
+		res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusFailed, Error: perr.Error()})
+		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, StepID: s.ID, Op: s.Kind, Error: perr.Error()})
+		return perr
 	}
-	if stopped && isVM(c) {
-		r.restorePower(ctx, c, res, failedOp, reset)
+	sr, id, err := r.runStep(ctx, c, s)
+	res.Steps = append(res.Steps, sr)
+	r.setClusterStatus(c, s.ID, sr.Status)
+	if id != "" {
+		run.filledID = id
+	}
+	if err != nil {
+		return err
+	}
+	return r.journal(c, s, sr, r.identityAfter(ctx, c, s))
+}
+
+// skipReason says why s may not run now ("" when it may): an earlier step of
+// its change failed, the run was cancelled, or a cluster step it waits for
+// did not succeed.
+func (r *runner) skipReason(ctx context.Context, c *plan.Change, s *plan.Step, failed bool) string {
+	switch {
+	case failed:
+		return "not run: an earlier step of " + c.Resource + " failed"
+	case ctx.Err() != nil:
+		return reasonCancelled
+	}
+	return r.depProblem(c, s)
+}
+
+// skipRest reports the steps of rest skipped for why and settles the change's
+// status unless a failure already did.
+func (r *runner) skipRest(c *plan.Change, res *ResourceResult, rest []int, why string, ran, total int) {
+	for _, j := range rest {
+		s := &c.Steps[j]
+		res.Steps = append(res.Steps, StepResult{ID: s.ID, Op: s.Kind, Status: StatusSkipped, Error: why})
+		r.setClusterStatus(c, s.ID, StatusSkipped)
+		r.emit(Event{Kind: EventStepSkipped, Resource: c.Resource, Cluster: c.Cluster, StepID: s.ID, Op: s.Kind, Message: why})
+	}
+	switch {
+	case res.Status != "":
+	case ran == 0 && why == reasonCancelled:
+		res.Status, res.Reason = StatusSkipped, "cancelled before it started"
+	case ran == 0:
+		res.Status, res.Reason = StatusSkipped, why
+	default:
+		res.Status, res.Reason = StatusFailed, fmt.Sprintf("%s after %d of %d steps", why, ran, total)
 	}
 }
 
@@ -374,7 +392,7 @@ func (r *runner) runStep(ctx context.Context, c *plan.Change, s *plan.Step) (Ste
 
 	op := s.Op
 	var filled string
-	if needsIdentity(c, s) {
+	if s.RecordsIdentity {
 		vm, err := r.observeVM(ctx, c)
 		if err != nil {
 			err = fmt.Errorf("%s: %s: reading the new vTPM identity to record: %w", c.Resource, s.Kind, err)
@@ -432,13 +450,6 @@ func (r *runner) stepFailed(sr StepResult, ev Event, start time.Time, attempts i
 	return sr, "", err
 }
 
-// needsIdentity: the plan expects a new vTPM identity (create or allowed reset)
-// and left the set-annotations identity for apply to fill in from what it sees.
-func needsIdentity(c *plan.Change, s *plan.Step) bool {
-	return s.Kind == drivers.OpSetAnnotations && c.Expect != nil && c.Expect.VTPMIdentity == "" &&
-		s.Params != nil && s.Params.Annotations != nil && s.Params.Annotations.VTPMIdentity == ""
-}
-
 // ref is the cluster ref of the named cluster, as drivers need it.
 func (r *runner) ref(cluster string) drivers.ClusterRef {
 	ref := r.refs[cluster]
@@ -492,7 +503,7 @@ func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult, newID stri
 	}
 	err := r.opts.Journal.Record(Entry{
 		Time: r.opts.Now(), Run: r.runID, Cluster: c.Cluster, Resource: c.Resource, Step: s.ID, Op: s.Kind,
-		Changed: sr.Changed, IdentityChange: identityChange(c, s), NewIdentity: newID,
+		Changed: sr.Changed, IdentityChange: s.ChangesIdentity, NewIdentity: newID,
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %s completed but the journal could not record it: %w", c.Resource, s.ID, err)
@@ -508,7 +519,7 @@ func (r *runner) journal(c *plan.Change, s *plan.Step, sr StepResult, newID stri
 // cluster observe per step would cost too much), the read fails (the step did
 // complete, so the run goes on), or the identity is unknown there.
 func (r *runner) identityAfter(ctx context.Context, c *plan.Change, s *plan.Step) string {
-	if r.opts.Journal == nil || !identityChange(c, s) {
+	if r.opts.Journal == nil || !s.ChangesIdentity {
 		return ""
 	}
 	if _, ok := r.drivers[c.Cluster].(drivers.VMObserver); !ok {
@@ -532,7 +543,7 @@ func (r *runner) destructiveRefused(ctx context.Context, c *plan.Change, order [
 	}
 	var step string
 	for _, j := range order {
-		if s := &c.Steps[j]; s.Destructive || s.Op.Destroys() {
+		if s := &c.Steps[j]; s.Destructive {
 			step = s.ID
 			break
 		}
@@ -556,7 +567,7 @@ func (r *runner) destructiveRefused(ctx context.Context, c *plan.Change, order [
 // run killed while the driver carries it out still lets the re-run accept the
 // new identity. When it cannot be recorded the step does not run.
 func (r *runner) journalPending(c *plan.Change, s *plan.Step) error {
-	if r.opts.Journal == nil || !identityChange(c, s) {
+	if r.opts.Journal == nil || !s.ChangesIdentity {
 		return nil
 	}
 	err := r.opts.Journal.Record(Entry{
@@ -567,20 +578,6 @@ func (r *runner) journalPending(c *plan.Change, s *plan.Step) error {
 		return fmt.Errorf("%s: %s not run: the journal could not record it first, so an interrupted run could not be resumed safely: %w", c.Resource, s.ID, err)
 	}
 	return nil
-}
-
-// identityChange: s is a planned step after which the VM has a new vTPM identity.
-func identityChange(c *plan.Change, s *plan.Step) bool {
-	if !isVM(c) || c.Expect == nil || c.Expect.VTPMIdentity != "" {
-		return false
-	}
-	switch s.Kind {
-	case drivers.OpCreateVM, drivers.OpEnableTPM, drivers.OpDisableTPM:
-		return true
-	case drivers.OpEnsureKeyProtector:
-		return s.Params != nil && s.Params.Reset
-	}
-	return false
 }
 
 // opErr names the resource and op in err, unless the driver already did.

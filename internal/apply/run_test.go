@@ -82,7 +82,7 @@ set-annotations a`
 
 func TestRunRefusesBeforeAnyStep(t *testing.T) {
 	cycle := updatePlan("a")
-	cycle.Changes[0].Steps[0].DependsOn = []string{"set-annotations"}
+	cycle.Changes[0].Steps[0].DependsOn = []string{"vm/a/set-annotations"}
 	unknown := updatePlan("a")
 	unknown.Changes[0].Steps[1].Kind = "format-disk"
 	dangling := updatePlan("a")
@@ -98,6 +98,7 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 	unflaggedDisable.Changes[0].Steps[3].Kind = drivers.OpDisableTPM
 	unflaggedDelete := updatePlan("a")
 	unflaggedDelete.Changes[0].Steps[5] = step("delete-vm", drivers.OpDeleteVM, "a", "start-vm")
+	unflaggedDelete.Changes[0].Steps[5].Destructive = false
 	// A step of vm/a's change that acts on vm/b: the checks of vm/a (protect,
 	// power restore, verify) would not cover the VM the op changes.
 	otherVM := updatePlan("a")
@@ -111,15 +112,15 @@ func TestRunRefusesBeforeAnyStep(t *testing.T) {
 		want string
 		as   any
 	}{
-		{"cycle", cycle, "vm/a: steps depend on each other in a cycle (stop-vm -> set-annotations", new(*apply.PlanError)},
-		{"unknown op", unknown, `vm/a/set-secure-boot: unknown op "format-disk"`, new(*apply.PlanError)},
-		{"dangling dependency", dangling, `vm/a/ensure-key-protector depends on "nope"`, new(*apply.PlanError)},
+		{"cycle", cycle, "steps depend on each other in a cycle (vm/a/enable-tpm -> vm/a/ensure-key-protector", new(*apply.PlanError)},
+		{"unknown op", unknown, `vm/a: step vm/a/set-secure-boot: unknown op "format-disk"`, new(*apply.PlanError)},
+		{"dangling dependency", dangling, `step vm/a/ensure-key-protector depends on unknown step nope`, new(*apply.PlanError)},
 		{"destructive without allow", destructive, "vm/b/ensure-key-protector is destructive: nothing was applied; re-run with --allow-destructive", new(*apply.DestructiveError)},
-		{"key protector reset not flagged", unflaggedReset, "vm/a/ensure-key-protector is destructive", new(*apply.DestructiveError)},
-		{"disable-tpm not flagged", unflaggedDisable, "vm/a/enable-tpm is destructive", new(*apply.DestructiveError)},
-		{"delete-vm not flagged", unflaggedDelete, "vm/a/delete-vm is destructive", new(*apply.DestructiveError)},
-		{"step acts on another VM", otherVM, `vm/a/enable-tpm acts on vm "b" in cluster "c1"`, new(*apply.PlanError)},
-		{"step acts on another cluster", otherCluster, `vm/a/enable-tpm acts on vm "a" in cluster "c2"`, new(*apply.PlanError)},
+		{"key protector reset not flagged", unflaggedReset, "step vm/a/ensure-key-protector: ensure-key-protector destroys the vTPM or the VM but is not marked destructive", new(*apply.PlanError)},
+		{"disable-tpm not flagged", unflaggedDisable, "step vm/a/enable-tpm: disable-tpm destroys the vTPM or the VM but is not marked destructive", new(*apply.PlanError)},
+		{"delete-vm not flagged", unflaggedDelete, "step vm/a/delete-vm: delete-vm destroys the vTPM or the VM but is not marked destructive", new(*apply.PlanError)},
+		{"step acts on another VM", otherVM, `vm/a: step vm/a/enable-tpm: acts on vm/b of cluster "c1", not on vm/a of cluster "c1"`, new(*apply.PlanError)},
+		{"step acts on another cluster", otherCluster, `vm/a: step vm/a/enable-tpm: acts on vm/a of cluster "c2", not on vm/a of cluster "c1"`, new(*apply.PlanError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,7 +164,7 @@ func TestRunDestructiveAllowed(t *testing.T) {
 
 func TestRunBlockedChangeNeverRuns(t *testing.T) {
 	p := updatePlan("a", "b")
-	p.Changes[0].Steps[3].Blocked = "vm/a is protected: set protect: false and apply that first"
+	p.Changes[0].Steps[3].Blocked = &plan.Blocked{Code: plan.BlockProtected, Reason: "vm/a is protected: set protect: false and apply that first"}
 	p.Changes[0].Steps[3].Destructive = true // blocked destructive steps do not trip the guard
 	d := newRec(runningVM("a"), runningVM("b"))
 	rep, _, err := run(t, p, d, apply.Options{})
@@ -395,18 +396,20 @@ func TestRunPowerAfterReset(t *testing.T) {
 		p := updatePlan("a")
 		s := p.Changes[0].Steps
 		kp := s[2]
-		kp.DependsOn = []string{"stop-vm"}
+		kp.DependsOn = []string{"vm/a/stop-vm"}
 		kp.Destructive, kp.Params = true, &drivers.Params{Reset: true}
 		sb := s[1]
-		sb.DependsOn = []string{"ensure-key-protector"}
+		sb.DependsOn = []string{"vm/a/ensure-key-protector"}
 		en := s[3]
-		en.DependsOn = []string{"set-secure-boot"}
+		en.DependsOn = []string{"vm/a/set-secure-boot"}
 		p.Changes[0].Steps = []plan.Step{s[0], kp, sb, en, s[4], s[5]}
+		plan.Decide(&p.Changes[0])
 		return p
 	}
 	templateFirst := updatePlan("a")
 	templateFirst.Changes[0].Steps[2].Destructive = true
 	templateFirst.Changes[0].Steps[2].Params = &drivers.Params{Reset: true}
+	plan.Decide(&templateFirst.Changes[0])
 	tests := []struct {
 		name string
 		p    *plan.Plan
@@ -514,7 +517,7 @@ func TestRunEventsCountSteps(t *testing.T) {
 		{"failed then skipped", func() *plan.Plan { return updatePlan("a", "b") }, []drivers.VM{runningVM("a"), runningVM("b")}, "enable-tpm", 12},
 		{"blocked", func() *plan.Plan {
 			p := updatePlan("a", "b")
-			p.Changes[0].Steps[3].Blocked = "vm/a is protected"
+			p.Changes[0].Steps[3].Blocked = &plan.Blocked{Code: plan.BlockProtected, Reason: "vm/a is protected"}
 			return p
 		}, []drivers.VM{runningVM("a"), runningVM("b")}, "", 12},
 		{"whole resource skipped", func() *plan.Plan { return withNode(updatePlan("a", "b")) }, []drivers.VM{runningVM("a"), runningVM("b")}, "start-igvm-agent", 13},

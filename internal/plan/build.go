@@ -261,6 +261,7 @@ func (b *builder) finish(desired *spec.Desired) error {
 		if b.opts.BlockDestructive {
 			blockDestructive(c)
 		}
+		Decide(c)
 		if c.Reasons == nil {
 			c.Reasons = []string{}
 		}
@@ -269,7 +270,7 @@ func (b *builder) finish(desired *spec.Desired) error {
 			if c.Steps[j].DependsOn == nil {
 				c.Steps[j].DependsOn = []string{}
 			}
-			if c.Steps[j].Blocked != "" {
+			if c.Steps[j].Blocked != nil {
 				blocked = true
 			}
 		}

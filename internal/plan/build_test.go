@@ -465,7 +465,7 @@ func TestBuildJSONHasNoNulls(t *testing.T) {
 	if bytes.Contains(b, []byte("null")) {
 		t.Errorf("plan JSON has null: %s", b)
 	}
-	for _, key := range []string{`"format_version":"1"`, `"changes":[]`, `"findings":[]`} {
+	for _, key := range []string{`"format_version":"2"`, `"changes":[]`, `"findings":[]`} {
 		if !bytes.Contains(b, []byte(key)) {
 			t.Errorf("plan JSON lacks %s: %s", key, b)
 		}
@@ -568,8 +568,8 @@ summary create=0 update=2 replace=0 delete=0 noop=0 blocked=1
 	if got != want {
 		t.Errorf("plan with BlockDestructive:\n%s\nwant:\n%s", got, want)
 	}
-	if s := findStep(mustBuild(t, d, o, plan.Options{BlockDestructive: true}), "vm/a/ensure-key-protector"); !strings.Contains(s.Blocked, "--allow-destructive") {
-		t.Errorf("blocked reason %q does not say how to let it run", s.Blocked)
+	if s := findStep(mustBuild(t, d, o, plan.Options{BlockDestructive: true}), "vm/a/ensure-key-protector"); s.Blocked == nil || s.Blocked.Code != plan.BlockDestructive || !strings.Contains(s.Blocked.Reason, "--allow-destructive") {
+		t.Errorf("blocked %+v: want code destructive-not-allowed and a reason that says how to let it run", s.Blocked)
 	}
 	if p := mustBuild(t, d, o, plan.Options{}); p.Summary.Blocked != 0 {
 		t.Errorf("without BlockDestructive nothing is blocked (apply refuses the plan instead); got %d", p.Summary.Blocked)

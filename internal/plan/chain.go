@@ -84,12 +84,13 @@ func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
 func propagateBlocked(ch *Change, stopIsGoal bool) {
 	if !stopIsGoal {
 		for i := range ch.Steps {
-			if ch.Steps[i].Kind != drivers.OpStopVM || ch.Steps[i].Blocked != "" {
+			if ch.Steps[i].Kind != drivers.OpStopVM || ch.Steps[i].Blocked != nil {
 				continue
 			}
 			for j := i + 1; j < len(ch.Steps); j++ {
-				if ch.Steps[j].Blocked != "" {
-					ch.Steps[i].Blocked = fmt.Sprintf("the VM would be left Off: %s is blocked (%s)", ch.Steps[j].ID, ch.Steps[j].Blocked)
+				if b := ch.Steps[j].Blocked; b != nil {
+					ch.Steps[i].Blocked = &Blocked{Code: BlockWouldLeaveOff, By: ch.Steps[j].ID,
+						Reason: fmt.Sprintf("the VM would be left Off: %s is blocked (%s)", ch.Steps[j].ID, b.Reason)}
 					break
 				}
 			}
@@ -98,15 +99,15 @@ func propagateBlocked(ch *Change, stopIsGoal bool) {
 	blocked := map[string]bool{}
 	for i := range ch.Steps {
 		s := &ch.Steps[i]
-		if s.Blocked == "" {
+		if s.Blocked == nil {
 			for _, d := range s.DependsOn {
 				if blocked[d] {
-					s.Blocked = "waits for blocked step " + d
+					s.Blocked = &Blocked{Code: BlockWaitsForBlocked, By: d, Reason: "waits for blocked step " + d}
 					break
 				}
 			}
 		}
-		if s.Blocked != "" {
+		if s.Blocked != nil {
 			blocked[s.ID] = true
 		}
 	}
@@ -119,8 +120,8 @@ func blockDestructive(ch *Change) {
 	blocked := false
 	for i := range ch.Steps {
 		s := &ch.Steps[i]
-		if s.Destructive && s.Blocked == "" {
-			s.Blocked = fmt.Sprintf("%s is destructive (vTPM secrets such as BitLocker keys, or the VM, would be lost) and this run may not destroy anything; review it with tlreconcile plan and apply it with --allow-destructive", s.ID)
+		if s.Destructive && s.Blocked == nil {
+			s.Blocked = block(BlockDestructive, fmt.Sprintf("%s is destructive (vTPM secrets such as BitLocker keys, or the VM, would be lost) and this run may not destroy anything; review it with tlreconcile plan and apply it with --allow-destructive", s.ID))
 			blocked = true
 		}
 	}

@@ -151,27 +151,27 @@ func (b *builder) nodes(cp *clusterPlan) {
 
 // nodeReady says whether a VM can be created on, started on or moved to node,
 // returning the step it must wait for (a planned agent start) or why it is blocked.
-func (cp *clusterPlan) nodeReady(node string, trusted bool) (dep, blocked string) {
+func (cp *clusterPlan) nodeReady(node string, trusted bool) (dep string, blocked *Blocked) {
 	n := cp.nodes[node]
 	switch {
 	case n == nil:
-		return "", fmt.Sprintf("node %s is not a node of cluster %s; fix placement.node", node, cp.spec.Name)
+		return "", notReady("node %s is not a node of cluster %s; fix placement.node", node, cp.spec.Name)
 	case n.State != drivers.NodeUp:
-		return "", fmt.Sprintf("node %s is %s; plan again once it is Up, or choose another placement.node", node, n.State)
+		return "", notReady("node %s is %s; plan again once it is Up, or choose another placement.node", node, n.State)
 	case !trusted || n.IgvmAgent == drivers.AgentRunning:
-		return "", ""
+		return "", nil
 	case n.IgvmAgent == drivers.AgentAbsent:
-		return "", fmt.Sprintf("node %s has no IgvmAgent, so it cannot unlock a trusted-launch vTPM; redeploy the node with IgvmAgent or choose another placement.node", node)
+		return "", notReady("node %s has no IgvmAgent, so it cannot unlock a trusted-launch vTPM; redeploy the node with IgvmAgent or choose another placement.node", node)
 	case cp.agentStart[node] != "":
-		return cp.agentStart[node], ""
+		return cp.agentStart[node], nil
 	default:
-		return "", fmt.Sprintf("IgvmAgent on node %s is not running and igvmAgent: ignore keeps tlreconcile from starting it; start it outside tlreconcile or set igvmAgent: required", node)
+		return "", notReady("IgvmAgent on node %s is not running and igvmAgent: ignore keeps tlreconcile from starting it; start it outside tlreconcile or set igvmAgent: required", node)
 	}
 }
 
 // pickNode chooses where to create a VM: its placement, else the first Up node
 // whose IgvmAgent runs now, else the first whose agent this plan starts.
-func (cp *clusterPlan) pickNode(d *spec.VM) (node, dep, blocked string) {
+func (cp *clusterPlan) pickNode(d *spec.VM) (node, dep string, blocked *Blocked) {
 	trusted := needsAgent(d)
 	if d.Placement.Node != "" {
 		dep, blocked = cp.nodeReady(d.Placement.Node, trusted)
@@ -180,15 +180,20 @@ func (cp *clusterPlan) pickNode(d *spec.VM) (node, dep, blocked string) {
 	for _, pass := range []bool{false, true} {
 		for _, name := range cp.nodeOrder {
 			dep, blocked := cp.nodeReady(name, trusted)
-			if blocked == "" && (dep != "") == pass {
-				return name, dep, ""
+			if blocked == nil && (dep != "") == pass {
+				return name, dep, nil
 			}
 		}
 	}
 	if trusted {
-		return "", "", fmt.Sprintf("no Up node of cluster %s has a running IgvmAgent, so no node can run a trusted-launch VM; start or install IgvmAgent on a node", cp.spec.Name)
+		return "", "", notReady("no Up node of cluster %s has a running IgvmAgent, so no node can run a trusted-launch VM; start or install IgvmAgent on a node", cp.spec.Name)
 	}
-	return "", "", fmt.Sprintf("no node of cluster %s is Up; plan again once one is", cp.spec.Name)
+	return "", "", notReady("no node of cluster %s is Up; plan again once one is", cp.spec.Name)
+}
+
+// notReady is a node-not-ready block with a formatted reason.
+func notReady(format string, args ...any) *Blocked {
+	return &Blocked{Code: BlockNodeNotReady, Reason: fmt.Sprintf(format, args...)}
 }
 
 func managed(o *drivers.VM) bool {

@@ -46,7 +46,7 @@ func Read(r io.Reader) (*Plan, error) {
 	if p.FormatVersion != FormatVersion {
 		return nil, fmt.Errorf("plan file: format_version %q, this tlreconcile reads %q; make the plan again with this version", p.FormatVersion, FormatVersion)
 	}
-	if err := p.validate(); err != nil {
+	if err := Validate(&p); err != nil {
 		return nil, fmt.Errorf("plan file: %w; make the plan again with tlreconcile plan -out FILE", err)
 	}
 	if p.Changes == nil {
@@ -62,96 +62,6 @@ func Read(r io.Reader) (*Plan, error) {
 		p.Clusters = []drivers.ClusterRef{}
 	}
 	return &p, nil
-}
-
-func (p *Plan) validate() error {
-	clusters := map[string]bool{}
-	for _, c := range p.Clusters {
-		if c.Name == "" {
-			return errors.New("a cluster ref has no name")
-		}
-		clusters[c.Name] = true
-	}
-	for _, c := range p.Changes {
-		switch c.Action {
-		case ActionCreate, ActionUpdate, ActionReplace, ActionDelete, ActionNoop:
-		default:
-			return fmt.Errorf("%s: unknown action %q", c.Resource, c.Action)
-		}
-		if !strings.HasPrefix(c.Resource, "vm/") && !strings.HasPrefix(c.Resource, "node/") && !strings.HasPrefix(c.Resource, "cluster/") {
-			return fmt.Errorf("resource %q: want vm/NAME, node/NAME or cluster/NAME", c.Resource)
-		}
-		if !clusters[c.Cluster] {
-			return fmt.Errorf("%s: cluster %q is not among the plan's clusters", c.Resource, c.Cluster)
-		}
-		for _, s := range c.Steps {
-			if s.ID == "" {
-				return fmt.Errorf("%s: a step has no id", c.Resource)
-			}
-			if !s.Kind.Valid() {
-				return fmt.Errorf("%s: step %s: unknown op %q", c.Resource, s.ID, s.Kind)
-			}
-			if s.Cluster != c.Cluster {
-				return fmt.Errorf("%s: step %s targets cluster %q, not the change's %q", c.Resource, s.ID, s.Cluster, c.Cluster)
-			}
-			if (s.VM == "") == (s.Node == "") {
-				return fmt.Errorf("%s: step %s must name exactly one of vm and node", c.Resource, s.ID)
-			}
-			if err := checkParams(s.Op); err != nil {
-				return fmt.Errorf("%s: step %s: %w", c.Resource, s.ID, err)
-			}
-		}
-	}
-	for _, f := range p.Findings {
-		switch f.Severity {
-		case SeverityError, SeverityWarning, SeverityInfo:
-		default:
-			return fmt.Errorf("%s: finding %s: unknown severity %q", f.Resource, f.Rule, f.Severity)
-		}
-	}
-	_, err := Order(p)
-	return err
-}
-
-// checkParams checks that an op carries the arguments it cannot run without,
-// so apply never meets a half-written step.
-func checkParams(op drivers.Op) error {
-	p := op.Params
-	switch op.Kind {
-	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
-		if op.Node == "" {
-			return errors.New("names no node")
-		}
-	case drivers.OpCreateVM:
-		if p == nil || p.Annotations == nil {
-			return errors.New("create-vm has no params or no annotations")
-		}
-	case drivers.OpSetAnnotations:
-		if p == nil || p.Annotations == nil {
-			return errors.New("set-annotations has no annotations")
-		}
-	case drivers.OpMoveVM:
-		if p == nil || p.TargetNode == "" {
-			return errors.New("move-vm has no target node")
-		}
-	case drivers.OpSetSecureBoot:
-		if p == nil || p.SecureBoot == nil {
-			return errors.New("set-secure-boot has no secure_boot")
-		}
-	case drivers.OpSetSecurity:
-		if p == nil || (p.EncryptState == nil && p.VBSOptOut == nil) {
-			return errors.New("set-security has nothing to set")
-		}
-	case drivers.OpSetProcessor:
-		if p == nil || p.Processors <= 0 {
-			return errors.New("set-processor has no processor count")
-		}
-	case drivers.OpSetMemory:
-		if p == nil || p.MemoryMB <= 0 {
-			return errors.New("set-memory has no memory size")
-		}
-	}
-	return nil
 }
 
 // Stale compares the fingerprints the plan recorded with a fresh observation and

@@ -52,7 +52,7 @@ func TestReadRejects(t *testing.T) {
 		name, from, to, want string
 	}{
 		{"not json", good, "{", "not valid plan JSON"},
-		{"other format version", `"format_version": "1"`, `"format_version": "2"`, `format_version "2"`},
+		{"other format version", `"format_version": "2"`, `"format_version": "1"`, `format_version "1"`},
 		{"unknown op", `"op": "set-processor"`, `"op": "format-disk"`, `unknown op "format-disk"`},
 		{"unknown action", `"action": "create"`, `"action": "recreate"`, `unknown action "recreate"`},
 		{"unknown dependency", `"node/node2/start-igvm-agent"

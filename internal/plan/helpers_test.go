@@ -113,7 +113,7 @@ func render(p *plan.Plan) string {
 			if s.Disruptive {
 				flags = append(flags, "disruptive")
 			}
-			if s.Blocked != "" {
+			if s.Blocked != nil {
 				flags = append(flags, "BLOCKED")
 			}
 			fmt.Fprintf(&b, "  %s", s.ID)

@@ -249,7 +249,7 @@ func execute(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef, p *plan.Plan, al
 	skipped := map[string]bool{}
 	for _, id := range order {
 		s := steps[id]
-		skip := s.Blocked != "" || guarded[id]
+		skip := s.Blocked != nil || guarded[id]
 		for _, dep := range s.DependsOn {
 			skip = skip || skipped[dep]
 		}
@@ -282,7 +282,7 @@ func execute(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef, p *plan.Plan, al
 
 func changeBlocked(c plan.Change) bool {
 	for _, s := range c.Steps {
-		if s.Blocked != "" {
+		if s.Blocked != nil {
 			return true
 		}
 	}

@@ -7,7 +7,7 @@ import (
 )
 
 // FormatVersion is the version of the plan JSON contract.
-const FormatVersion = "1"
+const FormatVersion = "2"
 
 // Action is what happens to a resource; these strings are the JSON contract.
 type Action string
@@ -59,6 +59,42 @@ type Change struct {
 	Expect *Expect `json:"expect,omitempty"`
 }
 
+// Kind is the kind of the change's resource, read from its address.
+func (c *Change) Kind() drivers.ResourceKind {
+	r, err := drivers.ParseResource(c.Cluster, c.Resource)
+	if err != nil {
+		return ""
+	}
+	return r.Kind
+}
+
+// Address is the change's typed resource address.
+func (c *Change) Address() drivers.Resource {
+	r, _ := drivers.ParseResource(c.Cluster, c.Resource)
+	return r
+}
+
+// Blocker is the block that keeps the change from running (nil: it can
+// run): the first step blocked for a cause of its own, else the first
+// blocked step. Apply runs none of a blocked change's steps, because half of
+// a VM's change is worse than none of it.
+func (c *Change) Blocker() (*Step, *Blocked) {
+	var first *Step
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		if s.Blocked.Root() {
+			return s, s.Blocked
+		}
+		if s.Blocked != nil && first == nil {
+			first = s
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	return first, first.Blocked
+}
+
 // Step is one op plus its ordering and guard flags. The embedded Op flattens into
 // the step's JSON ("op", "cluster", "vm", "node", "params").
 type Step struct {
@@ -68,8 +104,92 @@ type Step struct {
 	RequiresPowerOff bool     `json:"requires_power_off"`
 	Destructive      bool     `json:"destructive"`
 	Disruptive       bool     `json:"disruptive"`
-	Blocked          string   `json:"blocked"` // "" or why the step cannot run
-	Reason           string   `json:"reason"`
+	// ChangesIdentity: after this step the VM has a new vTPM identity on
+	// purpose (a create, a vTPM enable or disable, a vTPM reset). Apply
+	// journals it before it runs and records the identity read after it.
+	ChangesIdentity bool `json:"changes_identity"`
+	// RecordsIdentity: this set-annotations records the VM's new vTPM
+	// identity, which apply reads from the VM just before it runs.
+	RecordsIdentity bool `json:"records_identity"`
+	// OnFailure says what apply does with a VM this plan stopped when this
+	// step fails; OnNotRun, when the change stops before this step runs (an
+	// interrupt, a failed cluster step). Both are nil outside the plan's
+	// stop/start window. They differ for a key-protector or TPM step, whose
+	// failure may leave the vTPM half-changed while not running it leaves
+	// nothing to fear.
+	OnFailure *OnFailure `json:"on_failure"`
+	OnNotRun  *OnFailure `json:"on_not_run"`
+	// Blocked is why the step cannot run (nil: it can). A blocked step
+	// blocks its whole change: apply runs none of it.
+	Blocked *Blocked `json:"blocked"`
+	Reason  string   `json:"reason"`
+}
+
+// FailureAction is what apply does with a VM the plan stopped when its change
+// ends early; these strings are the JSON contract.
+type FailureAction string
+
+// Failure actions.
+const (
+	// FailureRestart starts the VM again: nothing the change did makes a
+	// boot unsafe.
+	FailureRestart FailureAction = "restart"
+	// FailureLeaveOff keeps the VM Off: a boot now would initialise its vTPM
+	// in a state nobody asked for; Reason says why and what to do.
+	FailureLeaveOff FailureAction = "leave-off"
+)
+
+// OnFailure is a step's failure decision, made by the planner.
+type OnFailure struct {
+	Action FailureAction `json:"action"`
+	Reason string        `json:"reason,omitempty"`
+}
+
+// BlockCode says why a step is blocked; a fixed set, part of the JSON contract.
+type BlockCode string
+
+// Block codes.
+const (
+	// BlockProtected: the VM is protected (protect: true) and the step is destructive.
+	BlockProtected BlockCode = "protected"
+	// BlockDestructive: this run may not destroy anything (watch without
+	// --allow-destructive) and the step is destructive.
+	BlockDestructive BlockCode = "destructive-not-allowed"
+	// BlockNodeNotReady: the node the step needs is absent, not Up, or cannot
+	// unlock a trusted-launch vTPM (IgvmAgent).
+	BlockNodeNotReady BlockCode = "node-not-ready"
+	// BlockPowerTransitional: the VM is starting, stopping, saving or failed.
+	BlockPowerTransitional BlockCode = "power-transitional"
+	// BlockWaitsForBlocked: the step depends on the blocked step By.
+	BlockWaitsForBlocked BlockCode = "waits-for-blocked"
+	// BlockWouldLeaveOff: a stop-vm whose change cannot finish because the
+	// later step By is blocked; stopping would leave the VM Off.
+	BlockWouldLeaveOff BlockCode = "would-leave-off"
+)
+
+// BlockCodes lists every BlockCode.
+var BlockCodes = []BlockCode{BlockProtected, BlockDestructive, BlockNodeNotReady, BlockPowerTransitional, BlockWaitsForBlocked, BlockWouldLeaveOff}
+
+// Blocked is why a step cannot run. By names the step that causes it for the
+// codes that follow from another step (waits-for-blocked, would-leave-off).
+type Blocked struct {
+	Code   BlockCode `json:"code"`
+	By     string    `json:"by,omitempty"`
+	Reason string    `json:"reason"`
+}
+
+// Root reports whether the block is a cause of its own, not one that follows
+// from another blocked step.
+func (b *Blocked) Root() bool {
+	return b != nil && b.Code != BlockWaitsForBlocked && b.Code != BlockWouldLeaveOff
+}
+
+// block is a Blocked of code with reason, or nil when reason is "".
+func block(code BlockCode, reason string) *Blocked {
+	if reason == "" {
+		return nil
+	}
+	return &Blocked{Code: code, Reason: reason}
 }
 
 // Severity of a finding.

@@ -280,7 +280,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		s := Step{Disruptive: true}
 		switch {
 		case power == drivers.PowerOther:
-			s.Blocked = transitional
+			s.Blocked = block(BlockPowerTransitional, transitional)
 			s.Reason = "stop the VM"
 		case power == drivers.PowerSaved && anyOff:
 			s.Reason = fmt.Sprintf("power is Saved: stop-vm discards the saved memory state so that %s can run while the VM is Off; it then boots fresh", strings.Join(offOps, ", "))
@@ -322,8 +322,8 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 			s.Reason = "start the VM again after its Off-only changes (power: Running)"
 		case power == drivers.PowerOther:
 			s.Reason = "start the VM (power: Running)"
-			if s.Blocked == "" {
-				s.Blocked = transitional
+			if s.Blocked == nil {
+				s.Blocked = block(BlockPowerTransitional, transitional)
 			}
 		case needStop:
 			s.Reason = "boot the VM after its Off-only changes (power: Running)"
@@ -402,7 +402,7 @@ func (b *builder) prune(cp *clusterPlan, o *drivers.VM) {
 	b.stopBeforeDelete(k, o)
 	del := Step{Destructive: true, Reason: "delete the VM: every secret sealed to its vTPM is lost"}
 	if o.Annotations.Protect {
-		del.Blocked = fmt.Sprintf("%s is protected (protect: true is recorded on the VM); declare it again with protect: false and apply that first, then plan with --prune and apply with --allow-destructive", res)
+		del.Blocked = block(BlockProtected, fmt.Sprintf("%s is protected (protect: true is recorded on the VM); declare it again with protect: false and apply that first, then plan with --prune and apply with --allow-destructive", res))
 	}
 	k.add(drivers.OpDeleteVM, nil, del)
 	propagateBlocked(ch, false)
@@ -415,14 +415,14 @@ func (b *builder) stopBeforeDelete(k *chain, o *drivers.VM) {
 	}
 	s := Step{Disruptive: true, Reason: fmt.Sprintf("power is %s: Hyper-V deletes a VM only while it is Off", o.Power)}
 	if o.Power == drivers.PowerOther {
-		s.Blocked = fmt.Sprintf("the VM is in state %s (starting, stopping, saving or failed); plan again once it is Running or Off", o.Power)
+		s.Blocked = block(BlockPowerTransitional, fmt.Sprintf("the VM is in state %s (starting, stopping, saving or failed); plan again once it is Running or Off", o.Power))
 	}
 	k.add(drivers.OpStopVM, nil, s)
 }
 
 // protectBlock is why a guarded step of a VM whose YAML says protect: true is blocked.
-func protectBlock(res string, _ bool, what string) string {
-	return fmt.Sprintf("%s is protected (protect: true); set protect: false in the YAML and apply that first, then apply %s with --allow-destructive", res, what)
+func protectBlock(res string, _ bool, what string) *Blocked {
+	return block(BlockProtected, fmt.Sprintf("%s is protected (protect: true); set protect: false in the YAML and apply that first, then apply %s with --allow-destructive", res, what))
 }
 
 // releaseProtect plans only the record of protect: false on a VM whose YAML

@@ -3,7 +3,6 @@ package view
 import (
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/plan"
@@ -95,8 +94,8 @@ func humanAge(d time.Duration) string {
 // or stops a VM, what is blocked.
 func stepWarnings(s plan.Step) []string {
 	var w []string
-	if s.Blocked != "" {
-		w = append(w, "blocked: "+s.Blocked)
+	if s.Blocked != nil {
+		w = append(w, "blocked: "+s.Blocked.Reason)
 	}
 	if s.Destructive {
 		w = append(w, "destructive: needs --allow-destructive at apply")
@@ -132,19 +131,15 @@ func changeDestructive(c plan.Change) bool {
 	return false
 }
 
-// changeBlocked returns the first blocked step's reason, or "".
+// changeBlocked names the step whose block keeps the change from running,
+// with its reason, or "" (plan.Change.Blocker: the root cause, not a step
+// that only waits for it).
 func changeBlocked(c plan.Change) string {
-	for _, s := range c.Steps {
-		if s.Blocked != "" && !strings.HasPrefix(s.Blocked, "waits for blocked step") && !strings.HasPrefix(s.Blocked, "the VM would be left Off") {
-			return s.ID + ": " + s.Blocked
-		}
+	s, b := c.Blocker()
+	if b == nil {
+		return ""
 	}
-	for _, s := range c.Steps {
-		if s.Blocked != "" {
-			return s.ID + ": " + s.Blocked
-		}
-	}
-	return ""
+	return s.ID + ": " + b.Reason
 }
 
 // extraDeps are the dependencies a reader cannot see from the step order: those

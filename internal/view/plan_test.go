@@ -186,7 +186,7 @@ func TestPlanScenarioCoverage(t *testing.T) {
 		for _, s := range c.Steps {
 			destructive = destructive || s.Destructive
 			disruptive = disruptive || s.Disruptive
-			blocked = blocked || s.Blocked != ""
+			blocked = blocked || s.Blocked != nil
 		}
 	}
 	for _, a := range []plan.Action{plan.ActionCreate, plan.ActionUpdate, plan.ActionReplace, plan.ActionDelete} {
@@ -222,12 +222,12 @@ func TestPlanJSONContract(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan.Read of PlanJSON output: %v", err)
 	}
-	if back.FormatVersion != "1" || len(back.Changes) == 0 {
+	if back.FormatVersion != plan.FormatVersion || len(back.Changes) == 0 {
 		t.Errorf("round trip lost the plan: %+v", back.Summary)
 	}
 	var raw map[string]any
 	b.Reset()
-	_ = view.PlanJSON(&b, &plan.Plan{FormatVersion: "1"})
+	_ = view.PlanJSON(&b, &plan.Plan{FormatVersion: plan.FormatVersion})
 	if err := json.Unmarshal(b.Bytes(), &raw); err != nil {
 		t.Fatal(err)
 	}

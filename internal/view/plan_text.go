@@ -43,7 +43,7 @@ func PlanText(w io.Writer, p *plan.Plan, color bool) error {
 			}
 			for _, warn := range stepWarnings(s) {
 				code := ansiYellow
-				if s.Blocked != "" || s.Destructive {
+				if s.Blocked != nil || s.Destructive {
 					code = ansiRed
 				}
 				fmt.Fprintf(&b, "        %s\n", paint(code, "⚠ "+warn))

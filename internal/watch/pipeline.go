@@ -113,7 +113,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 		}
 		cs := ChangeSummary{Resource: c.Resource, Cluster: c.Cluster, Action: c.Action}
 		for _, s := range c.Steps {
-			if s.Blocked != "" {
+			if s.Blocked != nil {
 				cs.Blocked = true
 			}
 		}
