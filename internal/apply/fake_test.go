@@ -170,7 +170,6 @@ func step(id string, kind drivers.OpKind, vm string, deps ...string) plan.Step {
 	return s
 }
 
-
 func updateChange(n string) plan.Change {
 	sb := step("set-secure-boot", drivers.OpSetSecureBoot, n, "stop-vm")
 	sb.Params = &drivers.Params{SecureBoot: drivers.Bool(true), SecureBootTemplate: "MicrosoftWindows"}
