@@ -64,35 +64,12 @@ func resolveVTPMAcceptances(command string, d *spec.Desired, resources []string)
 	return out, nil
 }
 
-// addTo adds the planner's "CLUSTER/NAME" keys (plan.Options.AcceptedIdentityChanges)
-// to into, which it returns (a new map when into is nil).
-func (a vtpmAcceptances) addTo(into map[string]bool) map[string]bool {
-	if len(a) == 0 {
-		return into
-	}
-	if into == nil {
-		into = make(map[string]bool, len(a))
-	}
+// keys are the planner's VM keys of the accepted VMs
+// (plan.Acceptances.WithOperator).
+func (a vtpmAcceptances) keys() []string {
+	out := make([]string, 0, len(a))
 	for _, v := range a {
-		into[v.cluster+"/"+v.name] = true
-	}
-	return into
-}
-
-// removeFrom drops the VMs the operator accepts from the journal's
-// narrowed acceptances (plan.Options.AcceptedIdentities), so that their
-// whatever-is-there acceptance (addTo) is not narrowed to the identity an
-// interrupted run read; it returns a new map and leaves ids alone.
-func (a vtpmAcceptances) removeFrom(ids map[string]string) map[string]string {
-	if len(a) == 0 || len(ids) == 0 {
-		return ids
-	}
-	out := make(map[string]string, len(ids))
-	for k, v := range ids {
-		out[k] = v
-	}
-	for _, v := range a {
-		delete(out, v.cluster+"/"+v.name)
+		out = append(out, drivers.VMResource(v.cluster, v.name).Key())
 	}
 	return out
 }

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
@@ -161,42 +160,19 @@ func (o *applyOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Run takes the lock, builds or reads the plan, asks, applies and renders.
+// Run opens the session (lock, journal, drivers), builds or reads the plan,
+// asks, applies on the drivers that observed and renders.
 func (o *applyOptions) Run(ctx context.Context) error {
-	out, errw := o.root.stdout, o.root.stderr
-	notify := func(s string) { fmt.Fprintln(errw, s) }
-	lock, err := apply.AcquireLock(ctx, o.root.stateDir, apply.LockOptions{
-		Timeout: o.lockTimeout, Command: commandLine(), Notify: notify,
-	})
+	s, err := o.root.openSession(ctx, false, o.lockTimeout)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err := lock.Release(); err != nil {
-			notify(err.Error())
-		}
-	}()
-	entries, err := apply.ReadJournalFile(o.root.stateDir)
-	if err != nil {
-		return fmt.Errorf("%w (journal in %s)", err, o.root.stateDir)
-	}
-	if len(entries) > 0 {
-		done, pending := 0, 0
-		for _, e := range entries {
-			if e.Pending {
-				pending++
-			} else {
-				done++
-			}
-		}
-		notify(fmt.Sprintf("resuming: the journal holds %d completed and %d interrupted step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", done, pending))
-	}
-
+	defer o.root.closeSession(s)
 	var p *plan.Plan
 	if o.planFile != "" {
-		p, err = o.savedPlan(ctx)
+		p, err = o.savedPlan(ctx, s)
 	} else {
-		p, err = o.newPlan(ctx, apply.AcceptedIdentityChanges(entries), apply.AcceptedIdentities(entries))
+		p, err = o.newPlan(ctx, s)
 	}
 	if err != nil || p == nil {
 		return err
@@ -205,37 +181,17 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintln(out, "No changes. The clusters match the desired state.")
-		return o.clearJournal(notify)
+		fmt.Fprintln(o.root.stdout, "No changes. The clusters match the desired state.")
+		_, err := s.Apply(ctx, p, apply.Options{})
+		return err
 	}
 	if o.planFile == "" && !o.autoApprove {
 		if err := o.approve(); err != nil {
 			return err
 		}
 	}
-
-	drvs, closeAll, err := o.root.openDrivers(p.Clusters)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
-	journal, err := apply.OpenJournal(o.root.stateDir)
-	if err != nil {
-		return err
-	}
-	defer journal.Close()
-	events := view.EventsJSON(out)
-	if o.format == view.FormatText {
-		live := o.progress == progressAlways || (o.progress == progressAuto && o.outIsTerminal(out))
-		events = view.EventsTextWith(out, view.EventsTextOptions{Color: o.root.color(out), Live: live, Width: terminalWidth(out)})
-	}
-	refs := map[string]drivers.ClusterRef{}
-	for _, r := range p.Clusters {
-		refs[r.Name] = r
-	}
-	rep, err := apply.Run(ctx, p, drvs, apply.Options{
-		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, Retry: o.retry,
-		Events: events, Refs: refs, Journal: journal,
+	rep, err := s.Apply(ctx, p, apply.Options{
+		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, Retry: o.retry, Events: o.events(),
 	})
 	if err != nil {
 		if rep != nil {
@@ -243,28 +199,28 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	if err := o.clearJournal(notify); err != nil {
-		return err
-	}
-	if rep != nil && rep.Counts.Blocked > 0 {
+	if rep.Counts.Blocked > 0 {
 		// Nothing failed, but the clusters do not match the YAML: CI must not go green.
 		return fmt.Errorf("apply: %d change(s) blocked, nothing was done for them; fix what each blocked step names (above) and apply again", rep.Counts.Blocked)
 	}
 	return nil
 }
 
-func (o *applyOptions) clearJournal(notify func(string)) error {
-	if err := apply.ClearJournal(o.root.stateDir); err != nil {
-		notify(fmt.Sprintf("%v: the next apply will re-plan from what it observes", err))
+// events is the event view --format and --progress choose.
+func (o *applyOptions) events() func(apply.Event) {
+	out := o.root.stdout
+	if o.format != view.FormatText {
+		return view.EventsJSON(out)
 	}
-	return nil
+	live := o.progress == progressAlways || (o.progress == progressAuto && o.outIsTerminal(out))
+	return view.EventsTextWith(out, view.EventsTextOptions{Color: o.root.color(out), Live: live, Width: terminalWidth(out)})
 }
 
-// newPlan loads, observes and plans; it prints the plan (to stderr with --format json).
-// journalAccepted and journalIdentities are the identity changes an
-// interrupted run's journal accepts (apply.AcceptedIdentityChanges and
-// apply.AcceptedIdentities).
-func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]bool, journalIdentities map[string]string) (*plan.Plan, error) {
+// newPlan loads, observes and plans; it prints the plan (to stderr with
+// --format json). The operator's --accept-vtpm-identity joins the
+// acceptances of an interrupted run's journal, and lifts the journal's
+// narrowing to one identity for the VMs it names.
+func (o *applyOptions) newPlan(ctx context.Context, s *apply.Session) (*plan.Plan, error) {
 	desired, err := loadDesired(o.root, "apply", o.filenames)
 	if err != nil {
 		return nil, err
@@ -273,16 +229,14 @@ func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]b
 	if err != nil {
 		return nil, err
 	}
-	observed, err := o.root.observe(ctx, clusterRefs(desired))
+	observed, err := s.Observe(ctx, clusterRefs(desired))
 	if err != nil {
 		return nil, err
 	}
 	accept.report(o.root.stderr, observed)
-	// The operator's acceptances join those of an interrupted run's journal,
-	// and lift the journal's narrowing to one identity for the VMs they name.
 	p, err := plan.Build(desired, observed, plan.Options{
 		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive,
-		AcceptedIdentityChanges: accept.addTo(journalAccepted), AcceptedIdentities: accept.removeFrom(journalIdentities),
+		Accept: s.Acceptances().WithOperator(accept.keys()...),
 	})
 	if err != nil {
 		return nil, err
@@ -300,7 +254,7 @@ func (o *applyOptions) newPlan(ctx context.Context, journalAccepted map[string]b
 }
 
 // savedPlan reads a plan file and refuses it when what it used has moved.
-func (o *applyOptions) savedPlan(ctx context.Context) (*plan.Plan, error) {
+func (o *applyOptions) savedPlan(ctx context.Context, s *apply.Session) (*plan.Plan, error) {
 	if fi, err := os.Stat(o.planFile); err == nil && (fi.IsDir() || isYAMLName(o.planFile)) {
 		return nil, fmt.Errorf("plan file %s: this is desired-state YAML, not a plan file; apply YAML with `tlreconcile apply -f %s`, or save a plan with `tlreconcile plan -f %s -out plan.json` and apply that", o.planFile, o.planFile, o.planFile)
 	}
@@ -313,7 +267,7 @@ func (o *applyOptions) savedPlan(ctx context.Context) (*plan.Plan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
 	}
-	observed, err := o.root.observe(ctx, p.Clusters)
+	observed, err := s.Observe(ctx, p.Clusters)
 	if err != nil {
 		return nil, err
 	}

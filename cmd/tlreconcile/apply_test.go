@@ -18,7 +18,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
-	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -179,29 +178,13 @@ func (e *applyEnv) inject(f sim.Fault) {
 	}
 }
 
-// savePlan makes a plan file the way `tlreconcile plan -out` does.
-func (e *applyEnv) savePlan() string {
+// savePlan makes a plan file with `tlreconcile plan -out`.
+func (e *applyEnv) savePlan(extra ...string) string {
 	e.t.Helper()
-	desired, diags := spec.Load(spec.LoadOptions{Paths: []string{e.dir}})
-	if diags.HasErrors() {
-		e.t.Fatalf("desired: %v", diags)
-	}
-	root := &rootOptions{stateDir: e.state}
-	obs, err := root.observe(context.Background(), clusterRefs(desired))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	p, err := plan.Build(desired, obs, plan.Options{})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	path := filepath.Join(e.t.TempDir(), "plan.json")
-	var buf bytes.Buffer
-	if err := plan.Write(&buf, p); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		e.t.Fatal(err)
+	args := append([]string{"plan", "-f", e.dir, "-out", path}, extra...)
+	if _, stderr, code := e.run(args...); code != 0 {
+		e.t.Fatalf("plan -out exited %d: %s", code, stderr)
 	}
 	return path
 }

@@ -145,17 +145,24 @@ func (o *planOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s, err := o.root.openSession(ctx, true, 0)
+	if err != nil {
+		return err
+	}
+	defer o.root.closeSession(s)
 	var observed map[string]*drivers.Observed
 	if o.observedFile != "" {
 		observed, err = readObservedFile(o.observedFile)
 	} else {
-		observed, err = o.root.observe(ctx, clusterRefs(desired))
+		observed, err = s.Observe(ctx, clusterRefs(desired))
 	}
 	if err != nil {
 		return err
 	}
 	accept.report(errw, observed)
-	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets, AcceptedIdentityChanges: accept.addTo(nil)})
+	// The journal's acceptances join the operator's, so that a plan made
+	// after an interrupted apply records the identities it produced.
+	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets, Accept: s.Acceptances().WithOperator(accept.keys()...)})
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
@@ -74,14 +76,30 @@ func (o *rootOptions) driverConfig() drivers.Config {
 	return drivers.Config{StateDir: o.stateDir}
 }
 
-// observe observes refs through this binary's drivers.
-func (o *rootOptions) observe(ctx context.Context, refs []drivers.ClusterRef) (map[string]*drivers.Observed, error) {
-	return plan.ObserveAll(ctx, o.registry(), o.driverConfig(), refs)
+// openSession opens the reconcile session every command that touches
+// clusters runs (apply.Session): read-only for plan and show (no lock), with
+// the state dir's lock for apply. It tells the user when the journal holds an
+// interrupted run.
+func (o *rootOptions) openSession(ctx context.Context, readOnly bool, lockTimeout time.Duration) (*apply.Session, error) {
+	notify := func(s string) { fmt.Fprintln(o.stderr, s) }
+	s, err := apply.Open(ctx, apply.SessionOptions{
+		Registry: o.registry(), Config: o.driverConfig(), ReadOnly: readOnly,
+		LockTimeout: lockTimeout, Command: commandLine(), Notify: notify,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if msg := s.Resuming(); msg != "" {
+		notify(msg)
+	}
+	return s, nil
 }
 
-// openDrivers opens this binary's drivers for refs (see drivers.Registry.OpenAll).
-func (o *rootOptions) openDrivers(refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
-	return o.registry().OpenAll(o.driverConfig(), refs)
+// closeSession closes s and reports a lock that could not be released.
+func (o *rootOptions) closeSession(s *apply.Session) {
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(o.stderr, err)
+	}
 }
 
 // needInput is the error of a command that reads desired state but was given none.

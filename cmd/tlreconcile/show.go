@@ -60,11 +60,16 @@ func (o *showOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	observed, err := o.root.observe(ctx, clusterRefs(desired))
+	s, err := o.root.openSession(ctx, true, 0)
 	if err != nil {
 		return err
 	}
-	p, err := plan.Build(desired, observed, plan.Options{})
+	defer o.root.closeSession(s)
+	observed, err := s.Observe(ctx, clusterRefs(desired))
+	if err != nil {
+		return err
+	}
+	p, err := plan.Build(desired, observed, plan.Options{Accept: s.Acceptances()})
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/plan"
 )
 
 // JournalFile is the journal's name under the state dir.
@@ -179,7 +180,7 @@ func (e Entry) vmKey() (key string, ok bool) {
 // reset) that completed or was pending when the run ended, and whose
 // set-annotations did not run afterwards: the
 // planner must record their new identity instead of reporting it lost
-// (plan.Options.AcceptedIdentityChanges). Pass AcceptedIdentities(entries)
+// (plan.Acceptances.Any). Pass AcceptedIdentities(entries)
 // with it, which narrows the keys whose journal says what the new identity
 // is to that identity.
 func AcceptedIdentityChanges(entries []Entry) map[string]bool {
@@ -205,7 +206,7 @@ func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 // "CLUSTER/VM" keys whose last identity-changing entry completed and recorded
 // the identity the VM had right after it (Entry.NewIdentity), that identity;
 // the planner accepts a changed identity for such a VM only when it is this
-// one (plan.Options.AcceptedIdentities), so an unplanned vTPM loss after the
+// one (plan.Acceptances.Only), so an unplanned vTPM loss after the
 // step is still reported as vtpm-state-lost.
 //
 // Keys are left out, and AcceptedIdentityChanges alone keeps accepting any new
@@ -234,6 +235,12 @@ func AcceptedIdentities(entries []Entry) map[string]string {
 		}
 	}
 	return out
+}
+
+// JournalAcceptances are the vTPM identity acceptances the journal's entries
+// give the planner (AcceptedIdentityChanges narrowed by AcceptedIdentities).
+func JournalAcceptances(entries []Entry) plan.Acceptances {
+	return plan.Acceptances{Any: AcceptedIdentityChanges(entries), Only: AcceptedIdentities(entries)}
 }
 
 // ClearJournal empties the journal in stateDir, if there is anything in it:

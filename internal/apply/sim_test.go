@@ -86,7 +86,12 @@ func (e *simEnv) plan(opts plan.Options) *plan.Plan {
 	for _, c := range desired.Clusters {
 		refs = append(refs, plan.ClusterRef(c))
 	}
-	obs, err := plan.ObserveAll(context.Background(), e.reg, e.cfg, refs)
+	s, err := apply.Open(context.Background(), apply.SessionOptions{Registry: e.reg, Config: e.cfg, ReadOnly: true})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer s.Close()
+	obs, err := s.Observe(context.Background(), refs)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -102,7 +107,7 @@ func (e *simEnv) drivers() map[string]drivers.Driver { return map[string]drivers
 // converge applies until nothing is left to change, failing the test on any failure.
 func (e *simEnv) converge() {
 	e.t.Helper()
-	p := e.plan(plan.Options{AcceptedIdentityChanges: e.accepted})
+	p := e.plan(plan.Options{Accept: plan.Acceptances{Any: e.accepted}})
 	if !p.HasChanges() {
 		return
 	}
@@ -414,7 +419,7 @@ func TestSimNoStartBetweenResetAndTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.accepted = apply.AcceptedIdentityChanges(entries)
-	again := e.plan(plan.Options{AcceptedIdentityChanges: e.accepted})
+	again := e.plan(plan.Options{Accept: plan.Acceptances{Any: e.accepted}})
 	for _, c := range again.Changes {
 		for _, s := range c.Steps {
 			if s.Destructive {
@@ -512,7 +517,7 @@ func TestSimJournaledIdentityNarrowsAcceptance(t *testing.T) {
 				t.Fatalf("no completed %s in the journal: %+v", tt.op, entries)
 			}
 			opts := func(entries []apply.Entry) plan.Options {
-				return plan.Options{AcceptedIdentityChanges: apply.AcceptedIdentityChanges(entries), AcceptedIdentities: apply.AcceptedIdentities(entries)}
+				return plan.Options{Accept: apply.JournalAcceptances(entries)}
 			}
 
 			// The identity the planned step produced is accepted and recorded.

@@ -44,30 +44,3 @@ func (r *Registry) Open(name string, cfg Config) (Driver, error) {
 	}
 	return f(cfg)
 }
-
-// OpenAll opens one driver per driver name that refs use and maps every
-// cluster to its driver. closeAll closes every opened driver that holds
-// processes or connections; on error nothing stays open.
-func (r *Registry) OpenAll(cfg Config, refs []ClusterRef) (byCluster map[string]Driver, closeAll func(), err error) {
-	byName := map[string]Driver{}
-	closeAll = func() {
-		for _, d := range byName {
-			if c, ok := d.(Closer); ok {
-				_ = c.Close() // nothing left to do with a driver that will not close
-			}
-		}
-	}
-	byCluster = make(map[string]Driver, len(refs))
-	for _, ref := range refs {
-		d, ok := byName[ref.Driver]
-		if !ok {
-			if d, err = r.Open(ref.Driver, cfg); err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("cluster/%s: %w", ref.Name, err)
-			}
-			byName[ref.Driver] = d
-		}
-		byCluster[ref.Name] = d
-	}
-	return byCluster, closeAll, nil
-}

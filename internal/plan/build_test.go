@@ -366,9 +366,9 @@ func TestVTPMIdentity(t *testing.T) {
 			d := vmSpec("a")
 			opts := plan.Options{}
 			if tt.accepted {
-				opts.AcceptedIdentityChanges = map[string]bool{"c1/a": true}
+				opts.Accept.Any = map[string]bool{"c1/a": true}
 			}
-			opts.AcceptedIdentities = tt.acceptedIDs
+			opts.Accept.Only = tt.acceptedIDs
 			p := mustBuild(t, desiredOf(clusterSpec(), d), observedOf(healthyNodes(), synced(d, "node1", id1, tt.obs)), opts)
 			var rules []string
 			for _, f := range p.Findings {

@@ -3,6 +3,6 @@
 // Plan of actions with ordered, guarded steps and findings. It also owns the
 // plan file format (Read, Stale) and observation snapshots (ReadObserved,
 // WriteObserved). It returns data and never prints or applies an op: rendering
-// lives in internal/view and execution in internal/apply. ObserveAll is its only
-// contact with drivers, and it only reads.
+// lives in internal/view, observing and execution in internal/apply's Session.
+// It uses drivers' types and never calls a driver.
 package plan

@@ -2,14 +2,12 @@ package plan_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -179,32 +177,6 @@ func TestReadObservedRejects(t *testing.T) {
 				t.Errorf("ReadObserved = %v, want an error containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestObserveAll(t *testing.T) {
-	reg := drivers.NewRegistry()
-	reg.Register(sim.Name, sim.Factory)
-	cfg := drivers.Config{StateDir: t.TempDir()}
-	refs := []drivers.ClusterRef{
-		{Name: "east", Driver: sim.Name, Nodes: []string{"e1", "e2"}},
-		{Name: "west", Driver: sim.Name, Nodes: []string{"w1"}},
-	}
-	got, err := plan.ObserveAll(context.Background(), reg, cfg, refs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || len(got["east"].Nodes) != 2 || len(got["west"].Nodes) != 1 {
-		t.Errorf("ObserveAll = %+v", got)
-	}
-	_, err = plan.ObserveAll(context.Background(), reg, cfg, append(refs, drivers.ClusterRef{Name: "x", Driver: "vmware"}))
-	if !errors.Is(err, drivers.ErrNotFound) || !strings.Contains(err.Error(), "vmware") {
-		t.Errorf("unknown driver: err = %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := plan.ObserveAll(ctx, reg, cfg, refs); err == nil {
-		t.Error("cancelled context: want an error")
 	}
 }
 

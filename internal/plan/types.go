@@ -251,24 +251,7 @@ type Options struct {
 	// other changes still run. The watch daemon uses it without --allow-destructive:
 	// one VM that needs a vTPM reset must not stop every other VM's reconcile.
 	BlockDestructive bool
-	// AcceptedIdentityChanges: "CLUSTER/VM" keys whose vTPM identity changed through a
-	// planned, completed create or reset (apply's journal says so after an interrupted
-	// run): the new identity is recorded instead of reported as "vTPM state lost".
-	AcceptedIdentityChanges map[string]bool
-	// AcceptedIdentities: "CLUSTER/VM" keys whose planned identity change is known to
-	// have produced one identity (apply's journal read it right after the step), mapped
-	// to that identity: only it is accepted, and any other new identity is reported as
-	// "vTPM state lost", even when AcceptedIdentityChanges holds the key too (the
-	// journal's keys are in both). An operator's --accept-vtpm-identity accepts
-	// whatever is there: its keys go in AcceptedIdentityChanges and not here.
-	AcceptedIdentities map[string]string
-}
-
-// acceptsIdentity says whether a vTPM identity cur that differs from the
-// recorded one is accepted for the VM key ("CLUSTER/VM").
-func (o Options) acceptsIdentity(key, cur string) bool {
-	if id, ok := o.AcceptedIdentities[key]; ok && id != "" {
-		return id == cur
-	}
-	return o.AcceptedIdentityChanges[key]
+	// Accept says which changed vTPM identities are recorded instead of
+	// reported as vtpm-state-lost.
+	Accept Acceptances
 }

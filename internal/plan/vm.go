@@ -117,7 +117,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	// vTPM identity: "" observed means unknown (the owner node cannot unlock the
 	// vTPM), never "lost".
 	rec, cur := a.VTPMIdentity, o.VTPMIdentity
-	lost := rec != "" && cur != "" && rec != cur && !b.opts.acceptsIdentity(c+"/"+d.Name, cur)
+	lost := rec != "" && cur != "" && rec != cur && !b.opts.Accept.Accepts(drivers.VMResource(c, d.Name).Key(), cur)
 	keepID := cur
 	if lost || cur == "" {
 		keepID = rec

@@ -14,8 +14,9 @@ import (
 )
 
 // Pipeline is the real LoadFunc and ReconcileFunc: spec.Load over the tree's
-// files, then plan.ObserveAll, plan.Build and, in mode correct, apply.Run under
-// apply's lock and journal in the state dir. It decides nothing itself.
+// files, then one apply.Session: observe, plan.Build and, in mode correct,
+// apply on the same drivers under the state dir's lock and journal. It decides
+// nothing itself.
 type Pipeline struct {
 	Registry *drivers.Registry
 	Config   drivers.Config // the state dir: sim clusters, the apply lock and journal
@@ -58,115 +59,85 @@ func (p *Pipeline) Load(_ context.Context, root string) Input {
 	return in
 }
 
-// Reconcile observes, plans and (mode correct) applies d. ctx ends at shutdown:
-// apply then starts no new step and lets the running one finish.
+// Reconcile observes, plans and (mode correct) applies d in one
+// apply.Session: the drivers that observed are the ones that apply. ctx ends
+// at shutdown: apply then starts no new step and lets the running one finish.
 func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (RunResult, error) {
 	var res RunResult
 	log := p.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	s, err := apply.Open(ctx, apply.SessionOptions{
+		Registry: p.Registry, Config: p.Config, ReadOnly: p.Mode != ModeCorrect,
+		LockTimeout: p.LockTimeout, Command: "tlreconcile watch", Notify: func(m string) { log.Info(m) },
+	})
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err := s.Close(); err != nil {
+			log.Warn("close the reconcile session", "err", err)
+		}
+	}()
+	if msg := s.Resuming(); msg != "" && p.Mode == ModeCorrect {
+		log.Info(msg, "journal_entries", len(s.Journal()))
+	}
 	refs := make([]drivers.ClusterRef, 0, len(d.Clusters))
 	for _, c := range d.Clusters {
 		refs = append(refs, plan.ClusterRef(c))
 	}
-	var (
-		accepted   map[string]bool
-		acceptedID map[string]string
-	)
-	if p.Mode == ModeCorrect {
-		lock, err := apply.AcquireLock(ctx, p.Config.StateDir, apply.LockOptions{
-			Timeout: p.LockTimeout, Command: "tlreconcile watch",
-			Notify: func(s string) { log.Info(s) },
-		})
-		if err != nil {
-			return res, err
-		}
-		defer func() {
-			if err := lock.Release(); err != nil {
-				log.Warn("release the apply lock", "err", err)
-			}
-		}()
-		entries, err := apply.ReadJournalFile(p.Config.StateDir)
-		if err != nil {
-			return res, fmt.Errorf("%w (journal in %s)", err, p.Config.StateDir)
-		}
-		if len(entries) > 0 {
-			log.Info("resuming an interrupted apply: re-observing and planning from what is there now", "journal_entries", len(entries))
-		}
-		accepted = apply.AcceptedIdentityChanges(entries)
-		acceptedID = apply.AcceptedIdentities(entries)
-	}
-	observed, err := plan.ObserveAll(ctx, p.Registry, p.Config, refs)
+	observed, err := s.Observe(ctx, refs)
 	if err != nil {
 		return res, err
 	}
 	res.Observed = true
-	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive, BlockDestructive: !p.AllowDestructive, AcceptedIdentityChanges: accepted, AcceptedIdentities: acceptedID})
+	// Detect mode reads the journal too: a reset an interrupted apply
+	// carried out is not reported as a loss there either.
+	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive,
+		BlockDestructive: !p.AllowDestructive, Accept: s.Acceptances()})
 	if err != nil {
 		return res, err
 	}
+	res.summarize(pl)
+	if p.Mode != ModeCorrect {
+		return res, nil
+	}
+	if err := apply.Check(pl, p.AllowDestructive); err != nil {
+		return res, err
+	}
+	res.Applied = pl.HasChanges()
+	rep, err := s.Apply(ctx, pl, apply.Options{Parallelism: p.Parallelism, AllowDestructive: p.AllowDestructive, Retry: p.Retry, Events: p.Events})
+	res.record(rep)
+	if err != nil {
+		return res, err
+	}
+	if rep.Failed() {
+		return res, errors.New("apply: some changes failed; see the step events")
+	}
+	return res, nil
+}
+
+// summarize takes the plan's summary, findings and changes into the result.
+func (res *RunResult) summarize(pl *plan.Plan) {
 	res.Summary, res.Findings = pl.Summary, pl.Findings
 	for _, c := range pl.Changes {
 		if c.Action == plan.ActionNoop {
 			continue
 		}
-		cs := ChangeSummary{Resource: c.Resource, Cluster: c.Cluster, Action: c.Action}
-		for _, s := range c.Steps {
-			if s.Blocked != nil {
-				cs.Blocked = true
-			}
-		}
-		res.Changes = append(res.Changes, cs)
+		_, blocked := c.Blocker()
+		res.Changes = append(res.Changes, ChangeSummary{Resource: c.Resource, Cluster: c.Cluster, Action: c.Action, Blocked: blocked != nil})
 	}
-	if p.Mode != ModeCorrect {
-		return res, nil
-	}
-	if len(res.Changes) == 0 {
-		return res, p.clearJournal()
-	}
-	if err := apply.Check(pl, p.AllowDestructive); err != nil {
-		return res, err
-	}
-	drvs, closeAll, err := p.open(pl.Clusters)
-	if err != nil {
-		return res, err
-	}
-	defer closeAll()
-	journal, err := apply.OpenJournal(p.Config.StateDir)
-	if err != nil {
-		return res, err
-	}
-	defer journal.Close()
-	byName := map[string]drivers.ClusterRef{}
-	for _, r := range pl.Clusters {
-		byName[r.Name] = r
-	}
-	res.Applied = true
-	rep, err := apply.Run(ctx, pl, drvs, apply.Options{
-		Parallelism: p.Parallelism, AllowDestructive: p.AllowDestructive, Retry: p.Retry,
-		Events: p.Events, Refs: byName, Journal: journal,
-	})
-	if rep != nil {
-		for _, r := range rep.Resources {
-			for _, s := range r.Steps {
-				res.Steps = append(res.Steps, StepOutcome{Op: s.Op, Result: string(s.Status)})
-			}
-		}
-	}
-	if err != nil {
-		return res, err
-	}
-	if rep != nil && rep.Failed() {
-		return res, errors.New("apply: some changes failed; see the step events")
-	}
-	return res, p.clearJournal()
 }
 
-// clearJournal empties the journal once the clusters match: nothing to resume.
-func (p *Pipeline) clearJournal() error { return apply.ClearJournal(p.Config.StateDir) }
-
-// open opens one driver per driver name and maps every cluster to it.
-func (p *Pipeline) open(refs []drivers.ClusterRef) (map[string]drivers.Driver, func(), error) {
-	return p.Registry.OpenAll(p.Config, refs)
+// record takes what apply did into the result.
+func (res *RunResult) record(rep *apply.Report) {
+	if rep == nil {
+		return
+	}
+	for _, r := range rep.Resources {
+		for _, s := range r.Steps {
+			res.Steps = append(res.Steps, StepOutcome{Op: s.Op, Result: string(s.Status)})
+		}
+	}
 }
