@@ -13,6 +13,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
 var updateSim = flag.Bool("update-sim", false, "rewrite the golden files under testdata/sim")
@@ -38,7 +39,7 @@ func mustSimCLI(t *testing.T, dir string, args ...string) string {
 
 func simShowVM(t *testing.T, dir, vm string) drivers.VM {
 	t.Helper()
-	var got simShowJSON
+	var got view.SimCluster
 	if err := json.Unmarshal([]byte(mustSimCLI(t, dir, "sim", "show", "--format", "json")), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -138,7 +136,8 @@ type outcome struct {
 }
 
 // Run watches until ctx is done, then waits up to ShutdownTimeout for a running
-// reconcile (which sees ctx done and starts no new step) and returns nil.
+// reconcile (which sees ctx done and starts no new step) and returns nil. The
+// loop itself is in loop.go.
 func (w *Watcher) Run(ctx context.Context) error {
 	if fi, err := os.Stat(w.root); err != nil || !fi.IsDir() {
 		if err == nil {
@@ -150,146 +149,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if t != nil {
-			t.close()
-		}
-	}()
+	l := w.newLoop(ctx, t)
+	defer l.close()
 	w.log.Info("watching", "dir", w.root, "mode", w.o.Mode, "debounce", w.o.Debounce, "interval", w.o.Interval)
-
-	resync := time.NewTicker(w.o.Interval)
-	defer resync.Stop()
-	debounce := newTimer()
-	retry := newTimer()
-	poll := newTimer()
-	defer debounce.stop()
-	defer retry.stop()
-	defer poll.stop()
-	var firstEvent time.Time
-	retryDelay := w.o.RetryDelay
-
-	running := false
-	var pending Trigger
-	done := make(chan outcome, 1)
-	start := func(tr Trigger) {
-		running = true
-		w.setRunning(true)
-		go func() { done <- w.runOnce(ctx, tr) }()
-	}
-	request := func(tr Trigger) {
-		if running {
-			if pending == "" {
-				pending = tr
-			}
-			w.mu.Lock()
-			w.st.Pending = pending
-			w.st.Coalesced++
-			w.mu.Unlock()
-			w.m.coalesced.Inc()
-			return
-		}
-		start(tr)
-	}
-	request(TriggerStartup)
-
-	for {
-		var events <-chan fsnotify.Event
-		var errs <-chan error
-		if t != nil {
-			events, errs = t.fw.Events, t.fw.Errors
-		}
-		select {
-		case <-ctx.Done():
-			if !running {
-				w.log.Info("stopped")
-				return nil
-			}
-			w.log.Info("stopping: letting the running step finish", "timeout", w.o.ShutdownTimeout)
-			select {
-			case <-done:
-				w.setRunning(false)
-				w.log.Info("stopped")
-				return nil
-			case <-time.After(w.o.ShutdownTimeout):
-				return fmt.Errorf("watch: the running reconcile did not finish within %s of the stop signal; it was abandoned (the apply journal under the state dir lets the next run resume)", w.o.ShutdownTimeout)
-			}
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			if t.relevant(ev) {
-				now := time.Now()
-				if firstEvent.IsZero() {
-					firstEvent = now
-				}
-				d := w.o.Debounce
-				if until := firstEvent.Add(10 * w.o.Debounce).Sub(now); until < d {
-					d = max(until, 0)
-				}
-				debounce.reset(d)
-			}
-		case err, ok := <-errs:
-			if !ok {
-				continue
-			}
-			// Lost events (queue overflow): watch every folder again and re-read.
-			w.log.Warn("file events were lost; re-reading the whole folder", "err", err)
-			if aerr := t.add(w.root); aerr != nil {
-				w.log.Warn("cannot re-watch folder", "dir", w.root, "err", aerr)
-			}
-			debounce.reset(w.o.Debounce)
-		case <-debounce.c():
-			debounce.fired()
-			firstEvent = time.Time{}
-			request(TriggerFiles)
-		case <-resync.C:
-			request(TriggerResync)
-		case <-w.hup:
-			request(TriggerSignal)
-		case <-retry.c():
-			retry.fired()
-			request(TriggerRetry)
-		case <-poll.c():
-			poll.fired()
-			if fi, err := os.Stat(w.root); err != nil || !fi.IsDir() {
-				poll.reset(rootPoll)
-				continue
-			}
-			nt, err := newTree(w.root, w.log)
-			if err != nil {
-				w.log.Warn("the watched folder is back but cannot be watched yet", "dir", w.root, "err", err)
-				poll.reset(rootPoll)
-				continue
-			}
-			t = nt
-			w.log.Info("the watched folder is back", "dir", w.root)
-			request(TriggerFiles)
-		case out := <-done:
-			running = false
-			w.setRunning(false)
-			if out.missing && t != nil {
-				t.close() // its watches died with the folder
-				t = nil
-				poll.reset(rootPoll)
-			}
-			if out.failed && !out.missing {
-				retry.reset(retryDelay)
-				retryDelay = min(2*retryDelay, w.o.Interval)
-			} else {
-				retry.stop()
-				retryDelay = w.o.RetryDelay
-			}
-			if pending != "" {
-				tr := pending
-				pending = ""
-				w.mu.Lock()
-				w.st.Pending = ""
-				w.mu.Unlock()
-				start(tr)
-			}
-		}
-	}
+	l.request(TriggerStartup)
+	return l.run()
 }
 
 func (w *Watcher) setRunning(b bool) {
@@ -452,31 +316,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// timer is a stoppable one-shot whose channel is nil while disarmed, so an idle
-// loop wakes for nothing.
-type timer struct{ t *time.Timer }
-
-func newTimer() *timer { return &timer{} }
-
-func (t *timer) reset(d time.Duration) {
-	t.stop()
-	t.t = time.NewTimer(d)
-}
-
-func (t *timer) stop() {
-	if t.t != nil {
-		t.t.Stop()
-		t.t = nil
-	}
-}
-
-func (t *timer) fired() { t.t = nil }
-
-func (t *timer) c() <-chan time.Time {
-	if t.t == nil {
-		return nil
-	}
-	return t.t.C
 }
