@@ -37,10 +37,10 @@ func Check(t testing.TB, path string, got []byte) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("golden: %v (run go test -run '%s' -update to create it)", err, runPattern(t))
+		t.Fatalf("golden: %v (create it with go test -run '%s' -update, or make golden)", err, runPattern(t))
 	}
 	if msg := Diff(got, want); msg != "" {
-		t.Errorf("golden: output differs from %s (go test -run '%s' -update rewrites it):\n%s\ngot:\n%s", path, runPattern(t), msg, got)
+		t.Errorf("golden: output differs from %s (go test -run '%s' -update, or make golden, rewrites it):\n%s\ngot:\n%s", path, runPattern(t), msg, got)
 	}
 }
 
