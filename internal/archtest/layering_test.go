@@ -31,33 +31,33 @@ var frontends = []string{"cmd/...", "internal/watch/..."}
 // locked before they land.
 var layering = []rule{
 	{from: "cmd/...", why: "cmd is the top: it wires every layer and nothing imports it"},
-	{from: "internal/watch/...", deny: with("cmd/...", "internal/view/..."),
+	{from: "internal/watch/...", deny: []string{"cmd/...", "internal/view/..."},
 		why: "watch runs on apply's Session; the view is injected by cmd, chosen once from --format"},
 	{from: "internal/view/...", deny: frontends,
 		why: "view only reads types (apply, plan, drivers, spec); it never drives a command or a watch loop"},
-	{from: "internal/apply/...", deny: with(frontends, "internal/view/..."),
+	{from: "internal/apply/...", deny: aboveAnd("internal/view/..."),
 		why: "apply executes plans; frontends and views sit above it"},
-	{from: "internal/plan/...", deny: with(frontends, "internal/apply/...", "internal/view/..."),
+	{from: "internal/plan/...", deny: aboveAnd("internal/apply/...", "internal/view/..."),
 		why: "the planner returns data: it never applies and never renders"},
-	{from: "internal/drivers/...", deny: with(frontends, "internal/apply/...", "internal/plan/...", "internal/view/..."),
+	{from: "internal/drivers/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/..."),
 		why: "drivers never import plan or apply: they execute one Op and report observations"},
-	{from: "internal/drivers/sim/...", deny: with("internal/drivers/azurelocal/...", "internal/drivers/hyperv/..."),
+	{from: "internal/drivers/sim/...", deny: []string{"internal/drivers/azurelocal/...", "internal/drivers/hyperv/..."},
 		why: "the sim imports no driver implementation: it is the far end the drivers talk to"},
-	{from: "internal/sim/...", deny: with(frontends, "internal/apply/...", "internal/plan/...", "internal/view/...",
+	{from: "internal/sim/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/...",
 		"internal/drivers/azurelocal/...", "internal/drivers/hyperv/...", "internal/drivers/sim/..."),
 		why: "the simulated Azure Local imports neither drivers' implementations nor plan"},
-	{from: "internal/spec/...", deny: with(frontends, "internal/apply/...", "internal/plan/...", "internal/view/...", "internal/drivers/..."),
+	{from: "internal/spec/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/...", "internal/drivers/..."),
 		why: "spec is desired state only; plan joins it with what drivers observe"},
-	{from: "schema/...", deny: with("cmd/...", "internal/..."),
+	{from: "schema/...", deny: []string{"cmd/...", "internal/..."},
 		why: "schema is the bottom: embedded files and their accessors"},
-	{from: "internal/vtpm/...", deny: with(frontends, "internal/apply/...", "internal/plan/...", "internal/view/...",
+	{from: "internal/vtpm/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/...",
 		"internal/drivers/...", "internal/sim/...", "internal/attest/...", "internal/spec/..."),
 		why: "vtpm reads TPMs for sim and attest; it owns no policy and knows no driver"},
-	{from: "internal/attest/...", deny: with(frontends, "internal/apply/...", "internal/plan/...", "internal/view/..."),
+	{from: "internal/attest/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/..."),
 		why: "attest collects and verifies; apply and the drivers call it, not the other way round"},
-	{from: "internal/golden/...", deny: with("cmd/...", "internal/...", "schema/..."),
+	{from: "internal/golden/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
 		why: "the golden-file helper is a leaf every test can import"},
-	{from: "internal/archtest/...", deny: with("cmd/...", "internal/...", "schema/..."),
+	{from: "internal/archtest/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
 		why: "archtest reads the source; it imports none of it"},
 }
 
@@ -65,17 +65,9 @@ var layering = []rule{
 // registers the -update flag and imports testing.
 var testOnly = []string{"internal/golden/...", "internal/archtest/..."}
 
-func with(patterns ...any) []string {
-	var out []string
-	for _, p := range patterns {
-		switch p := p.(type) {
-		case string:
-			out = append(out, p)
-		case []string:
-			out = append(out, p...)
-		}
-	}
-	return out
+// aboveAnd is frontends followed by more.
+func aboveAnd(more ...string) []string {
+	return append(slices.Clone(frontends), more...)
 }
 
 // match reports whether the module-relative path pkg matches pattern.
