@@ -6,7 +6,7 @@ PKGS     ?= ./...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 export CGO_ENABLED = 1
 
-.PHONY: all build deps test test-short lint fuzz bench demo clean
+.PHONY: all build deps test test-short lint fuzz bench demo golden clean
 
 all: build
 
@@ -30,6 +30,15 @@ lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	$(GO) vet $(PKGS)
 	$(STATICCHECK) $(PKGS)
+
+## golden: rewrite every golden file under testdata/ through internal/golden's one
+## -update flag, then review `git diff` before committing. Only packages whose
+## tests import internal/golden get the flag (other test binaries reject it), so
+## this is `go test ./... -update` restricted to them.
+GOLDEN_PKG = github.com/tlreconcile/tlreconcile/internal/golden
+golden:
+	$(GO) test -count=1 $$($(GO) list -f '{{.ImportPath}} {{join .TestImports " "}} {{join .XTestImports " "}}' $(PKGS) | \
+	  awk '/ $(subst /,\/,$(GOLDEN_PKG))( |$$)/ {print $$1}') -update
 
 ## fuzz: run every fuzz target for FUZZTIME each (default 20s).
 FUZZTIME ?= 20s

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
-
-var updateSim = flag.Bool("update-sim", false, "rewrite the golden files under testdata/sim")
 
 // simCLI runs `tlreconcile --state-dir DIR ARGS...` in process through cobra.
 func simCLI(t *testing.T, dir string, args ...string) (string, error) {
@@ -171,17 +169,5 @@ func TestSimShowGolden(t *testing.T) {
 	mustSimCLI(t, dir, "sim", "ipsec", "--node", "node1", "--state", "on")
 	mustSimCLI(t, dir, "sim", "inject", "--op", "start-vm", "--fail", "2", "--latency", "20ms")
 	got := mustSimCLI(t, dir, "sim", "show")
-	golden := filepath.Join("testdata", "sim", "show.golden")
-	if *updateSim {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/tlreconcile -run TestSimShowGolden -update-sim to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("sim show differs from %s (update with -update-sim):\ngot:\n%s\nwant:\n%s", golden, got, want)
-	}
+	golden.Check(t, filepath.Join("testdata", "sim", "show.golden"), []byte(got))
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
 
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/schema"
 )
-
-var updateValidate = flag.Bool("update-validate", false, "rewrite the golden files of examples/invalid")
 
 // runCLI runs the root command from the repository root, so paths and the
 // golden output read "examples/...".
@@ -63,22 +61,7 @@ func TestValidateInvalidGolden(t *testing.T) {
 			if code := exitCodeOf(err); code != 1 {
 				t.Fatalf("exit code = %d (err %v), want 1", code, err)
 			}
-			golden := filepath.Join("examples", "invalid", "testdata", "validate."+format+".golden")
-			if *updateValidate {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./cmd/tlreconcile -update-validate to create it)", err)
-			}
-			if out != string(want) {
-				t.Errorf("output differs from %s (go test ./cmd/tlreconcile -run TestValidateInvalidGolden -update-validate):\ngot:\n%s", golden, out)
-			}
+			golden.Check(t, filepath.Join("examples", "invalid", "testdata", "validate."+format+".golden"), []byte(out))
 		})
 	}
 }

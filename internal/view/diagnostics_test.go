@@ -3,17 +3,15 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
-
-var updateDiagnostics = flag.Bool("update-diagnostics", false, "rewrite the diagnostics golden files")
 
 func sampleDiagnostics() spec.Diagnostics {
 	return spec.Diagnostics{
@@ -45,19 +43,7 @@ func TestDiagnosticsGolden(t *testing.T) {
 			if err := view.Diagnostics(&buf, tc.format, tc.diags, tc.color); err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join("testdata", "diagnostics-"+tc.name+".golden")
-			if *updateDiagnostics {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./internal/view -update-diagnostics to create it)", err)
-			}
-			if buf.String() != string(want) {
-				t.Errorf("output differs from %s (go test ./internal/view -run TestDiagnosticsGolden -update-diagnostics):\n%s", golden, buf.String())
-			}
+			golden.Check(t, filepath.Join("testdata", "diagnostics-"+tc.name+".golden"), buf.Bytes())
 		})
 	}
 }

@@ -3,7 +3,6 @@ package view_test
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
@@ -81,20 +81,7 @@ func TestEventsLiveGolden(t *testing.T) {
 			for _, e := range liveEvents() {
 				sink(e)
 			}
-			golden := filepath.Join("testdata", name+".golden")
-			if *updateEvents {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update-events to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("output differs from %s (go test ./internal/view -run TestEventsLiveGolden -update-events; view it with cat -v):\n%s",
-					golden, strings.Join(frames(buf.String()), "\n"))
-			}
+			golden.Check(t, filepath.Join("testdata", name+".golden"), buf.Bytes())
 		})
 	}
 }

@@ -3,19 +3,16 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
-
-var updateEvents = flag.Bool("update-events", false, "rewrite the apply event golden files")
 
 // sampleEvents is one run with every event kind, on a fixed clock.
 func sampleEvents() []apply.Event {
@@ -85,19 +82,7 @@ func TestEventsGolden(t *testing.T) {
 			for _, e := range sampleEvents() {
 				sink(e)
 			}
-			golden := filepath.Join("testdata", tt.name+".golden")
-			if *updateEvents {
-				if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update-events to create it)", err)
-			}
-			if !bytes.Equal(buf.Bytes(), want) {
-				t.Errorf("output differs from %s (go test ./internal/view -run TestEventsGolden -update-events):\n%s", golden, buf.String())
-			}
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), buf.Bytes())
 		})
 	}
 }

@@ -3,20 +3,17 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
-
-var updatePlan = flag.Bool("update-plan", false, "rewrite the plan and show golden files")
 
 var (
 	observedAt = time.Date(2026, 11, 27, 2, 0, 0, 0, time.UTC)
@@ -134,24 +131,6 @@ func scenario(t *testing.T) *plan.Plan {
 	return p
 }
 
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	golden := filepath.Join("testdata", name)
-	if *updatePlan {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/view -update-plan to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (go test ./internal/view -run %s -update-plan):\n%s", golden, t.Name(), got)
-	}
-}
-
 func TestPlanGolden(t *testing.T) {
 	p := scenario(t)
 	tests := []struct {
@@ -169,7 +148,7 @@ func TestPlanGolden(t *testing.T) {
 			if err := tt.render(&b); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.golden, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.golden), b.Bytes())
 		})
 	}
 }

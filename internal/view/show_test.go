@@ -2,10 +2,12 @@ package view_test
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
@@ -31,7 +33,7 @@ func TestShowGolden(t *testing.T) {
 			if err := view.Show(&b, tt.format, obs, p.Findings[:3]); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.golden, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.golden), b.Bytes())
 		})
 	}
 	t.Run("json reads back as a snapshot", func(t *testing.T) {

@@ -3,12 +3,14 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
@@ -58,7 +60,7 @@ func TestSimShowGolden(t *testing.T) {
 			if err := view.SimShow(&b, tt.format, simCluster()); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tt.golden, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.golden), b.Bytes())
 		})
 	}
 }

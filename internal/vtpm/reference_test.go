@@ -3,9 +3,7 @@ package vtpm_test
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,10 +13,9 @@ import (
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // newReference returns a Reference closed at the end of the test. Tests using
 // it must not run in parallel: the process has one simulator.
@@ -104,19 +101,7 @@ func TestReferenceGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got = append(got, '\n')
-			path := filepath.Join("testdata", fmt.Sprintf("reference-seed-%d.json", seed))
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v: run go test ./internal/vtpm -run Golden -update", err)
-			}
-			if string(got) != string(want) {
-				t.Errorf("identity of seed %d changed:\n got %s\nwant %s", seed, got, want)
-			}
+			golden.Check(t, filepath.Join("testdata", fmt.Sprintf("reference-seed-%d.json", seed)), got)
 		})
 	}
 }

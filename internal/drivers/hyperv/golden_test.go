@@ -2,16 +2,13 @@ package hyperv_test
 
 import (
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func goldenRef() drivers.ClusterRef {
 	return drivers.ClusterRef{
@@ -76,19 +73,7 @@ func TestRequestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			body = append(body, '\n')
-			path := filepath.Join("testdata", "payloads", string(op.Kind)+".json")
-			if *update {
-				if err := os.WriteFile(path, body, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if string(body) != string(want) {
-				t.Errorf("payload for %s differs from %s:\ngot:\n%s\nwant:\n%s", op.Kind, path, body, want)
-			}
+			golden.Check(t, filepath.Join("testdata", "payloads", string(op.Kind)+".json"), body)
 		})
 	}
 }

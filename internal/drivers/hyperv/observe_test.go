@@ -14,6 +14,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/golden"
 )
 
 func readReport(t *testing.T, name string) *hyperv.NodeReport {
@@ -155,19 +156,7 @@ func TestObserveMerge(t *testing.T) {
 	obs.ObservedAt = time.Time{}
 	got, _ := json.MarshalIndent(obs, "", "  ")
 	got = append(got, '\n')
-	path := filepath.Join("testdata", "observe", "merged.want.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("merged observation differs from %s:\n%s", path, got)
-	}
+	golden.Check(t, filepath.Join("testdata", "observe", "merged.want.json"), got)
 	// The facts the golden file pins, stated so that an -update cannot quietly accept a regression.
 	if len(obs.Nodes) != 3 || obs.Nodes[0].Name != "node1" || obs.Nodes[1].State != drivers.NodePaused ||
 		obs.Nodes[1].IgvmAgent != drivers.AgentStopped || obs.Nodes[2].State != drivers.NodeDown || !obs.Nodes[0].MigrationIPsec {
