@@ -10,6 +10,7 @@ import (
 	"unicode"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // Apply carries out one op on the node that owns the VM (or the named node), with one
@@ -82,7 +83,7 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 	}
 	var r OpResult
 	err = c.run(ctx, node, script, p, &r)
-	if se, ok := isScript(err); ok && se.Category == CategoryNotFound {
+	if se, ok := isScript(err); ok && se.Category == psnode.CategoryNotFound {
 		fresh, lerr := d.locate(ctx, c, vm, true)
 		if lerr != nil {
 			return "", OpResult{}, lerr

@@ -14,6 +14,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // TestMain doubles as a fake PowerShell executable: with TLR_FAKE_POWERSHELL=1 the test
@@ -31,7 +32,7 @@ func fakePowerShell() int {
 		fmt.Fprintf(os.Stderr, "fake powershell: unexpected arguments %q\n", os.Args[1:])
 		return 2
 	}
-	handler := func(_ context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+	handler := func(_ context.Context, script string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 		switch {
 		case script == hyperv.ScriptObserve:
 			return hyperv.NodeReport{ComputerName: "LOCAL", VMs: []hyperv.VMReport{{Name: "x", Generation: 2, State: "Off"}, {Name: "die", Generation: 2, State: "Off"}}}, nil

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // Stats counts what the driver sent, for benchmarks and the run summary.
@@ -89,7 +90,7 @@ func (s *session) run(ctx context.Context, script string, params *Payload, out a
 	}
 	id := newID()
 	s.stats.roundTrip(script)
-	if _, err := io.WriteString(s.proc.Stdin(), EncodeRequest(id, text, body)); err != nil {
+	if _, err := io.WriteString(s.proc.Stdin(), psnode.EncodeRequest(id, text, body)); err != nil {
 		s.kill()
 		return drivers.Transient(fmt.Errorf("node/%s: send %s to powershell: %w; the process is restarted on the next call", s.node, script, err))
 	}
@@ -112,7 +113,7 @@ func (s *session) run(ctx context.Context, script string, params *Payload, out a
 // scriptFailure is an error envelope; Err maps it to the sentinels.
 type scriptFailure struct {
 	script string
-	err    *ScriptError
+	err    *psnode.ScriptError
 }
 
 func (f *scriptFailure) Error() string { return f.err.Err().Error() }
@@ -146,7 +147,7 @@ func (s *session) start(ctx context.Context) error {
 				s.kill()
 				return drivers.Transient(fmt.Errorf("node/%s: powershell exited while starting%s; check that PowerShell and the Hyper-V module are installed there", s.node, s.strayNote()))
 			}
-			if l == ReadyLine {
+			if l == psnode.ReadyLine {
 				s.log.Debug("powershell host ready", "node", s.node)
 				return nil
 			}
@@ -155,8 +156,8 @@ func (s *session) start(ctx context.Context) error {
 	}
 }
 
-func (s *session) await(ctx context.Context, id, script string) (*Envelope, error) {
-	begin, end := BeginMarker(id), EndMarker(id)
+func (s *session) await(ctx context.Context, id, script string) (*psnode.Envelope, error) {
+	begin, end := psnode.BeginMarker(id), psnode.EndMarker(id)
 	inFrame := false
 	var body strings.Builder
 	for {
@@ -174,7 +175,7 @@ func (s *session) await(ctx context.Context, id, script string) (*Envelope, erro
 			case !inFrame && l == begin:
 				inFrame = true
 			case inFrame && l == end:
-				env, err := ParseFrame(body.String())
+				env, err := psnode.ParseFrame(body.String())
 				if err != nil {
 					return nil, fmt.Errorf("node/%s: %s: %w", s.node, script, err)
 				}
@@ -219,7 +220,7 @@ func (s *session) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		_, _ = io.WriteString(s.proc.Stdin(), exitLine)
+		_, _ = io.WriteString(s.proc.Stdin(), psnode.ExitRequest+"\n")
 	}
 	s.kill()
 }
@@ -252,7 +253,7 @@ func newID() string {
 }
 
 // isScript returns the script error inside err, if err is one.
-func isScript(err error) (*ScriptError, bool) {
+func isScript(err error) (*psnode.ScriptError, bool) {
 	var f *scriptFailure
 	if errors.As(err, &f) {
 		return f.err, true

@@ -1,4 +1,4 @@
-package hyperv
+package psnode
 
 import (
 	"bytes"
@@ -21,7 +21,8 @@ import (
 const (
 	RequestPrefix = "TLR1"
 	ReadyLine     = "<<<TLR-READY 1>>>"
-	exitLine      = "TLR1 exit\n"
+	// ExitRequest is the stdin line (without its newline) that ends the host loop.
+	ExitRequest = RequestPrefix + " exit"
 )
 
 // BeginMarker is the line that opens the answer to request id.
