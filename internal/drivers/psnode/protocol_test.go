@@ -33,6 +33,15 @@ func TestScriptErrorMapping(t *testing.T) {
 		{"cmdlet: Get-VM cannot find", psnode.ScriptError{Category: "InvalidArgument", Message: `Hyper-V was unable to find a virtual machine with name "x".`, ErrorID: "InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM"}, drivers.ErrNotFound},
 		{"cmdlet: ObjectNotFound", psnode.ScriptError{Category: "ObjectNotFound", Message: "Cannot find any service with service name 'IGVmAgent'."}, drivers.ErrPrecondition},
 		{"cmdlet: cluster group missing", psnode.ScriptError{Category: "ObjectNotFound", Message: "The cluster group 'x' was not found."}, drivers.ErrNotFound},
+		{"cmdlet: VM must be turned off", psnode.ScriptError{Category: "InvalidOperation", Message: "The virtual machine must be turned off."}, drivers.ErrInvalidState},
+		{"cmdlet: InvalidState error id", psnode.ScriptError{Category: "InvalidOperation", Message: "failed", ErrorID: "InvalidState,Microsoft.HyperV.PowerShell.Commands.StartVM"}, drivers.ErrInvalidState},
+		{"cmdlet: 32773 as the code", psnode.ScriptError{Category: "InvalidOperation", Message: "job failed", HResult: 32773}, drivers.ErrInvalidArgument},
+		{"cmdlet: ResourceExists", psnode.ScriptError{Category: "ResourceExists", Message: "x"}, drivers.ErrAlreadyExists},
+		{"cmdlet: already exists", psnode.ScriptError{Category: "InvalidOperation", Message: "The cluster group 'x' already exists."}, drivers.ErrAlreadyExists},
+		{"cmdlet: NotImplemented", psnode.ScriptError{Category: "NotImplemented", Message: "x"}, drivers.ErrNotSupported},
+		{"cmdlet: NotSupported error id", psnode.ScriptError{Category: "InvalidOperation", Message: "x", ErrorID: "NotSupported,Microsoft.HyperV.PowerShell.Commands.NewVM"}, drivers.ErrNotSupported},
+		{"cmdlet: the first matching rule wins", psnode.ScriptError{Category: "ObjectNotFound", Message: "the virtual machine is running"}, drivers.ErrInvalidState},
+		{"script category beats the message", psnode.ScriptError{Category: "not_found", Message: "no key protector (32775)"}, drivers.ErrNotFound},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
