@@ -83,7 +83,7 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 	}
 	var r OpResult
 	err = c.run(ctx, node, script, p, &r)
-	if se, ok := isScript(err); ok && se.Category == psnode.CategoryNotFound {
+	if se, ok := psnode.AsScriptError(err); ok && se.Category == psnode.CategoryNotFound {
 		fresh, lerr := d.locate(ctx, c, vm, true)
 		if lerr != nil {
 			return "", OpResult{}, lerr

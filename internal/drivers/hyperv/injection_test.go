@@ -143,11 +143,11 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 	seen := map[string]bool{}
 	annotated := false
 	for _, req := range rec.reqs {
-		name, ok := hyperv.IdentifyScript(req.Script)
+		name, ok := hyperv.Scripts().Identify(req.Script)
 		if !ok {
 			t.Fatalf("request %s carries a script that is not an embedded file:\n%s", req.ID, req.Script)
 		}
-		if want, _ := hyperv.ScriptText(name); !bytes.Equal(req.Script, want) {
+		if want, _ := hyperv.Scripts().Text(name); !bytes.Equal(req.Script, want) {
 			t.Fatalf("%s: script text on the wire differs from the embedded file", name)
 		}
 		seen[name] = true

@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 }
 
 func fakePowerShell() int {
-	if !slices.Equal(os.Args[1:], hyperv.BootstrapArgs()) {
+	if !slices.Equal(os.Args[1:], psnode.BootstrapArgs()) {
 		fmt.Fprintf(os.Stderr, "fake powershell: unexpected arguments %q\n", os.Args[1:])
 		return 2
 	}
@@ -56,7 +56,7 @@ func TestLocalTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := hyperv.New(drivers.Config{}, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) {
-		return &hyperv.LocalTransport{Exe: exe, Env: append(os.Environ(), "TLR_FAKE_POWERSHELL=1")}, nil
+		return &psnode.LocalTransport{Exe: exe, Env: append(os.Environ(), "TLR_FAKE_POWERSHELL=1")}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)

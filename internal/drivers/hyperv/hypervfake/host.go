@@ -108,14 +108,14 @@ func sameAnnotations(a, b *drivers.Annotations) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
-// Transport is a hyperv.Transport whose processes are goroutines serving this host.
+// Transport is a psnode.Transport whose processes are goroutines serving this host.
 func (h *Host) Transport() *Transport {
 	return NewTransport(h.ref.Nodes, h.handler, ServeOptions{Noise: h.noise, OnRequest: h.count}, func() { h.starts.Add(1) })
 }
 
 func (h *Host) count(req psnode.Request) {
 	h.trips.Add(1)
-	name, _ := hyperv.IdentifyScript(req.Script)
+	name, _ := hyperv.Scripts().Identify(req.Script)
 	h.mu.Lock()
 	h.perScript[name]++
 	h.mu.Unlock()

@@ -34,7 +34,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 	if err != nil {
 		return fmt.Errorf("fake host: read the host loop: %w", err)
 	}
-	if first != hyperv.HostLine() {
+	if first != hyperv.Scripts().HostLine() {
 		_, _ = io.WriteString(w, "The term 'garbage' is not recognized as a name of a cmdlet.\n")
 		return errors.New("fake host: the first line is not the embedded host loop")
 	}
@@ -81,7 +81,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 }
 
 func answer(ctx context.Context, req psnode.Request, h Handler) *psnode.Envelope {
-	name, ok := hyperv.IdentifyScript(req.Script)
+	name, ok := hyperv.Scripts().Identify(req.Script)
 	if !ok {
 		return failure(&psnode.ScriptError{Category: "ParserError", Message: "fake host: the script is not one of the embedded scripts"})
 	}
