@@ -119,7 +119,7 @@ func imageSource(o *Options, image *drivers.Image) (string, *drivers.Image, erro
 	if image == nil {
 		return "", nil, nil
 	}
-	src, ok := o.ImagePath(image)
+	src, ok := o.imagePath(image)
 	if !ok {
 		return "", nil, fmt.Errorf("image %s/%s/%s/%s has no VHDX in the cluster's imageStore option: add one: %w", image.Publisher, image.Offer, image.Sku, image.Version, drivers.ErrPrecondition)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
-// Host is a simulated Hyper-V cluster behind the hyperv host protocol, backed by a sim
+// Host is a simulated Hyper-V cluster behind the host protocol (psnode), backed by a sim
 // cluster of the same name and nodes.
 type Host struct {
 	sim    *sim.Driver
