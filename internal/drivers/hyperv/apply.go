@@ -2,14 +2,12 @@ package hyperv
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // Apply carries out one op on the node that owns the VM (or the named node), with one
@@ -82,7 +80,7 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 	}
 	var r OpResult
 	err = c.run(ctx, node, script, p, &r)
-	if se, ok := isScript(err); ok && se.Category == CategoryNotFound {
+	if se, ok := psnode.AsScriptError(err); ok && se.Category == psnode.CategoryNotFound {
 		fresh, lerr := d.locate(ctx, c, vm, true)
 		if lerr != nil {
 			return "", OpResult{}, lerr
@@ -206,141 +204,4 @@ func (d *Driver) setAnnotations(ctx context.Context, c *cluster, op drivers.Op) 
 		return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
 	}
 	return drivers.Result{}, drivers.Transient(errors.New("the VM's Notes keep changing while tlreconcile writes its block; retry when nobody edits them"))
-}
-
-// BuildRequest builds the script name and parameters for op. currentNotes is the VM's Notes as
-// last seen (set-annotations merges into them). It is the single place where op values
-// become script input, and they only ever become JSON fields.
-func BuildRequest(ref drivers.ClusterRef, o *Options, op drivers.Op, currentNotes string) (string, *Payload, error) {
-	p := op.Params
-	if p == nil {
-		p = &drivers.Params{}
-	}
-	script := string(op.Kind)
-	switch op.Kind {
-	case drivers.OpCreateVM:
-		if err := validVMName(op.VM); err != nil {
-			return "", nil, err
-		}
-		if p.TargetNode != "" && !containsFold(ref.Nodes, p.TargetNode) {
-			return "", nil, fmt.Errorf("node/%s: %w in cluster %s: use one of %s", p.TargetNode, drivers.ErrNotFound, ref.Name, strings.Join(ref.Nodes, ", "))
-		}
-		gen := p.Generation
-		if gen == 0 {
-			gen = 2
-		}
-		sec := p.SecurityType
-		if sec == "" {
-			sec = drivers.SecurityTrustedLaunch
-		}
-		switch {
-		case gen != 1 && gen != 2:
-			return "", nil, fmt.Errorf("generation %d: Hyper-V VMs are Generation 1 or 2; use 2 for trusted launch: %w", gen, drivers.ErrInvalidArgument)
-		case sec != drivers.SecurityTrustedLaunch && sec != drivers.SecurityStandard:
-			return "", nil, fmt.Errorf("security type %q: use TrustedLaunch or Standard: %w", sec, drivers.ErrInvalidArgument)
-		case gen == 1 && sec == drivers.SecurityTrustedLaunch:
-			return "", nil, fmt.Errorf("trusted launch needs a Generation 2 VM: create it as Generation 2: %w", drivers.ErrPrecondition)
-		}
-		var src string
-		var img *drivers.Image
-		if p.Image != nil {
-			var ok bool
-			if src, ok = o.ImagePath(p.Image); !ok {
-				return "", nil, fmt.Errorf("image %s/%s/%s/%s has no VHDX in the cluster's imageStore option: add one: %w", p.Image.Publisher, p.Image.Offer, p.Image.Sku, p.Image.Version, drivers.ErrPrecondition)
-			}
-			i := *p.Image
-			img = &i
-		}
-		notes := RenderNotes("", p.Annotations)
-		return script, &Payload{
-			Name: op.VM, Generation: gen, Folder: folderName(op.VM), VMRoot: o.VMPath, SourceVHDX: src, Image: img,
-			SecurityType: sec, Processors: p.Processors, MemoryBytes: p.MemoryMB << 20,
-			Clustered: o.clustered(ref), Notes: &notes,
-		}, nil
-	case drivers.OpDeleteVM, drivers.OpStopVM, drivers.OpStartVM, drivers.OpEnableTPM, drivers.OpDisableTPM, drivers.OpRestrictFileAccess:
-		return script, &Payload{VM: op.VM}, nil
-	case drivers.OpSetSecureBoot:
-		if p.SecureBoot == nil && p.SecureBootTemplate == "" {
-			return "", nil, fmt.Errorf("set-secure-boot needs params.secure_boot or params.secure_boot_template: %w", drivers.ErrInvalidArgument)
-		}
-		switch p.SecureBootTemplate {
-		case "", "MicrosoftWindows", "MicrosoftUEFICertificateAuthority", "OpenSourceShieldedVM":
-		default:
-			return "", nil, fmt.Errorf("secure boot template %q: use MicrosoftWindows, MicrosoftUEFICertificateAuthority or OpenSourceShieldedVM: %w", p.SecureBootTemplate, drivers.ErrInvalidArgument)
-		}
-		var on *bool
-		if p.SecureBoot != nil {
-			on = drivers.Bool(*p.SecureBoot)
-		}
-		return script, &Payload{VM: op.VM, Enabled: on, Template: p.SecureBootTemplate}, nil
-	case drivers.OpEnsureKeyProtector:
-		return script, &Payload{VM: op.VM, Reset: p.Reset}, nil
-	case drivers.OpSetSecurity:
-		if p.EncryptState == nil && p.VBSOptOut == nil {
-			return "", nil, fmt.Errorf("set-security needs params.encrypt_state or params.vbs_opt_out: %w", drivers.ErrInvalidArgument)
-		}
-		return script, &Payload{VM: op.VM, EncryptState: p.EncryptState, VBSOptOut: p.VBSOptOut}, nil
-	case drivers.OpSetProcessor:
-		if p.Processors < 1 {
-			return "", nil, fmt.Errorf("set-processor needs params.processors of at least 1: %w", drivers.ErrInvalidArgument)
-		}
-		return script, &Payload{VM: op.VM, Processors: p.Processors}, nil
-	case drivers.OpSetMemory:
-		if p.MemoryMB < 1 {
-			return "", nil, fmt.Errorf("set-memory needs params.memory_mb of at least 1: %w", drivers.ErrInvalidArgument)
-		}
-		return script, &Payload{VM: op.VM, MemoryBytes: p.MemoryMB << 20}, nil
-	case drivers.OpMoveVM:
-		if p.TargetNode == "" || !containsFold(ref.Nodes, p.TargetNode) {
-			return "", nil, fmt.Errorf("node/%s: %w in cluster %s; move-vm needs params.target_node", p.TargetNode, drivers.ErrNotFound, ref.Name)
-		}
-		switch p.MigrationType {
-		case "", "Live", "Quick", "Shutdown":
-		default:
-			return "", nil, fmt.Errorf("migration type %q: use Live, Quick or Shutdown: %w", p.MigrationType, drivers.ErrInvalidArgument)
-		}
-		return script, &Payload{VM: op.VM, TargetNode: p.TargetNode, MigrationType: p.MigrationType}, nil
-	case drivers.OpSetAnnotations:
-		notes := MergeNotes(currentNotes, p.Annotations)
-		expected := currentNotes
-		return script, &Payload{VM: op.VM, Expected: &expected, Notes: &notes}, nil
-	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
-		return script, &Payload{}, nil
-	}
-	return "", nil, fmt.Errorf("op %q: %w by the hyperv driver", op.Kind, drivers.ErrNotSupported)
-}
-
-// validVMName refuses names that cannot be a Windows folder name, since create-vm stores
-// the VM's files under a folder derived from it.
-func validVMName(name string) error {
-	bad := func() error {
-		return fmt.Errorf("%w: VM name %q cannot be created on Hyper-V: use 1-100 characters without control characters, <>:\"/\\|?* or a trailing dot or space", drivers.ErrPrecondition, name)
-	}
-	if name == "" || len([]rune(name)) > 100 || strings.HasSuffix(name, ".") || strings.HasSuffix(name, " ") {
-		return bad()
-	}
-	for _, r := range name {
-		if unicode.IsControl(r) || strings.ContainsRune(`<>:"/\|?*`, r) {
-			return bad()
-		}
-	}
-	return nil
-}
-
-// folderName is a file-system-safe folder for a VM: its name with anything but letters,
-// digits, '.', '-' and '_' replaced, plus a hash so that distinct names never collide.
-func folderName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '-' || r == '_') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-		if b.Len() >= 48 {
-			break
-		}
-	}
-	sum := sha256.Sum256([]byte(name))
-	return strings.TrimLeft(b.String(), ".") + "-" + hex.EncodeToString(sum[:4])
 }

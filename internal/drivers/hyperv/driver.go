@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // Name is the driver's name in a Cluster document (spec.driver).
@@ -27,7 +28,7 @@ type Driver struct {
 	newTransport TransportFactory
 	now          func() time.Time
 	startTimeout time.Duration
-	stats        stats
+	stats        psnode.Counter
 
 	mu       sync.Mutex
 	clusters map[string]*cluster
@@ -73,25 +74,15 @@ func New(cfg drivers.Config, opts ...Option) (*Driver, error) {
 // Factory is the drivers.Factory for the registry.
 func Factory(cfg drivers.Config) (drivers.Driver, error) { return New(cfg) }
 
-func (d *Driver) defaultTransport(ref drivers.ClusterRef, o *Options) (Transport, error) {
-	if o.Transport == TransportSSH {
-		return NewSSHTransport(ref, o, d.log)
-	}
-	if len(ref.Nodes) > 1 {
-		return nil, fmt.Errorf("cluster/%s: transport local reaches only this machine but the cluster has %d nodes; use transport: ssh, or run on a node with one-node clusters", ref.Name, len(ref.Nodes))
-	}
-	return &LocalTransport{Exe: o.PowerShell}, nil
-}
-
 // Stats returns what the driver has sent so far.
-func (d *Driver) Stats() Stats { return d.stats.snapshot() }
+func (d *Driver) Stats() psnode.Stats { return d.stats.Snapshot() }
 
 // cluster is what the driver holds per observed cluster.
 type cluster struct {
 	ref      drivers.ClusterRef
 	opts     *Options
 	tr       Transport
-	sessions map[string]*session // by ref node name
+	sessions map[string]*psnode.Session // by ref node name
 
 	mu  sync.Mutex
 	vms map[string]drivers.VM // last seen, by name: owner node and Notes for routing and CAS
@@ -119,9 +110,9 @@ func (d *Driver) clusterFor(ref drivers.ClusterRef) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{ref: ref, opts: o, tr: tr, sessions: map[string]*session{}, vms: map[string]drivers.VM{}, raw: map[string]string{}}
+	c := &cluster{ref: ref, opts: o, tr: tr, sessions: map[string]*psnode.Session{}, vms: map[string]drivers.VM{}, raw: map[string]string{}}
 	for _, n := range ref.Nodes {
-		c.sessions[n] = &session{node: n, tr: tr, stats: &d.stats, log: d.log, startTimeout: d.startTimeout}
+		c.sessions[n] = psnode.NewSession(psnode.SessionConfig{Node: n, Transport: tr, Scripts: Scripts(), Counter: &d.stats, Log: d.log, StartTimeout: d.startTimeout})
 	}
 	d.clusters[ref.Name] = c
 	return c, nil
@@ -129,7 +120,7 @@ func (d *Driver) clusterFor(ref drivers.ClusterRef) (*cluster, error) {
 
 func (c *cluster) close() {
 	for _, s := range c.sessions {
-		s.close()
+		s.Close()
 	}
 	_ = c.tr.Close()
 }
@@ -157,7 +148,7 @@ func (c *cluster) run(ctx context.Context, node, script string, p *Payload, out 
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.opts.timeout)
 	defer cancel()
-	return s.run(ctx, script, p, out)
+	return s.Run(ctx, script, p, out)
 }
 
 // Close ends every PowerShell process and connection.

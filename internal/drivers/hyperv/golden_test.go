@@ -2,7 +2,9 @@ package hyperv_test
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -74,6 +76,49 @@ func TestRequestGolden(t *testing.T) {
 			}
 			body = append(body, '\n')
 			golden.Check(t, filepath.Join("testdata", "payloads", string(op.Kind)+".json"), body)
+		})
+	}
+}
+
+// TestBuildRequestRefuses pins what BuildRequest refuses before anything is sent, and with
+// which sentinel.
+func TestBuildRequestRefuses(t *testing.T) {
+	ref := goldenRef()
+	o, err := hyperv.ParseOptions(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := func(k drivers.OpKind, vm string, p *drivers.Params) drivers.Op {
+		return drivers.Op{Kind: k, Cluster: ref.Name, VM: vm, Params: p}
+	}
+	tests := []struct {
+		name string
+		op   drivers.Op
+		want error
+		msg  string
+	}{
+		{"unknown op", op("reboot-host", "avd-01", nil), drivers.ErrNotSupported, `op "reboot-host"`},
+		{"create: name with a slash", op(drivers.OpCreateVM, "a/b", nil), drivers.ErrPrecondition, `VM name "a/b"`},
+		{"create: name with a trailing dot", op(drivers.OpCreateVM, "a.", nil), drivers.ErrPrecondition, `VM name "a."`},
+		{"create: unknown target node", op(drivers.OpCreateVM, "a", &drivers.Params{TargetNode: "node9"}), drivers.ErrNotFound, "node/node9: "},
+		{"create: generation 3", op(drivers.OpCreateVM, "a", &drivers.Params{Generation: 3}), drivers.ErrInvalidArgument, "generation 3"},
+		{"create: unknown security type", op(drivers.OpCreateVM, "a", &drivers.Params{SecurityType: "Shielded"}), drivers.ErrInvalidArgument, `security type "Shielded"`},
+		{"create: trusted launch on generation 1", op(drivers.OpCreateVM, "a", &drivers.Params{Generation: 1}), drivers.ErrPrecondition, "Generation 2"},
+		{"create: image not in the store", op(drivers.OpCreateVM, "a", &drivers.Params{Image: &drivers.Image{Publisher: "p", Offer: "o", Sku: "s", Version: "v"}}), drivers.ErrPrecondition, "image p/o/s/v"},
+		{"set-secure-boot: nothing to set", op(drivers.OpSetSecureBoot, "a", nil), drivers.ErrInvalidArgument, "set-secure-boot needs"},
+		{"set-secure-boot: unknown template", op(drivers.OpSetSecureBoot, "a", &drivers.Params{SecureBootTemplate: "Mine"}), drivers.ErrInvalidArgument, `template "Mine"`},
+		{"set-security: nothing to set", op(drivers.OpSetSecurity, "a", &drivers.Params{}), drivers.ErrInvalidArgument, "set-security needs"},
+		{"set-processor: zero", op(drivers.OpSetProcessor, "a", nil), drivers.ErrInvalidArgument, "set-processor needs"},
+		{"set-memory: zero", op(drivers.OpSetMemory, "a", nil), drivers.ErrInvalidArgument, "set-memory needs"},
+		{"move-vm: no target", op(drivers.OpMoveVM, "a", nil), drivers.ErrNotFound, "move-vm needs params.target_node"},
+		{"move-vm: unknown migration type", op(drivers.OpMoveVM, "a", &drivers.Params{TargetNode: "NODE2", MigrationType: "Teleport"}), drivers.ErrInvalidArgument, `migration type "Teleport"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			script, p, err := hyperv.BuildRequest(ref, o, tc.op, "")
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("BuildRequest = %q, %+v, %v; want an error wrapping %v that says %q", script, p, err, tc.want, tc.msg)
+			}
 		})
 	}
 }

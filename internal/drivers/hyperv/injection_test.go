@@ -12,6 +12,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // hostile are values that would break out of a PowerShell string or command line if any
@@ -33,10 +34,10 @@ var hostile = map[string]string{
 
 type recorder struct {
 	mu   sync.Mutex
-	reqs []hyperv.Request
+	reqs []psnode.Request
 }
 
-func (r *recorder) record(req hyperv.Request) {
+func (r *recorder) record(req psnode.Request) {
 	r.mu.Lock()
 	r.reqs = append(r.reqs, req)
 	r.mu.Unlock()
@@ -45,7 +46,7 @@ func (r *recorder) record(req hyperv.Request) {
 // echoHandler answers like a host that owns one VM named vm on node1 and does what it is asked.
 func echoHandler(vm, notes string) func(node string) hypervfake.Handler {
 	return func(node string) hypervfake.Handler {
-		return func(_ context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+		return func(_ context.Context, script string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 			t := true
 			switch script {
 			case hyperv.ScriptObserve:
@@ -142,11 +143,11 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 	seen := map[string]bool{}
 	annotated := false
 	for _, req := range rec.reqs {
-		name, ok := hyperv.IdentifyScript(req.Script)
+		name, ok := hyperv.Scripts().Identify(req.Script)
 		if !ok {
 			t.Fatalf("request %s carries a script that is not an embedded file:\n%s", req.ID, req.Script)
 		}
-		if want, _ := hyperv.ScriptText(name); !bytes.Equal(req.Script, want) {
+		if want, _ := hyperv.Scripts().Text(name); !bytes.Equal(req.Script, want) {
 			t.Fatalf("%s: script text on the wire differs from the embedded file", name)
 		}
 		seen[name] = true
@@ -196,9 +197,9 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 func TestSettingThatDidNotTake(t *testing.T) {
 	handler := func(node string) hypervfake.Handler {
 		base := echoHandler("vm1", "")(node)
-		return func(ctx context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+		return func(ctx context.Context, script string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 			if script == string(drivers.OpSetSecureBoot) {
-				return nil, &hyperv.ScriptError{Category: hyperv.CategoryNotApplied, Message: "vm/vm1: Set-VMFirmware returned but Secure Boot is Off with template MicrosoftWindows"}
+				return nil, &psnode.ScriptError{Category: psnode.CategoryNotApplied, Message: "vm/vm1: Set-VMFirmware returned but Secure Boot is Off with template MicrosoftWindows"}
 			}
 			return base(ctx, script, p)
 		}
@@ -214,7 +215,7 @@ func TestSettingThatDidNotTake(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpSetSecureBoot, Cluster: "c", VM: "vm1", Params: &drivers.Params{SecureBoot: drivers.Bool(true)}})
-	if !errors.Is(err, hyperv.ErrNotApplied) || drivers.IsTransient(err) || !strings.HasPrefix(err.Error(), "vm/vm1: set-secure-boot: ") {
+	if !errors.Is(err, psnode.ErrNotApplied) || drivers.IsTransient(err) || !strings.HasPrefix(err.Error(), "vm/vm1: set-secure-boot: ") {
 		t.Fatalf("error %v, want a non-transient ErrNotApplied starting with vm/vm1: set-secure-boot:", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // TestMain doubles as a fake PowerShell executable: with TLR_FAKE_POWERSHELL=1 the test
@@ -27,11 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 func fakePowerShell() int {
-	if !slices.Equal(os.Args[1:], hyperv.BootstrapArgs()) {
+	if !slices.Equal(os.Args[1:], psnode.BootstrapArgs()) {
 		fmt.Fprintf(os.Stderr, "fake powershell: unexpected arguments %q\n", os.Args[1:])
 		return 2
 	}
-	handler := func(_ context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+	handler := func(_ context.Context, script string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 		switch {
 		case script == hyperv.ScriptObserve:
 			return hyperv.NodeReport{ComputerName: "LOCAL", VMs: []hyperv.VMReport{{Name: "x", Generation: 2, State: "Off"}, {Name: "die", Generation: 2, State: "Off"}}}, nil
@@ -55,7 +56,7 @@ func TestLocalTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, err := hyperv.New(drivers.Config{}, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) {
-		return &hyperv.LocalTransport{Exe: exe, Env: append(os.Environ(), "TLR_FAKE_POWERSHELL=1")}, nil
+		return &psnode.LocalTransport{Exe: exe, Env: append(os.Environ(), "TLR_FAKE_POWERSHELL=1")}, nil
 	}))
 	if err != nil {
 		t.Fatal(err)

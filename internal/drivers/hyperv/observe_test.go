@@ -14,6 +14,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 	"github.com/tlreconcile/tlreconcile/internal/golden"
 )
 
@@ -128,7 +129,7 @@ func TestObserveMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	handler := func(node string) hypervfake.Handler {
-		return func(_ context.Context, script string, _ *hyperv.Payload) (any, *hyperv.ScriptError) {
+		return func(_ context.Context, script string, _ *hyperv.Payload) (any, *psnode.ScriptError) {
 			if node == "node1" {
 				return json.RawMessage(node1), nil
 			}
@@ -165,4 +166,24 @@ func TestObserveMerge(t *testing.T) {
 	if len(obs.VMs) != 3 || obs.VMs[0].Name != "avd-01" || obs.VMs[0].Processors != 4 || obs.VMs[2].Node != "node1" {
 		t.Errorf("VMs = %+v; want avd-01 once from its owner (4 processors) and old-enum on node1", obs.VMs)
 	}
+}
+
+// FuzzObserveReport: cmdlet JSON is outside input; parsing and converting never panic.
+func FuzzObserveReport(f *testing.F) {
+	f.Add([]byte(`{"ComputerName":"N","ClusterNodes":null,"IgvmAgent":null,"VMs":{"Name":"a","State":3,"KeyProtector":"AAAABA==","Firmware":{"SecureBoot":0}}}`))
+	f.Add([]byte(`{"VMs":[{"Name":"b","State":"Running","KeyProtector":"AQID","Notes":"--- tlreconcile:begin ---\n{}\n--- tlreconcile:end ---"}]}`))
+	f.Add([]byte(`{"VMs":[null,{"State":null}]}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		r, err := hyperv.ParseNodeReport(raw)
+		if err != nil {
+			return
+		}
+		for i := range r.VMs {
+			vm, err := r.VMs[i].ToVM("node1", func(s string) string { return s })
+			if err == nil && vm.KeyProtector != (vm.KeyProtectorSHA256 != "") {
+				t.Fatalf("key protector flag and hash disagree: %+v", vm)
+			}
+		}
+		_, _ = json.Marshal(r)
+	})
 }

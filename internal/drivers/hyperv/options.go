@@ -107,8 +107,8 @@ func ParseOptions(ref drivers.ClusterRef) (*Options, error) {
 	return o, nil
 }
 
-// ImagePath finds the VHDX for an image in the image store (keys compare case-insensitively).
-func (o *Options) ImagePath(img *drivers.Image) (string, bool) {
+// imagePath finds the VHDX for an image in the image store (keys compare case-insensitively).
+func (o *Options) imagePath(img *drivers.Image) (string, bool) {
 	if img == nil {
 		return "", false
 	}

@@ -46,6 +46,12 @@ func TestScriptsParseWithPowerShellGrammar(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no scripts found: %v", err)
 	}
+	// The bootstrap stub every host loop is started by lives with the protocol in psnode.
+	shared, err := filepath.Glob("../psnode/scripts/*.ps1")
+	if err != nil || len(shared) == 0 {
+		t.Fatalf("no psnode scripts found: %v", err)
+	}
+	files = append(files, shared...)
 	out, err := exec.Command(node, append([]string{checker}, files...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("parse check failed: %v\n%s", err, out)
@@ -78,9 +84,9 @@ func asExit(err error, ee **exec.ExitError) bool {
 // its parameters only from the base64 argument, and every op has its script.
 func TestScriptsShape(t *testing.T) {
 	const decode = "$p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json"
-	for _, name := range hyperv.ScriptNames() {
+	for _, name := range hyperv.Scripts().Names() {
 		t.Run(name, func(t *testing.T) {
-			text, _ := hyperv.ScriptText(name)
+			text, _ := hyperv.Scripts().Text(name)
 			if !strings.HasPrefix(string(text), "$ErrorActionPreference = 'Stop'\n") {
 				t.Errorf("does not start with $ErrorActionPreference = 'Stop'")
 			}
@@ -93,11 +99,11 @@ func TestScriptsShape(t *testing.T) {
 		})
 	}
 	for _, k := range drivers.AllOps {
-		if _, ok := hyperv.ScriptText(string(k)); !ok {
+		if _, ok := hyperv.Scripts().Text(string(k)); !ok {
 			t.Errorf("op %s has no script", k)
 		}
 	}
-	if host := string(hyperv.HostScript()); !strings.HasPrefix(host, "$ErrorActionPreference = 'Stop'\n") {
+	if host := string(hyperv.Scripts().Host()); !strings.HasPrefix(host, "$ErrorActionPreference = 'Stop'\n") {
 		t.Errorf("host.ps1 does not start with $ErrorActionPreference = 'Stop'")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // sshServer is a real SSH server on 127.0.0.1 whose exec requests run a fake PowerShell host.
@@ -215,7 +216,7 @@ func TestSSHTransport(t *testing.T) {
 	}
 	e.srv.mu.Lock()
 	for _, c := range e.srv.commands {
-		if c != hyperv.RemoteCommand("powershell.exe") {
+		if c != psnode.RemoteCommand("powershell.exe") {
 			t.Errorf("remote command %q, want the constant bootstrap command", c)
 		}
 	}

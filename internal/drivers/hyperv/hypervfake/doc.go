@@ -1,6 +1,6 @@
 // Package hypervfake is the one fake the hyperv driver is allowed: the edge this machine cannot
 // reach, a Windows host running PowerShell with the Hyper-V and FailoverClusters modules. It
-// speaks the hyperv host protocol byte for byte (bootstrap line, framed base64 envelopes, stray
+// speaks the host protocol (psnode) byte for byte (bootstrap line, framed base64 envelopes, stray
 // output), identifies each request by its exact embedded script text, decodes the JSON
 // parameters, carries the op out on a real sim driver (so Hyper-V's rules and real TPM-backed
 // vTPM identities apply), and answers in the JSON shapes the real scripts emit, so the hyperv

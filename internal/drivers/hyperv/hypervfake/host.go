@@ -12,10 +12,11 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
-// Host is a simulated Hyper-V cluster behind the hyperv host protocol, backed by a sim
+// Host is a simulated Hyper-V cluster behind the host protocol (psnode), backed by a sim
 // cluster of the same name and nodes.
 type Host struct {
 	sim    *sim.Driver
@@ -107,14 +108,14 @@ func sameAnnotations(a, b *drivers.Annotations) bool {
 	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
-// Transport is a hyperv.Transport whose processes are goroutines serving this host.
+// Transport is a psnode.Transport whose processes are goroutines serving this host.
 func (h *Host) Transport() *Transport {
 	return NewTransport(h.ref.Nodes, h.handler, ServeOptions{Noise: h.noise, OnRequest: h.count}, func() { h.starts.Add(1) })
 }
 
-func (h *Host) count(req hyperv.Request) {
+func (h *Host) count(req psnode.Request) {
 	h.trips.Add(1)
-	name, _ := hyperv.IdentifyScript(req.Script)
+	name, _ := hyperv.Scripts().Identify(req.Script)
 	h.mu.Lock()
 	h.perScript[name]++
 	h.mu.Unlock()
@@ -122,7 +123,7 @@ func (h *Host) count(req hyperv.Request) {
 
 // handler answers the requests a node's PowerShell host receives.
 func (h *Host) handler(node string) Handler {
-	return func(ctx context.Context, script string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+	return func(ctx context.Context, script string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 		switch script {
 		case hyperv.ScriptObserve:
 			return h.observe(ctx, node, p.VM)
@@ -155,12 +156,12 @@ func (h *Host) handler(node string) Handler {
 		}
 		kind := drivers.OpKind(script)
 		if !kind.Valid() {
-			return nil, &hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "fake host: no handler for script " + script}
+			return nil, &psnode.ScriptError{Category: psnode.CategoryInternal, Message: "fake host: no handler for script " + script}
 		}
 		// Get-VM on a node sees only the VMs that node hosts.
 		v, err := h.sim.ObserveVM(ctx, h.ref, p.VM)
 		if err != nil || v.Node != node {
-			return nil, &hyperv.ScriptError{Category: hyperv.CategoryNotFound, Message: fmt.Sprintf("vm/%s: no such VM on this node", p.VM)}
+			return nil, &psnode.ScriptError{Category: psnode.CategoryNotFound, Message: fmt.Sprintf("vm/%s: no such VM on this node", p.VM)}
 		}
 		if kind == drivers.OpSetAnnotations {
 			return h.setAnnotations(ctx, *v, p)
@@ -183,14 +184,14 @@ func (h *Host) refNode(n string) string {
 	return n
 }
 
-func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any, *psnode.ScriptError) {
 	notes := ""
 	if p.Notes != nil {
 		notes = *p.Notes
 	}
 	a, _, _ := hyperv.ParseNotes(notes)
 	if p.Image != nil && p.SourceVHDX == "" {
-		return nil, &hyperv.ScriptError{Category: hyperv.CategoryPrecondition, Message: "fake host: an image without a source VHDX"}
+		return nil, &psnode.ScriptError{Category: psnode.CategoryPrecondition, Message: "fake host: an image without a source VHDX"}
 	}
 	op := drivers.Op{Kind: drivers.OpCreateVM, Cluster: h.ref.Name, VM: p.Name, Params: &drivers.Params{
 		Generation: p.Generation, SecurityType: p.SecurityType, Image: p.Image, Processors: p.Processors,
@@ -206,7 +207,7 @@ func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any,
 }
 
 // setAnnotations is set-annotations.ps1: a compare-and-swap on the whole Notes.
-func (h *Host) setAnnotations(ctx context.Context, v drivers.VM, p *hyperv.Payload) (any, *hyperv.ScriptError) {
+func (h *Host) setAnnotations(ctx context.Context, v drivers.VM, p *hyperv.Payload) (any, *psnode.ScriptError) {
 	current := h.notesFor(v)
 	want, expected := "", ""
 	if p.Notes != nil {
@@ -232,7 +233,7 @@ func (h *Host) setAnnotations(ctx context.Context, v drivers.VM, p *hyperv.Paylo
 	return hyperv.OpResult{Changed: true, Applied: &t, Current: &want, Message: "annotations written"}, nil
 }
 
-func (h *Host) apply(ctx context.Context, op drivers.Op) (any, *hyperv.ScriptError) {
+func (h *Host) apply(ctx context.Context, op drivers.Op) (any, *psnode.ScriptError) {
 	res, err := h.sim.Apply(ctx, h.ref, op)
 	if err != nil {
 		return nil, scriptError(err)
@@ -241,7 +242,7 @@ func (h *Host) apply(ctx context.Context, op drivers.Op) (any, *hyperv.ScriptErr
 }
 
 // observe is observe.ps1: this node's view, in the script's exact shape.
-func (h *Host) observe(ctx context.Context, node, only string) (any, *hyperv.ScriptError) {
+func (h *Host) observe(ctx context.Context, node, only string) (any, *psnode.ScriptError) {
 	obs, err := h.sim.Observe(ctx, h.ref)
 	if err != nil {
 		return nil, scriptError(err)
@@ -334,7 +335,7 @@ func agentStatus(a drivers.AgentState) *string {
 }
 
 // scriptError maps a sim error to what Stop-Tlr would raise.
-func scriptError(err error) *hyperv.ScriptError {
+func scriptError(err error) *psnode.ScriptError {
 	var oe *drivers.OpError
 	inner := err
 	if errors.As(err, &oe) {
@@ -344,18 +345,18 @@ func scriptError(err error) *hyperv.ScriptError {
 		sentinel error
 		category string
 	}{
-		{drivers.ErrNotFound, hyperv.CategoryNotFound},
-		{drivers.ErrInvalidState, hyperv.CategoryInvalidState},
-		{drivers.ErrPrecondition, hyperv.CategoryPrecondition},
-		{drivers.ErrNotSupported, hyperv.CategoryNotSupported},
-		{drivers.ErrAlreadyExists, hyperv.CategoryAlreadyExists},
-		{drivers.ErrInvalidArgument, hyperv.CategoryInvalidArg},
+		{drivers.ErrNotFound, psnode.CategoryNotFound},
+		{drivers.ErrInvalidState, psnode.CategoryInvalidState},
+		{drivers.ErrPrecondition, psnode.CategoryPrecondition},
+		{drivers.ErrNotSupported, psnode.CategoryNotSupported},
+		{drivers.ErrAlreadyExists, psnode.CategoryAlreadyExists},
+		{drivers.ErrInvalidArgument, psnode.CategoryInvalidArg},
 	}
 	for _, c := range cats {
 		if errors.Is(inner, c.sentinel) {
 			msg := strings.TrimSuffix(inner.Error(), ": "+c.sentinel.Error())
-			return &hyperv.ScriptError{Category: c.category, Message: msg}
+			return &psnode.ScriptError{Category: c.category, Message: msg}
 		}
 	}
-	return &hyperv.ScriptError{Category: "InvalidOperation", Message: inner.Error(), HResult: -2146233079}
+	return &psnode.ScriptError{Category: "InvalidOperation", Message: inner.Error(), HResult: -2146233079}
 }

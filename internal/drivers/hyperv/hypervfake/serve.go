@@ -10,11 +10,12 @@ import (
 	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
 // Handler answers one decoded request: the script's name and parameters. A nil *ScriptError
 // means success with result.
-type Handler func(ctx context.Context, script string, p *hyperv.Payload) (result any, serr *hyperv.ScriptError)
+type Handler func(ctx context.Context, script string, p *hyperv.Payload) (result any, serr *psnode.ScriptError)
 
 // ServeOptions tune Serve.
 type ServeOptions struct {
@@ -22,7 +23,7 @@ type ServeOptions struct {
 	// answer, as a real PowerShell host may, to prove the driver ignores it.
 	Noise bool
 	// OnRequest is called with every request before it is handled (tests record them).
-	OnRequest func(hyperv.Request)
+	OnRequest func(psnode.Request)
 }
 
 // Serve speaks the host protocol on r/w the way scripts/host.ps1 does, until "TLR1 exit" or
@@ -33,7 +34,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 	if err != nil {
 		return fmt.Errorf("fake host: read the host loop: %w", err)
 	}
-	if first != hyperv.HostLine() {
+	if first != hyperv.Scripts().HostLine() {
 		_, _ = io.WriteString(w, "The term 'garbage' is not recognized as a name of a cmdlet.\n")
 		return errors.New("fake host: the first line is not the embedded host loop")
 	}
@@ -41,7 +42,7 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 	if o.Noise {
 		_, _ = bw.WriteString("WARNING: The names of some imported commands include unapproved verbs.\n")
 	}
-	_, _ = bw.WriteString(hyperv.ReadyLine + "\n")
+	_, _ = bw.WriteString(psnode.ReadyLine + "\n")
 	if err := bw.Flush(); err != nil {
 		return err
 	}
@@ -54,10 +55,10 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 			return err
 		}
 		line = strings.TrimRight(line, "\r\n")
-		if line == "TLR1 exit" {
+		if line == psnode.ExitRequest {
 			return nil
 		}
-		req, err := hyperv.DecodeRequest(line)
+		req, err := psnode.DecodeRequest(line)
 		if err != nil {
 			continue // host.ps1 ignores lines it cannot read
 		}
@@ -65,12 +66,12 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 			o.OnRequest(req)
 		}
 		env := answer(ctx, req, h)
-		frame, err := hyperv.EncodeFrame(req.ID, env)
+		frame, err := psnode.EncodeFrame(req.ID, env)
 		if err != nil {
 			return err
 		}
 		if o.Noise {
-			_, _ = bw.WriteString("VERBOSE: Performing the operation.\n" + hyperv.BeginMarker("forged") + "\ne30=\n" + hyperv.EndMarker("forged") + "\n")
+			_, _ = bw.WriteString("VERBOSE: Performing the operation.\n" + psnode.BeginMarker("forged") + "\ne30=\n" + psnode.EndMarker("forged") + "\n")
 		}
 		_, _ = bw.WriteString(frame)
 		if err := bw.Flush(); err != nil {
@@ -79,16 +80,16 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 	}
 }
 
-func answer(ctx context.Context, req hyperv.Request, h Handler) *hyperv.Envelope {
-	name, ok := hyperv.IdentifyScript(req.Script)
+func answer(ctx context.Context, req psnode.Request, h Handler) *psnode.Envelope {
+	name, ok := hyperv.Scripts().Identify(req.Script)
 	if !ok {
-		return failure(&hyperv.ScriptError{Category: "ParserError", Message: "fake host: the script is not one of the embedded scripts"})
+		return failure(&psnode.ScriptError{Category: "ParserError", Message: "fake host: the script is not one of the embedded scripts"})
 	}
 	var p hyperv.Payload
 	dec := json.NewDecoder(strings.NewReader(string(req.Params)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return failure(&hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "fake host: parameters: " + err.Error()})
+		return failure(&psnode.ScriptError{Category: psnode.CategoryInternal, Message: "fake host: parameters: " + err.Error()})
 	}
 	res, serr := h(ctx, name, &p)
 	if serr != nil {
@@ -96,9 +97,9 @@ func answer(ctx context.Context, req hyperv.Request, h Handler) *hyperv.Envelope
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return failure(&hyperv.ScriptError{Category: hyperv.CategoryInternal, Message: "result could not be serialised: " + err.Error()})
+		return failure(&psnode.ScriptError{Category: psnode.CategoryInternal, Message: "result could not be serialised: " + err.Error()})
 	}
-	return &hyperv.Envelope{OK: true, Result: raw}
+	return &psnode.Envelope{OK: true, Result: raw}
 }
 
-func failure(e *hyperv.ScriptError) *hyperv.Envelope { return &hyperv.Envelope{OK: false, Error: e} }
+func failure(e *psnode.ScriptError) *psnode.Envelope { return &psnode.Envelope{OK: false, Error: e} }

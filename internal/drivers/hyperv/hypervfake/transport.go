@@ -7,10 +7,10 @@ import (
 	"io"
 	"sync"
 
-	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
 )
 
-// Transport is a hyperv.Transport whose "PowerShell processes" are goroutines running Serve
+// Transport is a psnode.Transport whose "PowerShell processes" are goroutines running Serve
 // over in-memory pipes, one handler per node.
 type Transport struct {
 	nodes   []string
@@ -28,7 +28,7 @@ func NewTransport(nodes []string, handler func(node string) Handler, o ServeOpti
 }
 
 // Start begins a fake PowerShell host for node.
-func (t *Transport) Start(ctx context.Context, node string) (hyperv.Process, error) {
+func (t *Transport) Start(ctx context.Context, node string) (psnode.Process, error) {
 	found := false
 	for _, n := range t.nodes {
 		found = found || n == node

@@ -1,4 +1,4 @@
-package hyperv
+package psnode
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -21,7 +22,8 @@ import (
 const (
 	RequestPrefix = "TLR1"
 	ReadyLine     = "<<<TLR-READY 1>>>"
-	exitLine      = "TLR1 exit\n"
+	// ExitRequest is the stdin line (without its newline) that ends the host loop.
+	ExitRequest = RequestPrefix + " exit"
 )
 
 // BeginMarker is the line that opens the answer to request id.
@@ -112,43 +114,58 @@ func (e *ScriptError) Err() error {
 	return fmt.Errorf("%s: %w", msg, e.sentinel())
 }
 
-func (e *ScriptError) sentinel() error {
-	switch e.Category {
-	case CategoryNotFound:
-		return drivers.ErrNotFound
-	case CategoryInvalidState:
-		return drivers.ErrInvalidState
-	case CategoryPrecondition:
-		return drivers.ErrPrecondition
-	case CategoryNotSupported:
-		return drivers.ErrNotSupported
-	case CategoryAlreadyExists:
-		return drivers.ErrAlreadyExists
-	case CategoryNotApplied:
-		return ErrNotApplied
-	case CategoryInvalidArg:
-		return drivers.ErrInvalidArgument
+// categorySentinels maps what Stop-Tlr raises; read-only.
+var categorySentinels = map[string]error{
+	CategoryNotFound:      drivers.ErrNotFound,
+	CategoryInvalidState:  drivers.ErrInvalidState,
+	CategoryPrecondition:  drivers.ErrPrecondition,
+	CategoryNotSupported:  drivers.ErrNotSupported,
+	CategoryAlreadyExists: drivers.ErrAlreadyExists,
+	CategoryNotApplied:    ErrNotApplied,
+	CategoryInvalidArg:    drivers.ErrInvalidArgument,
+}
+
+// cmdletRule recognises a cmdlet's error record (Hyper-V and FailoverClusters modules, which
+// every node script runs): it matches when any one of its conditions holds.
+type cmdletRule struct {
+	sentinel   error
+	hresult    int64    // the HResult, when not 0
+	categories []string // the ErrorCategory, exactly
+	idPrefixes []string // the start of the lower-cased FullyQualifiedErrorId
+	messages   []string // a part of the lower-cased message
+}
+
+// cmdletRules are tried in order, the first match wins; read-only.
+var cmdletRules = []cmdletRule{
+	{sentinel: drivers.ErrInvalidState, hresult: invalidStateCode, idPrefixes: []string{"invalidstate"},
+		messages: []string{"32775", "cannot be performed while the object is in its current state", "virtual machine is running", "must be turned off"}},
+	{sentinel: drivers.ErrPrecondition, messages: []string{"key protector", "igvmagent", "generation 1", "generation 2"}},
+	{sentinel: drivers.ErrNotFound, categories: []string{"ObjectNotFound"}, idPrefixes: []string{"objectnotfound"},
+		messages: []string{"unable to find a virtual machine"}},
+	{sentinel: drivers.ErrInvalidArgument, hresult: invalidParamCode, messages: []string{"32773"}},
+	{sentinel: drivers.ErrAlreadyExists, categories: []string{"ResourceExists"}, messages: []string{"already exists"}},
+	{sentinel: drivers.ErrNotSupported, categories: []string{"NotImplemented"}, idPrefixes: []string{"notsupported"},
+		messages: []string{"not supported"}},
+}
+
+func (r *cmdletRule) matches(e *ScriptError, low, id string) bool {
+	if r.hresult != 0 && e.HResult == r.hresult {
+		return true
 	}
-	low := strings.ToLower(e.Message)
-	id := strings.ToLower(e.ErrorID)
-	switch {
-	case e.HResult == invalidStateCode ||
-		strings.Contains(low, "32775") || strings.HasPrefix(id, "invalidstate") ||
-		strings.Contains(low, "cannot be performed while the object is in its current state") ||
-		strings.Contains(low, "virtual machine is running") || strings.Contains(low, "must be turned off"):
-		return drivers.ErrInvalidState
-	case strings.Contains(low, "key protector") || strings.Contains(low, "igvmagent") ||
-		strings.Contains(low, "generation 1") || strings.Contains(low, "generation 2"):
-		return drivers.ErrPrecondition
-	case e.Category == "ObjectNotFound" || strings.HasPrefix(id, "objectnotfound") ||
-		strings.Contains(low, "unable to find a virtual machine"):
-		return drivers.ErrNotFound
-	case e.HResult == invalidParamCode || strings.Contains(low, "32773"):
-		return drivers.ErrInvalidArgument
-	case e.Category == "ResourceExists" || strings.Contains(low, "already exists"):
-		return drivers.ErrAlreadyExists
-	case e.Category == "NotImplemented" || strings.HasPrefix(id, "notsupported") || strings.Contains(low, "not supported"):
-		return drivers.ErrNotSupported
+	return slices.Contains(r.categories, e.Category) ||
+		slices.ContainsFunc(r.idPrefixes, func(p string) bool { return strings.HasPrefix(id, p) }) ||
+		slices.ContainsFunc(r.messages, func(m string) bool { return strings.Contains(low, m) })
+}
+
+func (e *ScriptError) sentinel() error {
+	if s, ok := categorySentinels[e.Category]; ok {
+		return s
+	}
+	low, id := strings.ToLower(e.Message), strings.ToLower(e.ErrorID)
+	for i := range cmdletRules {
+		if cmdletRules[i].matches(e, low, id) {
+			return cmdletRules[i].sentinel
+		}
 	}
 	return errUnclassified
 }

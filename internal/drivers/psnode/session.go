@@ -1,4 +1,4 @@
-package hyperv
+package psnode
 
 import (
 	"bufio"
@@ -18,20 +18,22 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 )
 
-// Stats counts what the driver sent, for benchmarks and the run summary.
+// Stats counts what sessions sent, for benchmarks and the run summary.
 type Stats struct {
 	Starts     int64            // PowerShell processes started (including restarts)
 	RoundTrips int64            // requests answered or failed, not counting process starts
 	PerScript  map[string]int64 // round trips by script name
 }
 
-type stats struct {
+// Counter adds up the Stats of any number of sessions; the zero value is ready and it is
+// safe for concurrent use.
+type Counter struct {
 	starts, roundTrips atomic.Int64
 	mu                 sync.Mutex
 	perScript          map[string]int64
 }
 
-func (s *stats) roundTrip(script string) {
+func (s *Counter) roundTrip(script string) {
 	s.roundTrips.Add(1)
 	s.mu.Lock()
 	if s.perScript == nil {
@@ -41,7 +43,8 @@ func (s *stats) roundTrip(script string) {
 	s.mu.Unlock()
 }
 
-func (s *stats) snapshot() Stats {
+// Snapshot returns the counts so far.
+func (s *Counter) Snapshot() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	per := make(map[string]int64, len(s.perScript))
@@ -51,12 +54,23 @@ func (s *stats) snapshot() Stats {
 	return Stats{Starts: s.starts.Load(), RoundTrips: s.roundTrips.Load(), PerScript: per}
 }
 
-// session is the one PowerShell host of one node. Requests are serialised; a process that
-// dies is replaced on the next request.
-type session struct {
+// SessionConfig is what a Session needs.
+type SessionConfig struct {
+	Node         string        // the node, as Transport.Start takes it
+	Transport    Transport     // starts the node's PowerShell process
+	Scripts      Scripts       // the host loop and the request scripts
+	Counter      *Counter      // nil: the session counts for itself only
+	Log          *slog.Logger  // nil: discard
+	StartTimeout time.Duration // how long a new process may take to become ready
+}
+
+// Session is the one PowerShell host of one node. Requests are serialised; a process that
+// dies is replaced on the next request. It is safe for concurrent use.
+type Session struct {
 	node         string
 	tr           Transport
-	stats        *stats
+	scripts      Scripts
+	stats        *Counter
 	log          *slog.Logger
 	startTimeout time.Duration
 
@@ -67,12 +81,25 @@ type session struct {
 	stray []string      // the last lines seen outside frames, for error messages
 }
 
+// NewSession prepares a session; it starts nothing until the first Run.
+func NewSession(c SessionConfig) *Session {
+	s := &Session{node: c.Node, tr: c.Transport, scripts: c.Scripts, stats: c.Counter, log: c.Log, startTimeout: c.StartTimeout}
+	if s.stats == nil {
+		s.stats = &Counter{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
 const maxStray = 8
 
-// run sends script with params and decodes its result into out (nil: ignore the result).
-// A script error comes back as *scriptFailure; a lost process as a Transient error.
-func (s *session) run(ctx context.Context, script string, params *Payload, out any) error {
-	text, ok := ScriptText(script)
+// Run sends the named script with params (encoded as JSON) and decodes its result into out
+// (nil: ignore the result). A script error wraps a *ScriptError (see AsScriptError) and the
+// drivers sentinel it maps to; a lost process is a Transient error.
+func (s *Session) Run(ctx context.Context, script string, params any, out any) error {
+	text, ok := s.scripts.Text(script)
 	if !ok {
 		return fmt.Errorf("script %s: not embedded (a build defect)", script)
 	}
@@ -118,7 +145,7 @@ type scriptFailure struct {
 func (f *scriptFailure) Error() string { return f.err.Err().Error() }
 func (f *scriptFailure) Unwrap() error { return f.err.Err() }
 
-func (s *session) start(ctx context.Context) error {
+func (s *Session) start(ctx context.Context) error {
 	s.stats.starts.Add(1)
 	proc, err := s.tr.Start(ctx, s.node)
 	if err != nil {
@@ -127,7 +154,7 @@ func (s *session) start(ctx context.Context) error {
 	lines, done := make(chan string, 64), make(chan struct{})
 	go readLines(proc.Stdout(), lines, done)
 	s.proc, s.lines, s.done, s.stray = proc, lines, done, nil
-	if _, err := io.WriteString(proc.Stdin(), HostLine()); err != nil {
+	if _, err := io.WriteString(proc.Stdin(), s.scripts.HostLine()); err != nil {
 		s.kill()
 		return drivers.Transient(fmt.Errorf("node/%s: send the host loop to powershell: %w", s.node, err))
 	}
@@ -155,7 +182,7 @@ func (s *session) start(ctx context.Context) error {
 	}
 }
 
-func (s *session) await(ctx context.Context, id, script string) (*Envelope, error) {
+func (s *Session) await(ctx context.Context, id, script string) (*Envelope, error) {
 	begin, end := BeginMarker(id), EndMarker(id)
 	inFrame := false
 	var body strings.Builder
@@ -188,7 +215,7 @@ func (s *session) await(ctx context.Context, id, script string) (*Envelope, erro
 	}
 }
 
-func (s *session) noteStray(l string) {
+func (s *Session) noteStray(l string) {
 	if len(l) > 200 {
 		l = l[:200] + "…"
 	}
@@ -198,15 +225,15 @@ func (s *session) noteStray(l string) {
 	s.stray = append(s.stray, l)
 }
 
-func (s *session) strayNote() string {
+func (s *Session) strayNote() string {
 	if len(s.stray) == 0 {
 		return ""
 	}
 	return " (last output: " + strings.Join(s.stray, " | ") + ")"
 }
 
-// kill ends the process; the next run starts a new one. Callers hold mu.
-func (s *session) kill() {
+// kill ends the process; the next Run starts a new one. Callers hold mu.
+func (s *Session) kill() {
 	if s.proc != nil {
 		_ = s.proc.Close()
 		close(s.done)
@@ -214,12 +241,12 @@ func (s *session) kill() {
 	s.proc, s.lines, s.done = nil, nil, nil
 }
 
-// close asks the host loop to exit, then ends the process.
-func (s *session) close() {
+// Close asks the host loop to exit, then ends the process; the next Run starts a new one.
+func (s *Session) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.proc != nil {
-		_, _ = io.WriteString(s.proc.Stdin(), exitLine)
+		_, _ = io.WriteString(s.proc.Stdin(), ExitRequest+"\n")
 	}
 	s.kill()
 }
@@ -251,8 +278,8 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// isScript returns the script error inside err, if err is one.
-func isScript(err error) (*ScriptError, bool) {
+// AsScriptError returns the script error inside err, if err is one.
+func AsScriptError(err error) (*ScriptError, bool) {
 	var f *scriptFailure
 	if errors.As(err, &f) {
 		return f.err, true

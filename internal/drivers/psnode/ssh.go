@@ -1,4 +1,4 @@
-package hyperv
+package psnode
 
 import (
 	"context"
@@ -24,16 +24,38 @@ import (
 // node, one session per PowerShell process. Host keys are checked against known_hosts unless
 // InsecureSkipHostKeyCheck is set, which is logged as a warning on every connection.
 type SSHTransport struct {
-	cfg      SSHConfig
+	cfg      sshConfig
 	mu       sync.Mutex
 	clients  map[string]*ssh.Client
 	agentCon net.Conn
 }
 
-// SSHConfig is what an SSHTransport needs; NewSSHTransport builds the auth and host-key
-// parts from Options.
-type SSHConfig struct {
-	Nodes          map[string]NodeOptions // per node host/port/user; missing: the node name, Port, User
+// SSHOptions say how an SSHTransport reaches a cluster's nodes and proves who it is.
+type SSHOptions struct {
+	Cluster                  string              // the cluster's name, for messages
+	Nodes                    map[string]Endpoint // per node host/port/user; missing: the node name, Port, User
+	User                     string              // "": $USER
+	Port                     int                 // 0: 22
+	IdentityFile             string              // a private key file, not passphrase-protected
+	Agent                    bool                // also offer the keys of $SSH_AUTH_SOCK
+	KnownHosts               string              // "": ~/.ssh/known_hosts
+	InsecureSkipHostKeyCheck bool                // logged as a warning on every connection
+	PowerShell               string              // the executable run on the node
+	ConnectTimeout           time.Duration
+}
+
+// Endpoint is where one node's SSH server listens and as whom to log in; zero fields take
+// the defaults of SSHOptions.
+type Endpoint struct {
+	Host string
+	Port int
+	User string
+}
+
+// sshConfig is what an SSHTransport needs once NewSSHTransport has built the auth and
+// host-key parts.
+type sshConfig struct {
+	Nodes          map[string]Endpoint
 	User           string
 	Port           int
 	Auth           []ssh.AuthMethod
@@ -45,70 +67,76 @@ type SSHConfig struct {
 	Log            *slog.Logger
 }
 
-// NewSSHTransport builds an SSH transport from the cluster's options: key file and/or agent
-// auth, known_hosts verification. Credentials are read here and never logged.
-func NewSSHTransport(ref drivers.ClusterRef, o *Options, log *slog.Logger) (*SSHTransport, error) {
-	cfg := SSHConfig{
+// NewSSHTransport builds an SSH transport: key file and/or agent auth, known_hosts
+// verification. Credentials are read here and never logged.
+func NewSSHTransport(o SSHOptions, log *slog.Logger) (*SSHTransport, error) {
+	cfg := sshConfig{
 		Nodes: o.Nodes, User: o.User, Port: o.Port, InsecureSkip: o.InsecureSkipHostKeyCheck,
 		RemoteCommand:  RemoteCommand(o.PowerShell),
-		ConnectTimeout: o.connectTimeout, Log: log,
+		ConnectTimeout: o.ConnectTimeout, Log: log,
 	}
 	if cfg.User == "" {
 		cfg.User = os.Getenv("USER")
 	}
 	t := &SSHTransport{cfg: cfg, clients: map[string]*ssh.Client{}}
+	auth, agentCon, err := sshAuth(o)
+	if err != nil {
+		return nil, err
+	}
+	t.cfg.Auth, t.agentCon = auth, agentCon
+	if o.InsecureSkipHostKeyCheck {
+		t.cfg.HostKey = ssh.InsecureIgnoreHostKey() //nolint:gosec // explicit, loudly logged opt-in
+		return t, nil
+	}
+	path := o.KnownHosts
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		path = home + "/.ssh/known_hosts"
+	}
+	cb, err := knownhosts.New(path)
+	if err != nil {
+		_ = t.Close() // the agent connection, if any
+		return nil, fmt.Errorf("cluster/%s: ssh known_hosts %s: %w; add the nodes' host keys (ssh-keyscan) or set knownHosts", o.Cluster, path, err)
+	}
+	t.cfg.HostKey = cb
+	t.cfg.HostKeyAlgos = knownAlgorithms(cb)
+	return t, nil
+}
+
+// sshAuth loads the identity file and connects to the agent, as the options ask.
+func sshAuth(o SSHOptions) ([]ssh.AuthMethod, net.Conn, error) {
+	var auth []ssh.AuthMethod
 	if o.IdentityFile != "" {
 		pem, err := os.ReadFile(o.IdentityFile)
 		if err != nil {
-			return nil, fmt.Errorf("cluster/%s: ssh identity file: %w", ref.Name, err)
+			return nil, nil, fmt.Errorf("cluster/%s: ssh identity file: %w", o.Cluster, err)
 		}
 		signer, err := ssh.ParsePrivateKey(pem)
 		if err != nil {
 			var pp *ssh.PassphraseMissingError
 			if errors.As(err, &pp) {
-				return nil, fmt.Errorf("cluster/%s: ssh identity file %s is passphrase-protected; load it into ssh-agent and set agent: true", ref.Name, o.IdentityFile)
+				return nil, nil, fmt.Errorf("cluster/%s: ssh identity file %s is passphrase-protected; load it into ssh-agent and set agent: true", o.Cluster, o.IdentityFile)
 			}
-			return nil, fmt.Errorf("cluster/%s: ssh identity file %s: %w", ref.Name, o.IdentityFile, err)
+			return nil, nil, fmt.Errorf("cluster/%s: ssh identity file %s: %w", o.Cluster, o.IdentityFile, err)
 		}
-		t.cfg.Auth = append(t.cfg.Auth, ssh.PublicKeys(signer))
+		auth = append(auth, ssh.PublicKeys(signer))
 	}
+	var conn net.Conn
 	if o.Agent {
 		sock := os.Getenv("SSH_AUTH_SOCK")
 		if sock == "" {
-			return nil, fmt.Errorf("cluster/%s: ssh agent: SSH_AUTH_SOCK is not set; start ssh-agent or set agent: false", ref.Name)
+			return nil, nil, fmt.Errorf("cluster/%s: ssh agent: SSH_AUTH_SOCK is not set; start ssh-agent or set agent: false", o.Cluster)
 		}
-		conn, err := net.Dial("unix", sock)
-		if err != nil {
-			return nil, fmt.Errorf("cluster/%s: ssh agent: %w", ref.Name, err)
+		var err error
+		if conn, err = net.Dial("unix", sock); err != nil {
+			return nil, nil, fmt.Errorf("cluster/%s: ssh agent: %w", o.Cluster, err)
 		}
-		t.agentCon = conn
-		t.cfg.Auth = append(t.cfg.Auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
+		auth = append(auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
 	}
-	if len(t.cfg.Auth) == 0 {
-		return nil, fmt.Errorf("cluster/%s: ssh: no credentials; set identityFile or agent: true", ref.Name)
+	if len(auth) == 0 {
+		return nil, nil, fmt.Errorf("cluster/%s: ssh: no credentials; set identityFile or agent: true", o.Cluster)
 	}
-	if o.InsecureSkipHostKeyCheck {
-		t.cfg.HostKey = ssh.InsecureIgnoreHostKey() //nolint:gosec // explicit, loudly logged opt-in
-	} else {
-		path := o.KnownHosts
-		if path == "" {
-			home, _ := os.UserHomeDir()
-			path = home + "/.ssh/known_hosts"
-		}
-		cb, err := knownhosts.New(path)
-		if err != nil {
-			return nil, fmt.Errorf("cluster/%s: ssh known_hosts %s: %w; add the nodes' host keys (ssh-keyscan) or set knownHosts", ref.Name, path, err)
-		}
-		t.cfg.HostKey = cb
-		t.cfg.HostKeyAlgos = knownAlgorithms(cb)
-	}
-	return t, nil
-}
-
-// RemoteCommand is the command line run on a node: the PowerShell executable, no profile,
-// and the constant bootstrap stub. It holds no user value.
-func RemoteCommand(exe string) string {
-	return exe + " " + strings.Join(BootstrapArgs(), " ")
+	return auth, conn, nil
 }
 
 func (t *SSHTransport) addr(node string) (addr, user string) {
