@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,8 +26,8 @@ func (e *applyEnv) lostFindings(extra ...string) (int, []plan.Finding) {
 	if code == 1 {
 		e.t.Fatalf("plan failed\nstdout:\n%s\nstderr:\n%s", out, errOut)
 	}
-	p, err := plan.Read(strings.NewReader(out))
-	if err != nil {
+	var p plan.Plan
+	if err := json.Unmarshal([]byte(out), &p); err != nil {
 		e.t.Fatalf("plan output: %v\n%s", err, out)
 	}
 	var lost []plan.Finding

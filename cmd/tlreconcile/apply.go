@@ -275,6 +275,9 @@ func (o *applyOptions) savedPlan(ctx context.Context, s *apply.Session) (*plan.P
 		return nil, fmt.Errorf("plan file %s is stale: the clusters changed since it was made, nothing was applied:\n  %s\nmake the plan again with the same -f paths (or --observed file) and options: `tlreconcile plan -f PATH -out %s`, review it, and apply the new plan",
 			o.planFile, strings.Join(moved, "\n  "), o.planFile)
 	}
+	if err := plan.Replan(p, observed); err != nil {
+		return nil, fmt.Errorf("plan file %s: %w\nnothing was applied: the file is not the plan tlreconcile made; make the plan again with `tlreconcile plan -f PATH -out %s`, review it, and apply the new plan", o.planFile, err, o.planFile)
+	}
 	return p, nil
 }
 

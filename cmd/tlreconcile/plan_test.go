@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,8 +93,8 @@ func TestPlanApplyConverges(t *testing.T) {
 	if code := exitCodeOf(err); code != 0 {
 		t.Fatalf("plan after apply exit %d (%v), want 0:\n%s", code, err, out)
 	}
-	p, err = plan.Read(strings.NewReader(out))
-	if err != nil {
+	p = &plan.Plan{}
+	if err := json.Unmarshal([]byte(out), p); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Changes) != 0 || p.Summary.Noop != 3 {

@@ -93,3 +93,88 @@ func Check(p *plan.Plan, allowDestructive bool) error {
 	_, err := check(p, allowDestructive)
 	return err
 }
+
+// GuardError lists the VMs a plan may not touch as it stands, judged per VM
+// across the whole plan against an observation. Nothing has run when it is
+// returned.
+type GuardError struct {
+	Problems []string
+}
+
+func (e *GuardError) Error() string {
+	return "plan refused, nothing was applied:\n  " + strings.Join(e.Problems, "\n  ") + "\nmake and review the plan again with `tlreconcile plan`"
+}
+
+// guardVMs checks every VM any step of p acts on, across all of p's changes
+// (so that one change cannot release what another destroys): a VM that
+// exists must be managed by tlreconcile (an unmanaged VM is never touched,
+// not even adopted), one that does not exist may only be created, and a VM
+// with a destructive step anywhere in the plan must not be protected, neither
+// as recorded on it nor in the desired state the plan was made from.
+func guardVMs(p *plan.Plan, observed map[string]*drivers.Observed) error {
+	desiredProtect := map[string]bool{}
+	if d := p.Inputs.Desired; d != nil {
+		for _, v := range d.VMs {
+			desiredProtect[drivers.VMResource(v.Cluster, v.Name).Key()] = v.Protect
+		}
+	}
+	var problems []string
+	seen := map[string]bool{}
+	for i := range p.Changes {
+		c := &p.Changes[i]
+		if _, blocked := c.Blocker(); !isVM(c) || len(c.Steps) == 0 || blocked != nil || seen[c.Address().Key()] {
+			continue // a blocked change runs nothing
+		}
+		seen[c.Address().Key()] = true
+		vm := observedVM(observed, c.Cluster, c.Address().Name)
+		if why := guardVM(p, c, vm, desiredProtect[c.Address().Key()]); why != "" {
+			problems = append(problems, c.Resource+": "+why)
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return &GuardError{Problems: problems}
+	}
+	return nil
+}
+
+// guardVM says why the plan's steps on one VM may not run ("" when they may).
+func guardVM(p *plan.Plan, c *plan.Change, vm *drivers.VM, desiredProtect bool) string {
+	destructive := ""
+	for _, cc := range p.Changes {
+		if cc.Address() != c.Address() {
+			continue
+		}
+		for _, s := range cc.Steps {
+			if s.Destructive && destructive == "" {
+				destructive = s.ID
+			}
+		}
+	}
+	switch {
+	case vm == nil && c.Steps[0].Kind != drivers.OpCreateVM:
+		return fmt.Sprintf("the VM does not exist, and the plan's first step on it is %s, not create-vm", c.Steps[0].ID)
+	case vm == nil:
+		return ""
+	case vm.Annotations == nil || vm.Annotations.ManagedBy != drivers.ManagedBy:
+		return "the VM exists and is not managed by tlreconcile (no tlreconcile annotations): it is never changed, and never adopted"
+	case destructive != "" && vm.Annotations.Protect:
+		return fmt.Sprintf("%s is destructive and the VM is protected (protect: true is recorded on it): set protect: false in the YAML and apply that first, then plan again", destructive)
+	case destructive != "" && desiredProtect:
+		return fmt.Sprintf("%s is destructive and the desired state the plan was made from says protect: true", destructive)
+	}
+	return ""
+}
+
+func observedVM(observed map[string]*drivers.Observed, cluster, name string) *drivers.VM {
+	o := observed[cluster]
+	if o == nil {
+		return nil
+	}
+	for i := range o.VMs {
+		if o.VMs[i].Name == name {
+			return &o.VMs[i]
+		}
+	}
+	return nil
+}

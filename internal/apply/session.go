@@ -43,6 +43,9 @@ type Session struct {
 	byName  map[string]drivers.Driver     // one instance per driver name
 	clients map[string]drivers.Driver     // by cluster name
 	refs    map[string]drivers.ClusterRef // by cluster name
+	// observed is the session's latest observation by cluster name: Apply
+	// judges the plan's VMs against it.
+	observed map[string]*drivers.Observed
 }
 
 // Open starts a session: the lock (unless ReadOnly), then the journal.
@@ -53,7 +56,8 @@ func Open(ctx context.Context, opts SessionOptions) (*Session, error) {
 	if opts.Notify == nil {
 		opts.Notify = func(string) {}
 	}
-	s := &Session{opts: opts, byName: map[string]drivers.Driver{}, clients: map[string]drivers.Driver{}, refs: map[string]drivers.ClusterRef{}}
+	s := &Session{opts: opts, byName: map[string]drivers.Driver{}, clients: map[string]drivers.Driver{},
+		refs: map[string]drivers.ClusterRef{}, observed: map[string]*drivers.Observed{}}
 	if !opts.ReadOnly {
 		lock, err := AcquireLock(ctx, opts.Config.StateDir, LockOptions{Timeout: opts.LockTimeout, Command: opts.Command, Notify: opts.Notify})
 		if err != nil {
@@ -148,9 +152,12 @@ func (s *Session) Observe(ctx context.Context, refs []drivers.ClusterRef) (map[s
 		return nil, err
 	}
 	out := make(map[string]*drivers.Observed, len(refs))
+	s.mu.Lock()
 	for i, r := range refs {
 		out[r.Name] = obs[i]
+		s.observed[r.Name] = obs[i]
 	}
+	s.mu.Unlock()
 	return out, nil
 }
 
@@ -169,6 +176,9 @@ func (s *Session) Apply(ctx context.Context, p *plan.Plan, opts Options) (*Repor
 	}
 	if !p.HasChanges() {
 		return &Report{}, s.clearJournal()
+	}
+	if err := s.guard(ctx, p); err != nil {
+		return nil, err
 	}
 	drvs, err := s.driversFor(p.Clusters)
 	if err != nil {
@@ -189,6 +199,27 @@ func (s *Session) Apply(ctx context.Context, p *plan.Plan, opts Options) (*Repor
 		return rep, err
 	}
 	return rep, s.clearJournal()
+}
+
+// guard judges every VM of p against the session's observation, observing
+// first the clusters this session has not (a plan applied without Observe).
+func (s *Session) guard(ctx context.Context, p *plan.Plan) error {
+	var missing []drivers.ClusterRef
+	s.mu.Lock()
+	for _, r := range p.Clusters {
+		if s.observed[r.Name] == nil {
+			missing = append(missing, r)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) > 0 {
+		if _, err := s.Observe(ctx, missing); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return guardVMs(p, s.observed)
 }
 
 // clearJournal empties the journal: the clusters match, nothing to resume. A

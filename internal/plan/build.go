@@ -38,6 +38,7 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 	if desired == nil {
 		return nil, errors.New("plan: no desired state; load the YAML first")
 	}
+	desired = canonical(desired)
 	b := &builder{
 		opts:    opts,
 		plan:    &Plan{FormatVersion: FormatVersion, Observed: map[string]string{}},
@@ -93,6 +94,7 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 	if err := b.finish(desired); err != nil {
 		return nil, err
 	}
+	b.plan.Inputs = record(desired, opts)
 	return b.plan, nil
 }
 

@@ -1,6 +1,10 @@
 package plan
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,12 +15,47 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 )
 
-// maxFileBytes bounds what Read and ReadObserved accept, so that a wrong file
-// cannot exhaust memory.
-const maxFileBytes = 512 << 20
+// maxFileBytes bounds what Read and ReadObserved accept, so that a wrong or
+// padded file cannot exhaust memory. A 10,000-VM plan file is about 55 MiB.
+const maxFileBytes = 256 << 20
 
-// Write writes p as the plan file: indented JSON, the contract of DESIGN §5.
+// fileMagic names a plan file in its first line.
+const fileMagic = "tlreconcile-plan"
+
+// fileHeader is the first line of a plan file: what follows, how long it is,
+// and its sha256, so that Read refuses an edited or padded file while it
+// reads the bytes, before it decodes anything.
+type fileHeader struct {
+	Format        string `json:"format"`
+	FormatVersion string `json:"format_version"`
+	Bytes         int64  `json:"bytes"`
+	SHA256        string `json:"sha256"`
+}
+
+// Write writes p as the plan file of DESIGN §5: a header line with the
+// length and sha256 of the body, then the body, the plan's indented JSON
+// (the same document as `plan --format json`).
 func Write(w io.Writer, p *Plan) error {
+	var body bytes.Buffer
+	if err := WriteJSON(&body, p); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body.Bytes())
+	h, err := json.Marshal(fileHeader{Format: fileMagic, FormatVersion: FormatVersion, Bytes: int64(body.Len()), SHA256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		return fmt.Errorf("plan: write: %w", err)
+	}
+	if _, err := w.Write(append(h, '\n')); err != nil {
+		return fmt.Errorf("plan: write: %w", err)
+	}
+	if _, err := w.Write(body.Bytes()); err != nil {
+		return fmt.Errorf("plan: write: %w", err)
+	}
+	return nil
+}
+
+// WriteJSON writes p as indented JSON, the plan's JSON contract.
+func WriteJSON(w io.Writer, p *Plan) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -26,21 +65,25 @@ func Write(w io.Writer, p *Plan) error {
 	return nil
 }
 
-// Read reads a plan file and checks that it is one this release can apply: the
-// format version, op and action names, step ids, dependencies and ordering.
+// DigestError says a plan file's body is not what its header recorded: it
+// was edited, padded or cut after tlreconcile wrote it.
+type DigestError struct{ Problem string }
+
+func (e *DigestError) Error() string {
+	return "plan file: " + e.Problem + ": it was changed after `tlreconcile plan -out` wrote it, so it is not the plan that was reviewed; nothing was applied; make and review the plan again"
+}
+
+// Read reads a plan file and checks that it is one this release can apply:
+// the header's length and digest while the bytes are read (a padded or
+// edited file is refused before it is decoded), then the format version,
+// op and action names, step ids, dependencies and ordering (Validate).
 func Read(r io.Reader) (*Plan, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	body, err := readSealed(bufio.NewReader(r))
 	if err != nil {
-		return nil, fmt.Errorf("plan file: read: %w", err)
-	}
-	if len(data) > maxFileBytes {
-		return nil, fmt.Errorf("plan file: larger than %d MB; this is not a plan file tlreconcile wrote", maxFileBytes>>20)
-	}
-	if fileKind(data) == kindObserved {
-		return nil, errors.New("plan file: this is an observed snapshot (from tlreconcile show --format json), not a plan; plan against it with tlreconcile plan -f PATH --observed FILE -out plan.json")
+		return nil, err
 	}
 	var p Plan
-	if err := json.Unmarshal(data, &p); err != nil {
+	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, fmt.Errorf("plan file: not valid plan JSON: %w; write it with tlreconcile plan -out FILE", err)
 	}
 	if p.FormatVersion != FormatVersion {
@@ -62,6 +105,60 @@ func Read(r io.Reader) (*Plan, error) {
 		p.Clusters = []drivers.ClusterRef{}
 	}
 	return &p, nil
+}
+
+// readSealed reads the header line and then exactly the body it announces,
+// hashing as it reads; it never holds more than the header's length (itself
+// bounded by maxFileBytes) and refuses trailing bytes.
+func readSealed(r *bufio.Reader) ([]byte, error) {
+	line, err := r.ReadSlice('\n')
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("plan file: read: %w", err)
+	}
+	var h fileHeader
+	if json.Unmarshal(line, &h) != nil || h.Format != fileMagic {
+		return nil, notPlanFile(line, r)
+	}
+	if h.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("plan file: format_version %q, this tlreconcile reads %q; make the plan again with this version", h.FormatVersion, FormatVersion)
+	}
+	if h.Bytes <= 0 || h.Bytes > maxFileBytes {
+		return nil, &DigestError{Problem: fmt.Sprintf("its header announces %d bytes, outside 1 to %d MiB", h.Bytes, maxFileBytes>>20)}
+	}
+	sum := sha256.New()
+	body := make([]byte, 0, min(h.Bytes, 1<<20))
+	buf := bytes.NewBuffer(body)
+	n, err := io.Copy(io.MultiWriter(buf, sum), io.LimitReader(r, h.Bytes+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("plan file: read: %w", err)
+	case n > h.Bytes:
+		return nil, &DigestError{Problem: fmt.Sprintf("it is longer than the %d bytes its header announces", h.Bytes)}
+	case n < h.Bytes:
+		return nil, &DigestError{Problem: fmt.Sprintf("it holds %d bytes of the %d its header announces (cut short)", n, h.Bytes)}
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != h.SHA256 {
+		return nil, &DigestError{Problem: fmt.Sprintf("its content has sha256 %s, its header records %s", got, h.SHA256)}
+	}
+	return buf.Bytes(), nil
+}
+
+// notPlanFile says what a file without a plan header is, when that can be
+// told from its start: an observed snapshot, or a plan's bare JSON.
+func notPlanFile(first []byte, rest io.Reader) error {
+	head := append(append([]byte{}, first...), readUpTo(rest, 64<<10)...)
+	if bytes.Contains(head, []byte(`"observed_at"`)) && !bytes.Contains(head, []byte(`"changes"`)) {
+		return errors.New("plan file: this is an observed snapshot (from tlreconcile show --format json), not a plan; plan against it with tlreconcile plan -f PATH --observed FILE -out plan.json")
+	}
+	if bytes.Contains(head, []byte(`"changes"`)) {
+		return errors.New("plan file: this is a plan's JSON without the plan file header (from tlreconcile plan --format json, or an older release): apply only what `tlreconcile plan -out FILE` saved; make the plan again with -out")
+	}
+	return errors.New("plan file: not a plan file: its first line is not a tlreconcile plan header; write it with tlreconcile plan -out FILE")
+}
+
+func readUpTo(r io.Reader, n int64) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r, n))
+	return b
 }
 
 // Stale compares the fingerprints the plan recorded with a fresh observation and

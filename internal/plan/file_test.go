@@ -2,7 +2,10 @@ package plan_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +43,18 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	}
 }
 
+// reseal gives an edited plan file body a header that matches it, as a tool
+// that knows the format could: Read then checks the content itself.
+func reseal(t *testing.T, file string) string {
+	t.Helper()
+	_, body, ok := strings.Cut(file, "\n")
+	if !ok {
+		t.Fatal("plan file has no header line")
+	}
+	sum := sha256.Sum256([]byte(body))
+	return fmt.Sprintf(`{"format":"tlreconcile-plan","format_version":%q,"bytes":%d,"sha256":%q}`+"\n%s", plan.FormatVersion, len(body), hex.EncodeToString(sum[:]), body)
+}
+
 func TestReadRejects(t *testing.T) {
 	var buf bytes.Buffer
 	if err := plan.Write(&buf, samplePlan(t)); err != nil {
@@ -49,7 +64,7 @@ func TestReadRejects(t *testing.T) {
 	tests := []struct {
 		name, from, to, want string
 	}{
-		{"not json", good, "{", "not valid plan JSON"},
+		{"not json", good[strings.Index(good, "\n")+1:], "{", "not valid plan JSON"},
 		{"other format version", `"format_version": "2"`, `"format_version": "1"`, `format_version "1"`},
 		{"unknown op", `"op": "set-processor"`, `"op": "format-disk"`, `unknown op "format-disk"`},
 		{"unknown action", `"action": "create"`, `"action": "recreate"`, `unknown action "recreate"`},
@@ -65,6 +80,8 @@ func TestReadRejects(t *testing.T) {
 		{"unknown cluster", `"cluster": "c1",
       "action"`, `"cluster": "c9",
       "action"`, `cluster "c9" is not among`},
+		{"records_identity on a node step", `"records_identity": false`, `"records_identity": true`, "only set-annotations records a vTPM identity, not start-igvm-agent"},
+		{"unknown block code", `"blocked": null`, `"blocked": {"code": "because", "reason": "x"}`, `unknown code "because"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -73,8 +90,13 @@ func TestReadRejects(t *testing.T) {
 				t.Fatalf("test input not found in the plan file: %q", tt.from)
 			}
 			_, err := plan.Read(strings.NewReader(in))
+			var de *plan.DigestError
+			if !errors.As(err, &de) {
+				t.Errorf("Read of the edited file = %v, want a *DigestError (the digest no longer matches)", err)
+			}
+			_, err = plan.Read(strings.NewReader(reseal(t, in)))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Read = %v, want an error containing %q", err, tt.want)
+				t.Errorf("Read of the resealed file = %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
@@ -91,12 +113,43 @@ func TestReadRejects(t *testing.T) {
 		if in == good {
 			t.Fatal("test input not found")
 		}
-		_, err := plan.Read(strings.NewReader(in))
+		_, err := plan.Read(strings.NewReader(reseal(t, in)))
 		var cyc *plan.CycleError
 		if !errors.As(err, &cyc) || len(cyc.Edges) == 0 {
 			t.Errorf("Read = %v, want a *CycleError listing edges", err)
 		}
 	})
+}
+
+// TestReadChecksTheDigestFirst: an edited, padded or cut file is refused as
+// its bytes are read, before anything is decoded, and says what is wrong.
+func TestReadChecksTheDigestFirst(t *testing.T) {
+	var buf bytes.Buffer
+	if err := plan.Write(&buf, samplePlan(t)); err != nil {
+		t.Fatal(err)
+	}
+	good := buf.String()
+	header, body, _ := strings.Cut(good, "\n")
+	tests := []struct{ name, in, want string }{
+		{"edited", strings.Replace(good, `"processors": 4`, `"processors": 8`, 1), "its content has sha256"},
+		{"padded", good + strings.Repeat(" ", 1<<20), "longer than"},
+		{"cut short", good[:len(good)-10], "cut short"},
+		{"header announces too much", strings.Replace(header, `"bytes":`, `"bytes":99999`, 1) + "\n" + body, "outside 1 to 256 MiB"},
+		{"bare plan JSON", body, "without the plan file header"},
+		{"empty", "", "not a plan file"},
+		{"YAML", "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\n", "not a plan file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := plan.Read(strings.NewReader(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Read = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := plan.Read(strings.NewReader(good)); err != nil {
+		t.Fatalf("the untouched file: %v", err)
+	}
 }
 
 func TestStale(t *testing.T) {

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,6 +140,9 @@ const (
 // "changes", only an observed snapshot has a top-level "observed_at"
 // without "changes".
 func fileKind(data []byte) int {
+	if bytes.HasPrefix(data, []byte(`{"format":"`+fileMagic+`"`)) {
+		return kindPlan // a plan file's header line
+	}
 	var top map[string]json.RawMessage
 	if json.Unmarshal(data, &top) != nil {
 		return kindUnknown

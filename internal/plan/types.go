@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
 // FormatVersion is the version of the plan JSON contract.
@@ -45,6 +46,29 @@ type Plan struct {
 	// PlannedAt is when the command made the plan (set by the caller, not by Build,
 	// so Build stays pure); views use it to say how old the observation was.
 	PlannedAt time.Time `json:"planned_at,omitzero"`
+	// Inputs are the desired state and options the plan was built from:
+	// `apply FILE` plans again from them and refuses the file when that does
+	// not give the same changes.
+	Inputs Inputs `json:"inputs"`
+}
+
+// Inputs are what Build was given, recorded in the plan.
+type Inputs struct {
+	// Desired is the canonical desired state (sorted, defaults applied).
+	Desired *spec.Desired `json:"desired"`
+	// Positions are where each cluster, VM and catalog image was declared,
+	// in the order of Desired's lists: spec keeps positions out of its JSON
+	// (so that hashes do not change when a file moves), and the plan's
+	// reasons quote them.
+	Positions Positions `json:"positions"`
+	Options   Options   `json:"options"`
+}
+
+// Positions are the declaration positions of a desired state's documents.
+type Positions struct {
+	Clusters []spec.Pos `json:"clusters"`
+	VMs      []spec.Pos `json:"vms"`
+	Catalog  []spec.Pos `json:"catalog"`
 }
 
 // Change is one resource's action and its ordered steps.
@@ -243,15 +267,15 @@ type Expect struct {
 
 // Options steer the planner.
 type Options struct {
-	Prune            bool     // plan deletes of managed VMs no longer declared
-	Targets          []string // only these resources ("vm/NAME"); empty = all
-	AllowDestructive bool     // recorded in the plan; guarded steps are still marked destructive
+	Prune            bool     `json:"prune"`             // plan deletes of managed VMs no longer declared
+	Targets          []string `json:"targets,omitempty"` // only these resources ("vm/NAME"); empty = all
+	AllowDestructive bool     `json:"allow_destructive"` // recorded in the plan; guarded steps are still marked destructive
 	// BlockDestructive marks every destructive step blocked instead of leaving
 	// the refusal to apply (which refuses a whole plan that holds one), so the
 	// other changes still run. The watch daemon uses it without --allow-destructive:
 	// one VM that needs a vTPM reset must not stop every other VM's reconcile.
-	BlockDestructive bool
+	BlockDestructive bool `json:"block_destructive"`
 	// Accept says which changed vTPM identities are recorded instead of
 	// reported as vtpm-state-lost.
-	Accept Acceptances
+	Accept Acceptances `json:"accept"`
 }

@@ -25,7 +25,7 @@ func Plan(w io.Writer, format string, p *plan.Plan, color bool) error {
 }
 
 // PlanJSON writes the plan JSON contract (DESIGN §5), the same document as a plan file.
-func PlanJSON(w io.Writer, p *plan.Plan) error { return plan.Write(w, p) }
+func PlanJSON(w io.Writer, p *plan.Plan) error { return plan.WriteJSON(w, p) }
 
 // actionSymbol is the terraform-style marker of an action.
 func actionSymbol(a plan.Action) string {
