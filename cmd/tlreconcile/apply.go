@@ -265,7 +265,7 @@ func (o *applyOptions) savedPlan(ctx context.Context, s *apply.Session) (*plan.P
 	p, err := plan.Read(f)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("plan file %s: %w", o.planFile, err)
+		return nil, fmt.Errorf("%s: %w (nothing was applied)", o.planFile, err)
 	}
 	observed, err := s.Observe(ctx, p.Clusters)
 	if err != nil {

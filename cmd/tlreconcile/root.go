@@ -17,10 +17,18 @@ type rootOptions struct {
 	stdout, stderr io.Writer
 	stateDir       string
 	noColor        bool
+	// drivers replaces the linked drivers (nil: the real ones); tests put
+	// the hyperv driver on its fake host here.
+	drivers *drivers.Registry
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	o := &rootOptions{stdin: stdin, stdout: stdout, stderr: stderr}
+	return newRoot(&rootOptions{stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+// newRoot builds the command tree on o; tests set o.drivers to reach fakes.
+func newRoot(o *rootOptions) *cobra.Command {
+	stdin, stdout, stderr := o.stdin, o.stdout, o.stderr
 	cmd := &cobra.Command{
 		Use:   "tlreconcile",
 		Short: "Keep trusted-launch VMs on Azure Local and Hyper-V in the state YAML declares",
@@ -67,8 +75,11 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 	return cmd
 }
 
-// registry returns the drivers this binary links.
+// registry returns the drivers this binary links (or the test's).
 func (o *rootOptions) registry() *drivers.Registry {
+	if o.drivers != nil {
+		return o.drivers
+	}
 	r := drivers.NewRegistry()
 	r.Register(sim.Name, sim.Factory)
 	r.Register(hyperv.Name, hyperv.Factory)

@@ -134,7 +134,7 @@ func TestReadChecksTheDigestFirst(t *testing.T) {
 		{"edited", strings.Replace(good, `"processors": 4`, `"processors": 8`, 1), "its content has sha256"},
 		{"padded", good + strings.Repeat(" ", 1<<20), "longer than"},
 		{"cut short", good[:len(good)-10], "cut short"},
-		{"header announces too much", strings.Replace(header, `"bytes":`, `"bytes":99999`, 1) + "\n" + body, "outside 1 to 256 MiB"},
+		{"header announces too much", strings.Replace(header, `"bytes":`, `"bytes":99999`, 1) + "\n" + body, "outside 1 to 128 MiB"},
 		{"bare plan JSON", body, "without the plan file header"},
 		{"empty", "", "not a plan file"},
 		{"YAML", "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\n", "not a plan file"},
