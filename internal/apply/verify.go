@@ -61,41 +61,10 @@ func Mismatches(want *plan.Expect, got *drivers.VM) []string {
 		return nil
 	}
 	var out []string
-	diff := func(field string, have, want any) {
-		out = append(out, fmt.Sprintf("%s is %v, want %v: the setting did not take", field, have, want))
-	}
-	if want.Power != "" && got.Power != want.Power {
-		diff("power", got.Power, want.Power)
-	}
-	if want.Generation != 0 && got.Generation != want.Generation {
-		diff("generation", got.Generation, want.Generation)
-	}
-	if want.SecurityType != "" && got.SecurityType != want.SecurityType {
-		diff("security_type", got.SecurityType, want.SecurityType)
-	}
-	if want.SecureBoot != nil && got.SecureBoot != *want.SecureBoot {
-		diff("secure_boot", got.SecureBoot, *want.SecureBoot)
-	}
-	if want.SecureBootTemplate != "" && got.SecureBootTemplate != want.SecureBootTemplate {
-		diff("secure_boot_template", got.SecureBootTemplate, want.SecureBootTemplate)
-	}
-	if want.TPMEnabled != nil && got.TPMEnabled != *want.TPMEnabled {
-		diff("tpm_enabled", got.TPMEnabled, *want.TPMEnabled)
-	}
-	if want.EncryptState != nil && got.EncryptState != *want.EncryptState {
-		diff("encrypt_state", got.EncryptState, *want.EncryptState)
-	}
-	if want.VBSOptOut != nil && got.VBSOptOut != *want.VBSOptOut {
-		diff("vbs_opt_out", got.VBSOptOut, *want.VBSOptOut)
-	}
-	if want.Processors != 0 && got.Processors != want.Processors {
-		diff("processors", got.Processors, want.Processors)
-	}
-	if want.MemoryMB != 0 && got.MemoryMB != want.MemoryMB {
-		diff("memory_mb", got.MemoryMB, want.MemoryMB)
-	}
-	if want.Node != "" && got.Node != want.Node {
-		diff("node", got.Node, want.Node)
+	for _, f := range expectFields(want, got) {
+		if f.checked && fmt.Sprint(f.have) != fmt.Sprint(f.want) {
+			out = append(out, fmt.Sprintf("%s is %v, want %v: the setting did not take", f.name, f.have, f.want))
+		}
 	}
 	// An identity observed as "" could not be read (the node cannot unlock the
 	// vTPM): unknown, never "lost", as the planner treats it.
@@ -104,6 +73,37 @@ func Mismatches(want *plan.Expect, got *drivers.VM) []string {
 			short(got.VTPMIdentity), short(want.VTPMIdentity)))
 	}
 	return out
+}
+
+// expectField is one field of an Expect beside the observed value; checked
+// is false for a zero-value field, which means "anything".
+type expectField struct {
+	name       string
+	checked    bool
+	have, want any
+}
+
+// expectFields lists the settings an Expect can pin, in JSON order.
+func expectFields(want *plan.Expect, got *drivers.VM) []expectField {
+	deref := func(b *bool) any {
+		if b == nil {
+			return nil
+		}
+		return *b
+	}
+	return []expectField{
+		{"power", want.Power != "", got.Power, want.Power},
+		{"generation", want.Generation != 0, got.Generation, want.Generation},
+		{"security_type", want.SecurityType != "", got.SecurityType, want.SecurityType},
+		{"secure_boot", want.SecureBoot != nil, got.SecureBoot, deref(want.SecureBoot)},
+		{"secure_boot_template", want.SecureBootTemplate != "", got.SecureBootTemplate, want.SecureBootTemplate},
+		{"tpm_enabled", want.TPMEnabled != nil, got.TPMEnabled, deref(want.TPMEnabled)},
+		{"encrypt_state", want.EncryptState != nil, got.EncryptState, deref(want.EncryptState)},
+		{"vbs_opt_out", want.VBSOptOut != nil, got.VBSOptOut, deref(want.VBSOptOut)},
+		{"processors", want.Processors != 0, got.Processors, want.Processors},
+		{"memory_mb", want.MemoryMB != 0, got.MemoryMB, want.MemoryMB},
+		{"node", want.Node != "", got.Node, want.Node},
+	}
 }
 
 // short abbreviates a hex fingerprint for messages.
