@@ -55,8 +55,10 @@ func newApplyCmd(root *rootOptions) *cobra.Command {
 		Short: "Change the clusters to match the desired state, safely",
 		Long: `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
 and asks for "yes" on a terminal (without a terminal it refuses unless --auto-approve).
-apply PLANFILE applies exactly a plan saved with 'tlreconcile plan -out PLANFILE', and refuses
-it when anything it used has changed since, listing what moved.
+apply PLANFILE applies exactly a plan saved with 'tlreconcile plan -out PLANFILE', or nothing:
+it refuses the file when its bytes do not match the digest in its first line (it was edited),
+when anything it observed has moved since, or when planning again from the desired state and
+options it records does not give the same steps, and says what differs.
 
 Cluster and node steps run first; then each VM's steps run in order, up to --parallelism VMs
 at once. Transient driver errors are retried with backoff. Every VM is re-observed after its

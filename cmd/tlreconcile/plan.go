@@ -43,8 +43,13 @@ is contacted), observes every cluster the YAML declares (or reads a saved observ
 replace, delete) with its steps, the reason for each, and warnings for destructive steps,
 VM restarts and blocked steps, then findings such as vTPM state lost.
 
--out FILE saves the plan (JSON, with a fingerprint of everything observed) for
-'tlreconcile apply FILE', which refuses it if anything moved since.
+-out FILE saves the plan for 'tlreconcile apply FILE': a header line with its sha256, then the
+plan's JSON with the desired state and options it was built from and a fingerprint of everything
+observed. apply refuses the file if it was edited, if anything moved since, or if planning again
+from what it records gives other steps.
+
+plan reads the apply journal in --state-dir (it takes no lock): after an interrupted apply, the
+vTPM identity a planned reset produced is recorded instead of reported lost.
 
 ` + acceptVTPMIdentityHelp + `
 
