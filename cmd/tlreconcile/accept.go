@@ -64,7 +64,7 @@ func resolveVTPMAcceptances(command string, d *spec.Desired, resources []string)
 	return out, nil
 }
 
-// keys are the planner's VM keys of the accepted VMs
+// keys are the VM keys (drivers.Resource.Key) of the accepted VMs
 // (plan.Acceptances.WithOperator).
 func (a vtpmAcceptances) keys() []string {
 	out := make([]string, 0, len(a))

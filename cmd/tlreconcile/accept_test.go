@@ -156,7 +156,7 @@ func TestApplyResumeAcceptsOnlyJournaledIdentity(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := apply.AcceptedIdentities(entries)["c1/a"]; resetID == old || got != resetID {
+			if got := apply.AcceptedIdentities(entries)["vm/c1/a"]; resetID == old || got != resetID {
 				t.Fatalf("journal accepts %q for vm/a, want the identity after the reset %q (before: %q)", got, resetID, old)
 			}
 			if out, errOut, code := e.run("sim", "failover", "--cluster", "c1", "--vm", "a", "--to", "node2", "--lose-vtpm"); code != 0 {

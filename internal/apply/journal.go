@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -165,17 +164,17 @@ func ReadJournalFile(stateDir string) ([]Entry, error) {
 	return ReadJournal(f)
 }
 
-// vmKey is the entry's "CLUSTER/VM" key, as the planner's identity options use
-// it; ok is false for node and cluster entries.
+// vmKey is the entry's VM key (drivers.Resource.Key), as the planner's
+// identity acceptances use it; ok is false for node and cluster entries.
 func (e Entry) vmKey() (key string, ok bool) {
-	name, ok := strings.CutPrefix(e.Resource, "vm/")
-	if !ok || name == "" {
+	r, err := drivers.ParseResource(e.Cluster, e.Resource)
+	if err != nil || r.Kind != drivers.KindVM {
 		return "", false
 	}
-	return e.Cluster + "/" + name, true
+	return r.Key(), true
 }
 
-// AcceptedIdentityChanges returns the "CLUSTER/VM" keys whose vTPM identity
+// AcceptedIdentityChanges returns the VM keys (drivers.Resource.Key) whose vTPM identity
 // changed through a planned step (create, TPM enable/disable, key-protector
 // reset) that completed or was pending when the run ended, and whose
 // set-annotations did not run afterwards: the
@@ -203,7 +202,7 @@ func AcceptedIdentityChanges(entries []Entry) map[string]bool {
 }
 
 // AcceptedIdentities narrows AcceptedIdentityChanges: it returns, for the
-// "CLUSTER/VM" keys whose last identity-changing entry completed and recorded
+// VM keys (drivers.Resource.Key) whose last identity-changing entry completed and recorded
 // the identity the VM had right after it (Entry.NewIdentity), that identity;
 // the planner accepts a changed identity for such a VM only when it is this
 // one (plan.Acceptances.Only), so an unplanned vTPM loss after the

@@ -92,7 +92,7 @@ func TestAcceptedIdentityChanges(t *testing.T) {
 		e("vm/plain", drivers.OpStopVM, false),
 		e("node/n1", drivers.OpStartIgvmAgent, true),
 	})
-	want := map[string]bool{"c1/created": true, "c1/reset": true}
+	want := map[string]bool{"vm/c1/created": true, "vm/c1/reset": true}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -116,17 +116,17 @@ func TestAcceptedIdentities(t *testing.T) {
 		{
 			name:    "completed with the identity read after it",
 			entries: []apply.Entry{e("vm/a", drivers.OpEnableTPM, true, true, ""), e("vm/a", drivers.OpEnableTPM, true, false, "id-1")},
-			wantIDs: map[string]string{"c1/a": "id-1"}, wantAny: map[string]bool{"c1/a": true},
+			wantIDs: map[string]string{"vm/c1/a": "id-1"}, wantAny: map[string]bool{"vm/c1/a": true},
 		},
 		{
 			name:    "pending: the process died during the op",
 			entries: []apply.Entry{e("vm/a", drivers.OpEnsureKeyProtector, true, true, "")},
-			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"vm/c1/a": true},
 		},
 		{
 			name:    "completed without a readable identity",
 			entries: []apply.Entry{e("vm/a", drivers.OpEnableTPM, true, true, ""), e("vm/a", drivers.OpEnableTPM, true, false, "")},
-			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"vm/c1/a": true},
 		},
 		{
 			name: "a later identity change that is pending widens again",
@@ -134,7 +134,7 @@ func TestAcceptedIdentities(t *testing.T) {
 				e("vm/a", drivers.OpCreateVM, true, false, "id-1"),
 				e("vm/a", drivers.OpEnableTPM, true, true, ""),
 			},
-			wantIDs: map[string]string{}, wantAny: map[string]bool{"c1/a": true},
+			wantIDs: map[string]string{}, wantAny: map[string]bool{"vm/c1/a": true},
 		},
 		{
 			name: "a later identity change that completed replaces the identity",
@@ -144,7 +144,7 @@ func TestAcceptedIdentities(t *testing.T) {
 				e("vm/a", drivers.OpEnableTPM, true, false, "id-2"),
 				e("vm/a", drivers.OpStartVM, false, false, ""),
 			},
-			wantIDs: map[string]string{"c1/a": "id-2"}, wantAny: map[string]bool{"c1/a": true},
+			wantIDs: map[string]string{"vm/c1/a": "id-2"}, wantAny: map[string]bool{"vm/c1/a": true},
 		},
 		{
 			name: "set-annotations and delete-vm end the acceptance",
@@ -189,7 +189,7 @@ func TestJournalNewIdentityCompatible(t *testing.T) {
 	if ids := apply.AcceptedIdentities(entries); len(ids) != 0 {
 		t.Errorf("an old line narrows to %v, want nothing (accept any)", ids)
 	}
-	if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+	if !apply.AcceptedIdentityChanges(entries)["vm/c1/a"] {
 		t.Error("an old line no longer accepts vm/a's new identity")
 	}
 
@@ -240,7 +240,7 @@ func TestRunJournal(t *testing.T) {
 	if got, want := strings.Join(steps, ","), "vm/a/stop-vm,vm/a/set-secure-boot,vm/a/ensure-key-protector,vm/a/enable-tpm"; got != want {
 		t.Errorf("journal steps %s, want %s", got, want)
 	}
-	if got := apply.AcceptedIdentityChanges(entries); !got["c1/a"] {
+	if got := apply.AcceptedIdentityChanges(entries); !got["vm/c1/a"] {
 		t.Errorf("accepted %v, want c1/a (reset done, annotations not)", got)
 	}
 	// The reset and the enable-tpm after it read the identity the VM then had.
@@ -253,7 +253,7 @@ func TestRunJournal(t *testing.T) {
 			t.Errorf("entry %s (pending %v) records identity %q, want %q", e.Step, e.Pending, e.NewIdentity, want)
 		}
 	}
-	if got := apply.AcceptedIdentities(entries); got["c1/a"] != "id-a-reset" {
+	if got := apply.AcceptedIdentities(entries); got["vm/c1/a"] != "id-a-reset" {
 		t.Errorf("accepted identities %v, want c1/a: id-a-reset", got)
 	}
 	if fi, _ := os.Stat(filepath.Join(dir, apply.JournalFile)); fi.Mode().Perm() != 0o600 {
@@ -290,7 +290,7 @@ func TestRunJournalBeforeIdentityChange(t *testing.T) {
 		if err != nil {
 			t.Error(err)
 		}
-		if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+		if !apply.AcceptedIdentityChanges(entries)["vm/c1/a"] {
 			t.Errorf("while the reset runs the journal does not accept vm/a's new identity: %+v", entries)
 		}
 	}
@@ -338,7 +338,7 @@ func TestRunJournalIdentityUnreadable(t *testing.T) {
 	if ids := apply.AcceptedIdentities(entries); len(ids) != 0 {
 		t.Errorf("accepted identities %v, want none", ids)
 	}
-	if !apply.AcceptedIdentityChanges(entries)["c1/a"] {
+	if !apply.AcceptedIdentityChanges(entries)["vm/c1/a"] {
 		t.Error("the reset's new identity is no longer accepted")
 	}
 }

@@ -459,7 +459,7 @@ func (r *runner) ref(cluster string) drivers.ClusterRef {
 	return ref
 }
 
-func vmName(c *plan.Change) string { return strings.TrimPrefix(c.Resource, "vm/") }
+func vmName(c *plan.Change) string { return c.Address().Name }
 
 // observeVM reads one VM, through VMObserver when the driver has it, retrying
 // transient errors.

@@ -138,7 +138,7 @@ func TestSessionClearsJournalOnlyWhenConverged(t *testing.T) {
 	blocked := updatePlan("a", "b")
 	blocked.Changes[1].Steps[2].Blocked = &plan.Blocked{Code: plan.BlockProtected, Reason: "vm/b is protected"}
 	s := openSession(t, c, dir, false)
-	if !s.Acceptances().Any["c1/a"] {
+	if !s.Acceptances().Any["vm/c1/a"] {
 		t.Fatalf("acceptances %+v, want the journal's c1/a", s.Acceptances())
 	}
 	rep, err := s.Apply(context.Background(), blocked, apply.Options{Retry: fastRetry})

@@ -32,14 +32,10 @@ func VMResource(cluster, name string) Resource {
 // String is the address users see and plans carry: "vm/NAME".
 func (r Resource) String() string { return string(r.Kind) + "/" + r.Name }
 
-// Key is the address unique across clusters: "CLUSTER/NAME" for a VM (the
-// key of the planner's identity acceptances), "KIND/CLUSTER/NAME" otherwise.
-func (r Resource) Key() string {
-	if r.Kind == KindVM {
-		return r.Cluster + "/" + r.Name
-	}
-	return string(r.Kind) + "/" + r.Cluster + "/" + r.Name
-}
+// Key is the address unique across kinds and clusters, "KIND/CLUSTER/NAME":
+// how the plan keys its observation fingerprints and its identity
+// acceptances.
+func (r Resource) Key() string { return string(r.Kind) + "/" + r.Cluster + "/" + r.Name }
 
 // ParseResource reads "vm/NAME", "node/NAME" or "cluster/NAME" of cluster.
 func ParseResource(cluster, s string) (Resource, error) {

@@ -4,7 +4,7 @@ import "maps"
 
 // Acceptances say for which VMs a vTPM identity that differs from the one
 // recorded on the VM is recorded as the new identity instead of reported as
-// vtpm-state-lost. Keys are VM keys, drivers.Resource.Key ("CLUSTER/VM").
+// vtpm-state-lost. Keys are VM keys, drivers.Resource.Key ("vm/CLUSTER/NAME").
 // They come from two places: an interrupted apply's journal (a planned
 // create or reset completed or was pending) and the operator's
 // --accept-vtpm-identity. A plan file records them, so that re-planning from

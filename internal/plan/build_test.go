@@ -304,34 +304,34 @@ func TestVTPMIdentity(t *testing.T) {
 		{
 			name:     "the identity apply's journal read after the step is recorded",
 			obs:      func(o *drivers.VM) { o.VTPMIdentity = id2 },
-			accepted: true, acceptedIDs: map[string]string{"c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
+			accepted: true, acceptedIDs: map[string]string{"vm/c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
 		},
 		{
 			name:        "the journaled identity alone is enough",
 			obs:         func(o *drivers.VM) { o.VTPMIdentity = id2 },
-			acceptedIDs: map[string]string{"c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
+			acceptedIDs: map[string]string{"vm/c1/a": id2}, wantAnnID: id2, wantAnnNode: "node1",
 		},
 		{
 			name:     "an identity other than the journaled one is lost although the key is accepted",
 			obs:      func(o *drivers.VM) { o.VTPMIdentity = id3 },
-			accepted: true, acceptedIDs: map[string]string{"c1/a": id2},
+			accepted: true, acceptedIDs: map[string]string{"vm/c1/a": id2},
 			wantRules: []string{plan.RuleVTPMStateLost}, wantAnnID: "-",
 		},
 		{
 			name:     "moved by the cluster and not the journaled identity is lost",
 			obs:      func(o *drivers.VM) { o.Node = "node3"; o.VTPMIdentity = id3 },
-			accepted: true, acceptedIDs: map[string]string{"c1/a": id2},
+			accepted: true, acceptedIDs: map[string]string{"vm/c1/a": id2},
 			wantRules: []string{plan.RuleVTPMStateLost}, wantAnnID: id1, wantAnnNode: "node3",
 		},
 		{
 			name:     "an empty journaled identity narrows nothing",
 			obs:      func(o *drivers.VM) { o.VTPMIdentity = id3 },
-			accepted: true, acceptedIDs: map[string]string{"c1/a": ""}, wantAnnID: id3, wantAnnNode: "node1",
+			accepted: true, acceptedIDs: map[string]string{"vm/c1/a": ""}, wantAnnID: id3, wantAnnNode: "node1",
 		},
 		{
 			name:        "another VM's journaled identity does not concern this one",
 			obs:         func(o *drivers.VM) { o.VTPMIdentity = id3 },
-			acceptedIDs: map[string]string{"c1/b": id3, "c2/a": id3},
+			acceptedIDs: map[string]string{"vm/c1/b": id3, "vm/c2/a": id3},
 			wantRules:   []string{plan.RuleVTPMStateLost}, wantAnnID: "-",
 		},
 		{
@@ -366,7 +366,7 @@ func TestVTPMIdentity(t *testing.T) {
 			d := vmSpec("a")
 			opts := plan.Options{}
 			if tt.accepted {
-				opts.Accept.Any = map[string]bool{"c1/a": true}
+				opts.Accept.Any = map[string]bool{"vm/c1/a": true}
 			}
 			opts.Accept.Only = tt.acceptedIDs
 			p := mustBuild(t, desiredOf(clusterSpec(), d), observedOf(healthyNodes(), synced(d, "node1", id1, tt.obs)), opts)

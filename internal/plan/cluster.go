@@ -36,7 +36,7 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 		n := &obs.Nodes[i]
 		cp.nodes[n.Name] = n
 		cp.nodeOrder = append(cp.nodeOrder, n.Name)
-		b.plan.Observed["node/"+c.Name+"/"+n.Name] = fingerprint(n)
+		b.plan.Observed[drivers.Resource{Kind: drivers.KindNode, Cluster: c.Name, Name: n.Name}.Key()] = fingerprint(n)
 	}
 	sort.Strings(cp.nodeOrder)
 	for _, n := range c.Nodes {
@@ -59,7 +59,7 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 		}
 		o := obsVMs[d.Name]
 		if o != nil {
-			b.plan.Observed["vm/"+c.Name+"/"+o.Name] = fingerprint(o)
+			b.plan.Observed[drivers.VMResource(c.Name, o.Name).Key()] = fingerprint(o)
 		}
 		b.vm(cp, d, o)
 	}
@@ -75,7 +75,7 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 		if !b.targeted(res) {
 			continue
 		}
-		b.plan.Observed["vm/"+c.Name+"/"+o.Name] = fingerprint(o)
+		b.plan.Observed[drivers.VMResource(c.Name, o.Name).Key()] = fingerprint(o)
 		switch {
 		case !managed(o):
 			b.finding(SeverityInfo, RuleUnmanagedVM, res, c.Name,

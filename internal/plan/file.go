@@ -178,13 +178,13 @@ func Stale(p *Plan, observed map[string]*drivers.Observed) []string {
 			continue
 		}
 		for i := range o.Nodes {
-			now["node/"+ref.Name+"/"+o.Nodes[i].Name] = fingerprint(&o.Nodes[i])
+			now[drivers.Resource{Kind: drivers.KindNode, Cluster: ref.Name, Name: o.Nodes[i].Name}.Key()] = fingerprint(&o.Nodes[i])
 		}
 		for i := range o.VMs {
 			if len(targets) > 0 && !targets["vm/"+o.VMs[i].Name] {
 				continue
 			}
-			now["vm/"+ref.Name+"/"+o.VMs[i].Name] = fingerprint(&o.VMs[i])
+			now[drivers.VMResource(ref.Name, o.VMs[i].Name).Key()] = fingerprint(&o.VMs[i])
 		}
 	}
 	missing := map[string]bool{}
