@@ -13,34 +13,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
 )
 
-// hypervYAML is a three-node hyperv cluster (IPsec wanted) with one VM.
-const hypervYAML = `apiVersion: tlreconcile/v1alpha1
-kind: Cluster
-metadata: {name: hv}
-spec:
-  driver: hyperv
-  nodes: [node1, node2, node3]
-  liveMigration: {encryption: ipsec}
-  options:
-    transport: ssh
-    vmPath: 'C:\ClusterStorage\Volume1\VMs'
-    imageStore:
-      microsoftwindowsdesktop/windows-11/win11-22h2-avd/22621.2428.231001: 'C:\ClusterStorage\Images\win11.vhdx'
----
-apiVersion: tlreconcile/v1alpha1
-kind: TrustedLaunchVM
-metadata: {name: tl-01, cluster: hv}
-spec:
-  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
-  processors: 2
-  memoryMB: 4096
-  secureBoot: {enabled: true, template: MicrosoftWindows}
-  vtpm: {enabled: true}
-  vbs: true
-  encryptStateAndMigrationTraffic: true
-  power: Running
-`
-
 // TestApplyDrivesHyperV runs the exact flow of `tlreconcile apply -f` on a
 // hyperv cluster served by the fake host: node steps (IgvmAgent start,
 // live-migration IPsec) and a trusted-launch VM's create, on the driver
@@ -48,7 +20,7 @@ spec:
 // and the hyperv driver refused every node step and the first VM step.
 func TestApplyDrivesHyperV(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "desired.yaml"), []byte(hypervYAML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "desired.yaml"), []byte(hypervfake.DesiredYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ref := drivers.ClusterRef{Name: "hv", Driver: hyperv.Name, Nodes: []string{"node1", "node2", "node3"}}
@@ -59,10 +31,7 @@ func TestApplyDrivesHyperV(t *testing.T) {
 	if err := host.Sim().SetAgent("hv", "node2", drivers.AgentStopped); err != nil {
 		t.Fatal(err)
 	}
-	reg := drivers.NewRegistry()
-	reg.Register(hyperv.Name, func(cfg drivers.Config) (drivers.Driver, error) {
-		return hyperv.New(cfg, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) { return host.Transport(), nil }))
-	})
+	reg := hypervfake.Registry(host)
 	run := func(args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer

@@ -12,33 +12,12 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
-const hypervTreeYAML = `apiVersion: tlreconcile/v1alpha1
-kind: Cluster
-metadata: {name: hv}
-spec:
-  driver: hyperv
-  nodes: [node1, node2, node3]
-  liveMigration: {encryption: ipsec}
-  options:
-    transport: ssh
-    vmPath: 'C:\ClusterStorage\Volume1\VMs'
-    imageStore:
-      microsoftwindowsdesktop/windows-11/win11-22h2-avd/22621.2428.231001: 'C:\ClusterStorage\Images\win11.vhdx'
----
-apiVersion: tlreconcile/v1alpha1
-kind: TrustedLaunchVM
-metadata: {name: tl-01, cluster: hv}
-spec:
-  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
-  processors: 2
-`
-
 // TestPipelineDrivesHyperV: the watch daemon's reconcile (load, one session,
 // observe, plan, apply on the drivers that observed) creates a VM and runs
 // the node steps on a hyperv cluster served by the fake host.
 func TestPipelineDrivesHyperV(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "desired.yaml"), []byte(hypervTreeYAML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "desired.yaml"), []byte(hypervfake.DesiredYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ref := drivers.ClusterRef{Name: "hv", Driver: hyperv.Name, Nodes: []string{"node1", "node2", "node3"}}
@@ -49,11 +28,7 @@ func TestPipelineDrivesHyperV(t *testing.T) {
 	if err := host.Sim().SetAgent("hv", "node3", drivers.AgentStopped); err != nil {
 		t.Fatal(err)
 	}
-	reg := drivers.NewRegistry()
-	reg.Register(hyperv.Name, func(cfg drivers.Config) (drivers.Driver, error) {
-		return hyperv.New(cfg, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) { return host.Transport(), nil }))
-	})
-	p := &watch.Pipeline{Registry: reg, Config: drivers.Config{StateDir: t.TempDir()}, Mode: watch.ModeCorrect}
+	p := &watch.Pipeline{Registry: hypervfake.Registry(host), Config: drivers.Config{StateDir: t.TempDir()}, Mode: watch.ModeCorrect}
 	in := p.Load(context.Background(), dir)
 	if in.Err != nil || in.Desired == nil {
 		t.Fatalf("load: %v %v", in.Err, in.Diagnostics)
