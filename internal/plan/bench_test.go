@@ -1,7 +1,9 @@
 package plan_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -59,4 +61,49 @@ func BenchmarkBuild10000VMs(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkPlanFile10000VMs is the saved plan of 10,000 drifted VMs: writing
+// it, reading it back (digest checked while reading, then decoded and
+// validated), and planning again from its recorded inputs as apply FILE does.
+// The file's size is reported as MiB.
+func BenchmarkPlanFile10000VMs(b *testing.B) {
+	d, o := bigCluster(10000, true)
+	p, err := plan.Build(d, o, plan.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var file bytes.Buffer
+	if err := plan.Write(&file, p); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("write", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := plan.Write(io.Discard, p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(file.Len())/(1<<20), "MiB")
+	})
+	b.Run("read", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := plan.Read(bytes.NewReader(file.Bytes())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	back, err := plan.Read(bytes.NewReader(file.Bytes()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("replan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := plan.Replan(back, o); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

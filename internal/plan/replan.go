@@ -134,6 +134,9 @@ func diffChanges(have, want []Change) []string {
 			out = append(out, fmt.Sprintf("%s: the file lacks the %s change that planning again makes", c.Resource, c.Action))
 			continue
 		}
+		if sameJSON(hc, c) {
+			continue // the common case: only a difference is taken apart field by field
+		}
 		out = append(out, diffChange(hc, c)...)
 	}
 	sort.Strings(out)
@@ -173,6 +176,13 @@ func diffChange(have, want *Change) []string {
 		out = append(out, have.Resource+": the file lists the steps in another order")
 	}
 	return out
+}
+
+// sameJSON reports whether a and b encode to the same JSON.
+func sameJSON(a, b any) bool {
+	x, errA := json.Marshal(a)
+	y, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(x, y)
 }
 
 func sameOrder(a, b []Step) bool {
