@@ -95,16 +95,8 @@ func (a vtpmAcceptances) report(w io.Writer, observed map[string]*drivers.Observ
 			msg = "nothing to accept: the vTPM identity is the one last verified"
 		default:
 			msg = fmt.Sprintf("recording the new vTPM identity %s in place of %s (last verified on node %s); whatever was sealed to the old vTPM and not recovered is lost for good",
-				shortID(vm.VTPMIdentity), shortID(vm.Annotations.VTPMIdentity), vm.Annotations.Node)
+				drivers.Identity(vm.VTPMIdentity).Short(), drivers.Identity(vm.Annotations.VTPMIdentity).Short(), vm.Annotations.Node)
 		}
 		fmt.Fprintf(w, "vm/%s: --accept-vtpm-identity: %s\n", v.name, msg)
 	}
-}
-
-// shortID is the first 12 characters of a vTPM identity, as the plan prints it.
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }

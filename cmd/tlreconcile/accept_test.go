@@ -95,7 +95,7 @@ func TestAcceptVTPMIdentity(t *testing.T) {
 			}
 
 			stderr := tt.accept(e)
-			if want := "vm/a: --accept-vtpm-identity: recording the new vTPM identity " + shortID(lostID) + " in place of " + shortID(old); !strings.Contains(stderr, want) {
+			if want := "vm/a: --accept-vtpm-identity: recording the new vTPM identity " + drivers.Identity(lostID).Short() + " in place of " + drivers.Identity(old).Short(); !strings.Contains(stderr, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, stderr)
 			}
 			if a := e.vm("a"); a.Annotations == nil || a.Annotations.VTPMIdentity != lostID || a.Annotations.Node != "node2" {
@@ -179,9 +179,9 @@ func TestApplyResumeAcceptsOnlyJournaledIdentity(t *testing.T) {
 			rec := e.vm("a").Annotations.VTPMIdentity
 			switch {
 			case operatorAccepts && (reported || rec != lostID):
-				t.Errorf("with --accept-vtpm-identity: lost reported %v, recorded %s; want no finding and %s recorded\n%s\n%s", reported, shortID(rec), shortID(lostID), out, errOut)
+				t.Errorf("with --accept-vtpm-identity: lost reported %v, recorded %s; want no finding and %s recorded\n%s\n%s", reported, drivers.Identity(rec).Short(), drivers.Identity(lostID).Short(), out, errOut)
 			case !operatorAccepts && (!reported || rec != old):
-				t.Errorf("resuming apply: lost reported %v, recorded %s; want vtpm-state-lost and the last verified %s kept\n%s\n%s", reported, shortID(rec), shortID(old), out, errOut)
+				t.Errorf("resuming apply: lost reported %v, recorded %s; want vtpm-state-lost and the last verified %s kept\n%s\n%s", reported, drivers.Identity(rec).Short(), drivers.Identity(old).Short(), out, errOut)
 			}
 		})
 	}

@@ -337,7 +337,7 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 			if vm.VTPMIdentity == old || vm.Annotations == nil || vm.Annotations.VTPMIdentity != vm.VTPMIdentity ||
 				vm.SecureBootTemplate != spec.TemplateMicrosoftWindows || vm.Power != drivers.PowerRunning {
 				t.Errorf("after the resume: identity %s (old %s), recorded %+v, template %s, %s; want the new identity recorded, MicrosoftWindows, Running",
-					shortID(vm.VTPMIdentity), shortID(old), vm.Annotations, vm.SecureBootTemplate, vm.Power)
+					drivers.Identity(vm.VTPMIdentity).Short(), drivers.Identity(old).Short(), vm.Annotations, vm.SecureBootTemplate, vm.Power)
 			}
 			if out, errOut, code := e.run("plan", "-f", e.dir, "--detailed-exitcode"); code != 0 {
 				t.Errorf("not converged after apply PLANFILE exited 0: plan exit %d\n%s\n%s", code, out, errOut)

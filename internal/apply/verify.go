@@ -32,7 +32,7 @@ func (r *runner) verify(ctx context.Context, c *plan.Change, res *ResourceResult
 	default:
 		problems = Mismatches(c.Expect, vm)
 		if filledID != "" && vm.VTPMIdentity != "" && vm.VTPMIdentity != filledID {
-			problems = append(problems, fmt.Sprintf("vtpm_identity is %s, want %s (recorded a moment ago): vTPM state lost", short(vm.VTPMIdentity), short(filledID)))
+			problems = append(problems, fmt.Sprintf("vtpm_identity is %s, want %s (recorded a moment ago): vTPM state lost", drivers.Identity(vm.VTPMIdentity).Short(), drivers.Identity(filledID).Short()))
 		}
 		if filledID != "" && (vm.Annotations == nil || vm.Annotations.VTPMIdentity != filledID) {
 			problems = append(problems, "annotations do not record the new vTPM identity: the set-annotations step did not take")
@@ -70,7 +70,7 @@ func Mismatches(want *plan.Expect, got *drivers.VM) []string {
 	// vTPM): unknown, never "lost", as the planner treats it.
 	if want.VTPMIdentity != "" && got.VTPMIdentity != "" && got.VTPMIdentity != want.VTPMIdentity {
 		out = append(out, fmt.Sprintf("vtpm_identity is %s, want %s: vTPM state lost (the VM's vTPM is not the one it had; its sealed secrets are gone unless the old state can be restored)",
-			short(got.VTPMIdentity), short(want.VTPMIdentity)))
+			drivers.Identity(got.VTPMIdentity).Short(), drivers.Identity(want.VTPMIdentity).Short()))
 	}
 	return out
 }
@@ -104,15 +104,4 @@ func expectFields(want *plan.Expect, got *drivers.VM) []expectField {
 		{"memory_mb", want.MemoryMB != 0, got.MemoryMB, want.MemoryMB},
 		{"node", want.Node != "", got.Node, want.Node},
 	}
-}
-
-// short abbreviates a hex fingerprint for messages.
-func short(id string) string {
-	if id == "" {
-		return `""`
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
 }
