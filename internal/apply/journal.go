@@ -256,3 +256,51 @@ func ClearJournal(stateDir string) error {
 	defer j.Close()
 	return j.Clear()
 }
+
+// CompactJournal rewrites the journal in stateDir keeping only the entries
+// of VMs whose identity acceptance is still open (AcceptedIdentityChanges),
+// so that a daemon whose runs keep a change blocked (and so never clear the
+// journal) does not grow it without bound. The acceptances it gives are
+// unchanged: every other VM's entries end in a set-annotations or a delete,
+// or carry no identity change. The file is replaced atomically.
+func CompactJournal(stateDir string) error {
+	entries, err := ReadJournalFile(stateDir)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	open := AcceptedIdentityChanges(entries)
+	var b bytes.Buffer
+	kept := 0
+	for _, e := range entries {
+		if key, ok := e.vmKey(); !ok || !open[key] {
+			continue
+		}
+		line, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+		b.Write(append(line, '\n'))
+		kept++
+	}
+	if kept == len(entries) {
+		return nil
+	}
+	path := filepath.Join(stateDir, JournalFile)
+	tmp, err := os.CreateTemp(stateDir, "."+JournalFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("journal %s: compact: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal %s: compact: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("journal %s: compact: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("journal %s: compact: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}

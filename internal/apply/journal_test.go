@@ -354,3 +354,36 @@ func openJournal(t *testing.T) (string, *apply.Journal) {
 	t.Cleanup(func() { j.Close() })
 	return dir, j
 }
+
+// TestCompactJournal keeps exactly the entries whose acceptance is still open,
+// so the acceptances the journal gives do not change.
+func TestCompactJournal(t *testing.T) {
+	dir, j := openJournal(t)
+	entries := []apply.Entry{
+		{Cluster: "c1", Resource: "vm/a", Step: "vm/a/enable-tpm", Op: drivers.OpEnableTPM, IdentityChange: true, NewIdentity: "id-a"},
+		{Cluster: "c1", Resource: "vm/b", Step: "vm/b/create-vm", Op: drivers.OpCreateVM, IdentityChange: true},
+		{Cluster: "c1", Resource: "vm/b", Step: "vm/b/set-annotations", Op: drivers.OpSetAnnotations},
+		{Cluster: "c1", Resource: "node/n1", Step: "node/n1/start-igvm-agent", Op: drivers.OpStartIgvmAgent},
+		{Cluster: "c1", Resource: "vm/c", Step: "vm/c/stop-vm", Op: drivers.OpStopVM},
+	}
+	for _, e := range entries {
+		if err := j.Record(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	want := apply.JournalAcceptances(entries)
+	if err := apply.CompactJournal(dir); err != nil {
+		t.Fatal(err)
+	}
+	got, err := apply.ReadJournalFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Resource != "vm/a" {
+		t.Fatalf("compacted journal %+v, want only vm/a's entry", got)
+	}
+	if acc := apply.JournalAcceptances(got); !reflect.DeepEqual(acc, want) {
+		t.Errorf("acceptances after compaction %+v, want %+v", acc, want)
+	}
+}

@@ -195,8 +195,16 @@ func (s *Session) Apply(ctx context.Context, p *plan.Plan, opts Options) (*Repor
 		opts.Refs[r.Name] = r
 	}
 	rep, err := Run(ctx, p, drvs, opts)
-	if err != nil || rep == nil || rep.Failed() || rep.Counts.Blocked > 0 {
+	switch {
+	case err != nil || rep == nil || rep.Failed():
 		return rep, err
+	case rep.Counts.Blocked > 0:
+		// Everything that ran converged; keep only what the blocked
+		// changes may still need, so watch's journal stays small.
+		if err := CompactJournal(s.opts.Config.StateDir); err != nil {
+			s.opts.Notify(fmt.Sprintf("%v: the journal keeps entries it no longer needs", err))
+		}
+		return rep, nil
 	}
 	return rep, s.clearJournal()
 }

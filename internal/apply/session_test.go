@@ -126,11 +126,11 @@ func TestSessionRefusals(t *testing.T) {
 }
 
 // TestSessionClearsJournalOnlyWhenConverged: a run with a blocked change
-// keeps the journal (the identities it accepts must outlive the block); a
-// converged run clears it.
+// keeps the journal's open acceptances (they must outlive the block) and
+// drops the rest; a converged run clears it.
 func TestSessionClearsJournalOnlyWhenConverged(t *testing.T) {
 	dir, j := openJournal(t)
-	if err := j.Record(apply.Entry{Cluster: "c1", Resource: "vm/a", Step: "vm/a/enable-tpm", Op: drivers.OpEnableTPM, IdentityChange: true}); err != nil {
+	if err := j.Record(apply.Entry{Cluster: "c1", Resource: "vm/b", Step: "vm/b/enable-tpm", Op: drivers.OpEnableTPM, IdentityChange: true}); err != nil {
 		t.Fatal(err)
 	}
 	j.Close()
@@ -138,16 +138,19 @@ func TestSessionClearsJournalOnlyWhenConverged(t *testing.T) {
 	blocked := updatePlan("a", "b")
 	blocked.Changes[1].Steps[2].Blocked = &plan.Blocked{Code: plan.BlockProtected, Reason: "vm/b is protected"}
 	s := openSession(t, c, dir, false)
-	if !s.Acceptances().Any["vm/c1/a"] {
-		t.Fatalf("acceptances %+v, want the journal's c1/a", s.Acceptances())
+	if !s.Acceptances().Any["vm/c1/b"] {
+		t.Fatalf("acceptances %+v, want the journal's vm/c1/b", s.Acceptances())
 	}
 	rep, err := s.Apply(context.Background(), blocked, apply.Options{Retry: fastRetry})
 	if err != nil || rep.Counts.Blocked != 1 {
 		t.Fatalf("Apply: %v, %+v; want one blocked change", err, rep)
 	}
 	s.Close()
-	if entries, _ := apply.ReadJournalFile(dir); len(entries) == 0 {
-		t.Fatal("the journal was cleared although a change stayed blocked")
+	// vm/a converged, and its entries of this run go; vm/b's acceptance
+	// stays for the run that applies its change.
+	entries, _ := apply.ReadJournalFile(dir)
+	if len(entries) != 1 || entries[0].Resource != "vm/b" || !apply.JournalAcceptances(entries).Any["vm/c1/b"] {
+		t.Fatalf("journal after a run with vm/b blocked: %+v, want only vm/b's entry", entries)
 	}
 	s = openSession(t, c, dir, false)
 	defer s.Close()
