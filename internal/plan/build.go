@@ -41,12 +41,7 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 	b := &builder{
 		opts:    opts,
 		plan:    &Plan{FormatVersion: FormatVersion, Observed: map[string]string{}},
-		catalog: map[spec.Image]spec.CatalogImage{},
-	}
-	for _, img := range desired.Catalog {
-		if _, dup := b.catalog[img.Image]; !dup {
-			b.catalog[img.Image] = img
-		}
+		catalog: desired.CatalogImage,
 	}
 	if err := b.prepareTargets(desired, observed); err != nil {
 		return nil, err
@@ -108,7 +103,9 @@ type builder struct {
 	plan      *Plan
 	targets   map[string]bool // nil: everything
 	ambiguous map[string]bool // resource names used in more than one cluster
-	catalog   map[spec.Image]spec.CatalogImage
+	// catalog finds an image's catalog entry as validation and Azure do
+	// (case-insensitively): spec.Desired.CatalogImage.
+	catalog func(spec.Image) (spec.CatalogImage, bool)
 }
 
 func (b *builder) prepareTargets(desired *spec.Desired, observed map[string]*drivers.Observed) error {

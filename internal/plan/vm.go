@@ -36,22 +36,6 @@ func declaredAt(d *spec.VM) string {
 	return fmt.Sprintf(" (declared at %s:%d)", d.Pos.File, d.Pos.Line)
 }
 
-func (b *builder) imageFinding(cluster string, d *spec.VM) {
-	if b.catalog == nil {
-		return
-	}
-	img, ok := b.catalog[d.Image]
-	if !ok || img.BuiltIn {
-		return
-	}
-	where := ""
-	if img.Pos.File != "" {
-		where = fmt.Sprintf(" (added by the ImageCatalog at %s:%d)", img.Pos.File, img.Pos.Line)
-	}
-	b.finding(SeverityWarning, RuleImageOutsideCatalog, "vm/"+d.Name, cluster,
-		fmt.Sprintf("vm/%s: image %s/%s/%s/%s is outside the built-in support list%s; Azure Local supports trusted launch only with the built-in Azure Marketplace images", d.Name, d.Image.Publisher, d.Image.Offer, d.Image.Sku, d.Image.Version, where))
-}
-
 // createSteps appends the full create sequence: create-vm (Off, Generation 2,
 // annotated) → set-secure-boot → ensure-key-protector → enable-tpm →
 // set-security → start-vm → set-annotations.
