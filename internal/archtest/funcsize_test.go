@@ -36,8 +36,6 @@ var allowed = map[string]metric{
 	"internal/drivers/hyperv.BuildRequest":            {lines: 98, complexity: 36},  // apply.go
 	"internal/drivers/hyperv.(*ScriptError).sentinel": {lines: 40, complexity: 28},  // protocol.go
 	"internal/drivers/sim.(*Driver).drift":            {lines: 132, complexity: 44}, // controls.go
-	"internal/plan.(*builder).finish":                 {lines: 100, complexity: 31}, // build.go
-	"internal/plan.(*builder).existing":               {lines: 264, complexity: 91}, // vm.go
 	"internal/watch.(*Pipeline).Reconcile":            {lines: 102, complexity: 26}, // pipeline.go
 	"internal/watch.(*Watcher).Run":                   {lines: 152, complexity: 36}, // watcher.go
 }
