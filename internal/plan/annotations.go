@@ -32,6 +32,17 @@ func recordFor(d *spec.VM, o *drivers.VM, id identity, newIdentity bool, node st
 	}
 }
 
+// driftCause says why the VM differs from the YAML. The cause is known only
+// when the YAML is what tlreconcile last applied (the recorded spec hash is
+// the YAML's): then the VM was changed behind its back. After a YAML edit a
+// difference may be either, so nothing is claimed.
+func (r record) driftCause() string {
+	if r.old.SpecHash != r.new.SpecHash {
+		return ""
+	}
+	return " (changed outside tlreconcile)"
+}
+
 // needed: the record is written after any other step (it carries the spec
 // hash of what was applied), or alone when only the record differs.
 func (r record) needed(otherSteps bool) bool { return otherSteps || *r.old != *r.new }

@@ -11,7 +11,7 @@ import (
 type placement struct {
 	node  string   // the node the VM is on after the update
 	move  *pending // nil: the VM stays where it is
-	drift []string
+	drift string   // "" when the VM stays
 }
 
 // placementOf moves o to d's placement.node when it is elsewhere: live when
@@ -35,6 +35,6 @@ func (cp *clusterPlan) placementOf(d *spec.VM, o *drivers.VM, live bool) placeme
 	return placement{
 		node:  target,
 		move:  &pending{drivers.OpMoveVM, params, s},
-		drift: []string{fmt.Sprintf("node is %s, want %s (placement.node)", orNone(o.Node), target)},
+		drift: fmt.Sprintf("node is %s, want %s (placement.node)", orNone(o.Node), target),
 	}
 }

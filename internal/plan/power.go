@@ -17,11 +17,11 @@ type powerWindow struct {
 
 // newPowerWindow decides whether the VM, now in power, is stopped (for its
 // Off-only steps, or because the YAML wants it Off) and started again.
-func newPowerWindow(power, want drivers.PowerState, steps []pending) powerWindow {
+func newPowerWindow(power, want drivers.PowerState, set []setting) powerWindow {
 	w := powerWindow{power: power, want: want}
-	for _, s := range steps {
-		if s.step.RequiresPowerOff {
-			w.offOps = append(w.offOps, string(s.kind))
+	for _, s := range set {
+		if s.planned() && s.step.step.RequiresPowerOff {
+			w.offOps = append(w.offOps, string(s.step.kind))
 		}
 	}
 	w.stop = power != drivers.PowerOff && (len(w.offOps) > 0 || want == drivers.PowerOff)
@@ -29,12 +29,12 @@ func newPowerWindow(power, want drivers.PowerState, steps []pending) powerWindow
 	return w
 }
 
-// drift is the power difference as a change reason; none when power is right.
-func (w powerWindow) drift() []string {
+// drift is the power difference as a change reason; "" when power is right.
+func (w powerWindow) drift() string {
 	if w.power == w.want {
-		return nil
+		return ""
 	}
-	return []string{fmt.Sprintf("power is %s, want %s", w.power, w.want)}
+	return fmt.Sprintf("power is %s, want %s", w.power, w.want)
 }
 
 // keepsRunning: the VM runs throughout the update (a move can be live).

@@ -1,15 +1,14 @@
 package plan
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 )
 
 func TestPowerWindow(t *testing.T) {
-	offStep := []pending{{kind: drivers.OpSetProcessor, step: Step{RequiresPowerOff: true}}}
-	onStep := []pending{{kind: drivers.OpSetSecurity}}
+	offStep := []setting{{step: pending{kind: drivers.OpSetProcessor, step: Step{RequiresPowerOff: true}}}, {}}
+	onStep := []setting{{step: pending{kind: drivers.OpSetSecurity}}, {}}
 	const (
 		run   = drivers.PowerRunning
 		off   = drivers.PowerOff
@@ -20,33 +19,33 @@ func TestPowerWindow(t *testing.T) {
 	tests := []struct {
 		name        string
 		power, want drivers.PowerState
-		steps       []pending
+		steps       []setting
 		// "stop: REASON" and "start: REASON" lines, "live" when a move can be live.
 		wantStop, wantStart string
 		live                bool
 		blockedStop         bool
-		drift               []string
+		drift               string
 	}{
 		{name: "running, nothing Off-only", power: run, want: run, steps: onStep, live: true},
 		{name: "running, Off-only step: one stop and start", power: run, want: run, steps: offStep,
 			wantStop:  "stop the VM once for all its Off-only changes (set-processor); start-vm starts it again",
 			wantStart: "start the VM again after its Off-only changes (power: Running)"},
-		{name: "running, want Off", power: run, want: off, wantStop: "power is Running, want Off", drift: []string{"power is Running, want Off"}},
+		{name: "running, want Off", power: run, want: off, wantStop: "power is Running, want Off", drift: "power is Running, want Off"},
 		{name: "off, want Off, Off-only step needs no window", power: off, want: off, steps: offStep},
-		{name: "off, want Running: boot", power: off, want: run, steps: offStep, wantStart: "power is Off, want Running", drift: []string{"power is Off, want Running"}},
+		{name: "off, want Running: boot", power: off, want: run, steps: offStep, wantStart: "power is Off, want Running", drift: "power is Off, want Running"},
 		{name: "saved, Off-only step: stop discards the saved state", power: saved, want: run, steps: offStep,
 			wantStop:  "power is Saved: stop-vm discards the saved memory state so that set-processor can run while the VM is Off; it then boots fresh",
-			wantStart: "boot the VM after its Off-only changes (power: Running)", drift: []string{"power is Saved, want Running"}},
+			wantStart: "boot the VM after its Off-only changes (power: Running)", drift: "power is Saved, want Running"},
 		{name: "saved, nothing Off-only: resume", power: saved, want: run,
-			wantStart: "power is Saved, want Running: start-vm resumes it from its saved state", drift: []string{"power is Saved, want Running"}},
+			wantStart: "power is Saved, want Running: start-vm resumes it from its saved state", drift: "power is Saved, want Running"},
 		{name: "paused, Off-only step", power: pause, want: run, steps: offStep,
 			wantStop:  "power is Paused: stop-vm turns it off (its in-memory state is lost) so that set-processor can run while the VM is Off",
-			wantStart: "boot the VM after its Off-only changes (power: Running)", drift: []string{"power is Paused, want Running"}},
+			wantStart: "boot the VM after its Off-only changes (power: Running)", drift: "power is Paused, want Running"},
 		{name: "paused, nothing Off-only: resume", power: pause, want: run,
-			wantStart: "power is Paused, want Running: start-vm resumes it", drift: []string{"power is Paused, want Running"}},
-		{name: "paused, want Off", power: pause, want: off, wantStop: "power is Paused, want Off", drift: []string{"power is Paused, want Off"}},
+			wantStart: "power is Paused, want Running: start-vm resumes it", drift: "power is Paused, want Running"},
+		{name: "paused, want Off", power: pause, want: off, wantStop: "power is Paused, want Off", drift: "power is Paused, want Off"},
 		{name: "transitional: stop and start are blocked", power: other, want: run, steps: offStep, blockedStop: true,
-			wantStop: "stop the VM", wantStart: "start the VM (power: Running)", drift: []string{"power is Other, want Running"}},
+			wantStop: "stop the VM", wantStart: "start the VM (power: Running)", drift: "power is Other, want Running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,8 +62,8 @@ func TestPowerWindow(t *testing.T) {
 			if w.stop && (w.stopStep().Blocked != nil) != tt.blockedStop {
 				t.Errorf("stop blocked = %v, want %t", w.stopStep().Blocked, tt.blockedStop)
 			}
-			if got, want := fmt.Sprint(w.drift()), fmt.Sprint(tt.drift); got != want {
-				t.Errorf("drift = %s, want %s", got, want)
+			if got := w.drift(); got != tt.drift {
+				t.Errorf("drift = %q, want %q", got, tt.drift)
 			}
 		})
 	}

@@ -9,11 +9,11 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
-// describe renders a settingChange as one comparable string: each step's
-// op, flags and params, then the drift, then whether the identity is new.
-func describe(c settingChange) string {
+// describe renders a setting as one comparable string: the step's op, flags
+// and params, then the drift, then whether the identity is new.
+func describe(c setting) string {
 	var b strings.Builder
-	for _, p := range c.steps {
+	if p := c.step; c.planned() {
 		fmt.Fprintf(&b, "%s", p.kind)
 		if p.step.RequiresPowerOff {
 			b.WriteString(" off")
@@ -30,7 +30,9 @@ func describe(c settingChange) string {
 		b.WriteString("\n")
 	}
 	for _, d := range c.drift {
-		fmt.Fprintf(&b, "drift: %s\n", d)
+		if d != "" {
+			fmt.Fprintf(&b, "drift: %s\n", d)
+		}
 	}
 	if c.newIdentity {
 		b.WriteString("new identity\n")
@@ -148,8 +150,10 @@ func TestSettingsOrder(t *testing.T) {
 		o.SecureBoot, o.TPMEnabled, o.EncryptState, o.Processors, o.MemoryMB = false, false, false, 2, 4096
 	})
 	var ops []string
-	for _, p := range settings(d, o, guard{res: "vm/a"}).steps {
-		ops = append(ops, string(p.kind))
+	for _, s := range settings(d, o, guard{res: "vm/a"}) {
+		if s.planned() {
+			ops = append(ops, string(s.step.kind))
+		}
 	}
 	want := "ensure-key-protector set-secure-boot enable-tpm set-security set-processor set-memory"
 	if got := strings.Join(ops, " "); got != want {

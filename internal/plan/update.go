@@ -25,20 +25,10 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	b.update(cp, d, o, id)
 }
 
-// driftCause says why o differs from d. The cause is known only when the
-// YAML is what tlreconcile last applied: then the VM was changed behind its
-// back. After a YAML edit a difference may be either, so nothing is claimed.
-func driftCause(d *spec.VM, o *drivers.VM) string {
-	if o.Annotations.SpecHash != d.Hash() {
-		return ""
-	}
-	return " (changed outside tlreconcile)"
-}
-
-// addDrift appends each drift, with its cause, to the change's reasons.
-func addDrift(ch *Change, cause string, drift ...[]string) {
-	for _, d := range drift {
-		for _, r := range d {
+// addDrift appends each drift ("" none), with its cause, to the change's reasons.
+func addDrift(ch *Change, cause string, drift ...string) {
+	for _, r := range drift {
+		if r != "" {
 			ch.Reasons = append(ch.Reasons, r+cause)
 		}
 	}
@@ -52,12 +42,14 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 	b.fileAccess(cp, k, o)
 
 	set := settings(d, o, guard{res: ch.Resource, protect: d.Protect || o.Annotations.Protect})
-	w := newPowerWindow(o.Power, wantPower(d), set.steps)
+	w := newPowerWindow(o.Power, wantPower(d), set[:])
 	if w.stop {
 		k.add(drivers.OpStopVM, nil, w.stopStep())
 	}
-	for _, s := range set.steps {
-		k.addPending(s)
+	for _, s := range set {
+		if s.planned() {
+			k.addPending(s.step)
+		}
 	}
 	pl := cp.placementOf(d, o, w.keepsRunning())
 	if pl.move != nil {
@@ -69,13 +61,19 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 		s.DependsOn = []string{dep}
 		k.add(drivers.OpStartVM, nil, s)
 	}
-	addDrift(ch, driftCause(d, o), set.drift, w.drift(), pl.drift)
-	k.record(recordFor(d, o, id, set.newIdentity, pl.node), o)
+	newID := newIdentity(set[:])
+	rec := recordFor(d, o, id, newID, pl.node)
+	cause := rec.driftCause()
+	for _, s := range set {
+		addDrift(ch, cause, s.drift[:]...)
+	}
+	addDrift(ch, cause, w.drift(), pl.drift)
+	k.record(rec, o)
 	if len(ch.Steps) == 0 {
 		b.plan.Summary.Noop++
 		return
 	}
-	ch.Expect = expectFor(d, id.expect(set.newIdentity))
+	ch.Expect = expectFor(d, id.expect(newID))
 	propagateBlocked(ch, w.want == drivers.PowerOff)
 	b.add(ch)
 }
