@@ -8,9 +8,9 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
-// record is the change an update makes to tlreconcile's record on the VM
+// vmRecord is the change an update makes to tlreconcile's record on the VM
 // (its annotations).
-type record struct {
+type vmRecord struct {
 	old, new    *drivers.Annotations
 	newIdentity bool // a step gives the vTPM a new identity: apply records it
 	lost        bool // the current identity is lost: the last verified one is kept
@@ -19,12 +19,12 @@ type record struct {
 // recordFor is the record d's update leaves on o: the spec hash and protect
 // flag of the YAML, the identity to keep (none when a step gives a new one)
 // and the node the VM ends on.
-func recordFor(d *spec.VM, o *drivers.VM, id identity, newIdentity bool, node string) record {
+func recordFor(d *spec.VM, o *drivers.VM, id identity, newIdentity bool, node string) vmRecord {
 	keep := id.keep()
 	if newIdentity {
 		keep = ""
 	}
-	return record{
+	return vmRecord{
 		old:         o.Annotations,
 		new:         &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: d.Hash(), Protect: d.Protect, VTPMIdentity: keep, Node: node},
 		newIdentity: newIdentity,
@@ -36,7 +36,7 @@ func recordFor(d *spec.VM, o *drivers.VM, id identity, newIdentity bool, node st
 // when the YAML is what tlreconcile last applied (the recorded spec hash is
 // the YAML's): then the VM was changed behind its back. After a YAML edit a
 // difference may be either, so nothing is claimed.
-func (r record) driftCause() string {
+func (r vmRecord) driftCause() string {
 	if r.old.SpecHash != r.new.SpecHash {
 		return ""
 	}
@@ -45,16 +45,16 @@ func (r record) driftCause() string {
 
 // needed: the record is written after any other step (it carries the spec
 // hash of what was applied), or alone when only the record differs.
-func (r record) needed(otherSteps bool) bool { return otherSteps || *r.old != *r.new }
+func (r vmRecord) needed(otherSteps bool) bool { return otherSteps || *r.old != *r.new }
 
-func (r record) step() pending {
+func (r vmRecord) step() pending {
 	return pending{drivers.OpSetAnnotations, &drivers.Params{Annotations: r.new},
 		Step{Reason: annotationReason(r.old, r.new, r.newIdentity, r.lost)}}
 }
 
-// record appends the set-annotations step when r is needed; a change that
+// setAnnotations appends the set-annotations step when r is needed; a change that
 // only writes the record gets a reason saying what it records.
-func (k *chain) record(r record, o *drivers.VM) {
+func (k *chain) setAnnotations(r vmRecord, o *drivers.VM) {
 	if !r.needed(len(k.ch.Steps) > 0) {
 		return
 	}

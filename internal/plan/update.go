@@ -68,7 +68,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 		addDrift(ch, cause, s.drift[:]...)
 	}
 	addDrift(ch, cause, w.drift(), pl.drift)
-	k.record(rec, o)
+	k.setAnnotations(rec, o)
 	if len(ch.Steps) == 0 {
 		b.plan.Summary.Noop++
 		return
