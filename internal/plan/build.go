@@ -42,12 +42,7 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 	b := &builder{
 		opts:    opts,
 		plan:    &Plan{FormatVersion: FormatVersion, Observed: map[string]string{}},
-		catalog: map[spec.Image]spec.CatalogImage{},
-	}
-	for _, img := range desired.Catalog {
-		if _, dup := b.catalog[img.Image]; !dup {
-			b.catalog[img.Image] = img
-		}
+		catalog: desired.CatalogImage,
 	}
 	if err := b.prepareTargets(desired, observed); err != nil {
 		return nil, err
@@ -110,7 +105,9 @@ type builder struct {
 	plan      *Plan
 	targets   map[string]bool // nil: everything
 	ambiguous map[string]bool // resource names used in more than one cluster
-	catalog   map[spec.Image]spec.CatalogImage
+	// catalog finds an image's catalog entry as validation and Azure do
+	// (case-insensitively): spec.Desired.CatalogImage.
+	catalog func(spec.Image) (spec.CatalogImage, bool)
 }
 
 func (b *builder) prepareTargets(desired *spec.Desired, observed map[string]*drivers.Observed) error {
@@ -201,131 +198,6 @@ func (b *builder) add(ch *Change) {
 		return
 	}
 	b.plan.Changes = append(b.plan.Changes, *ch)
-}
-
-// finish filters by target, sorts, counts and checks that the steps can be ordered.
-func (b *builder) finish(desired *spec.Desired) error {
-	p := b.plan
-	if b.targets != nil {
-		// keep targeted changes plus the node changes they depend on
-		needed := map[string]bool{}
-		for _, c := range p.Changes {
-			if b.targets[c.Resource] {
-				for _, s := range c.Steps {
-					for _, d := range s.DependsOn {
-						needed[d] = true
-					}
-				}
-			}
-		}
-		kept := p.Changes[:0]
-		for _, c := range p.Changes {
-			keep := b.targets[c.Resource]
-			for _, s := range c.Steps {
-				if needed[s.ID] {
-					keep = true
-				}
-			}
-			if keep {
-				kept = append(kept, c)
-			}
-		}
-		p.Changes = kept
-	}
-	sort.SliceStable(p.Changes, func(i, j int) bool {
-		a, c := p.Changes[i], p.Changes[j]
-		if ra, rc := resourceRank(a.Resource), resourceRank(c.Resource); ra != rc {
-			return ra < rc
-		}
-		if a.Resource != c.Resource {
-			return a.Resource < c.Resource
-		}
-		return a.Cluster < c.Cluster
-	})
-	sort.SliceStable(p.Findings, func(i, j int) bool {
-		a, c := p.Findings[i], p.Findings[j]
-		if sa, sc := severityRank(a.Severity), severityRank(c.Severity); sa != sc {
-			return sa < sc
-		}
-		if a.Resource != c.Resource {
-			return a.Resource < c.Resource
-		}
-		if a.Rule != c.Rule {
-			return a.Rule < c.Rule
-		}
-		if a.Cluster != c.Cluster {
-			return a.Cluster < c.Cluster
-		}
-		return a.Message < c.Message
-	})
-	for i := range p.Changes {
-		c := &p.Changes[i]
-		if b.opts.BlockDestructive {
-			blockDestructive(c)
-		}
-		Decide(c)
-		if c.Reasons == nil {
-			c.Reasons = []string{}
-		}
-		blocked := false
-		for j := range c.Steps {
-			if c.Steps[j].DependsOn == nil {
-				c.Steps[j].DependsOn = []string{}
-			}
-			if c.Steps[j].Blocked != nil {
-				blocked = true
-			}
-		}
-		switch c.Action {
-		case ActionCreate:
-			p.Summary.Create++
-		case ActionUpdate:
-			p.Summary.Update++
-		case ActionReplace:
-			p.Summary.Replace++
-		case ActionDelete:
-			p.Summary.Delete++
-		}
-		if blocked {
-			p.Summary.Blocked++
-		}
-	}
-	if p.Changes == nil {
-		p.Changes = []Change{}
-	}
-	if p.Findings == nil {
-		p.Findings = []Finding{}
-	}
-	if p.Clusters == nil {
-		p.Clusters = []drivers.ClusterRef{}
-	}
-	p.DesiredHash = desired.Hash()
-	if _, err := Order(p); err != nil {
-		return err
-	}
-	return nil
-}
-
-func resourceRank(r string) int {
-	switch {
-	case strings.HasPrefix(r, "cluster/"):
-		return 0
-	case strings.HasPrefix(r, "node/"):
-		return 1
-	default:
-		return 2
-	}
-}
-
-func severityRank(s Severity) int {
-	switch s {
-	case SeverityError:
-		return 0
-	case SeverityWarning:
-		return 1
-	default:
-		return 2
-	}
 }
 
 // HasChanges reports whether the plan would change anything (blocked changes count:

@@ -77,6 +77,9 @@ func (k *chain) add(kind drivers.OpKind, params *drivers.Params, s Step) int {
 	return len(k.ch.Steps) - 1
 }
 
+// addPending appends a step a rule decided.
+func (k *chain) addPending(p pending) int { return k.add(p.kind, p.params, p.step) }
+
 // propagateBlocked makes the blocking of a change consistent: a stop-vm is
 // blocked when anything after it is (never stop a VM that this plan cannot
 // finish and start again) unless stopping is the goal, and every step that
