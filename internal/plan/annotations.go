@@ -76,7 +76,7 @@ func annotationReason(old, new *drivers.Annotations, newIdentity, lost bool) str
 	case newIdentity:
 		parts = append(parts, "the new vTPM identity that apply verifies")
 	case old.VTPMIdentity != new.VTPMIdentity:
-		parts = append(parts, "vTPM identity "+short(new.VTPMIdentity))
+		parts = append(parts, "vTPM identity "+drivers.Identity(new.VTPMIdentity).Short())
 	}
 	if old.Node != new.Node {
 		parts = append(parts, "node "+new.Node)
@@ -101,7 +101,7 @@ func annotationChangeReason(old, new *drivers.Annotations, o *drivers.VM) string
 	case old.Protect != new.Protect:
 		return fmt.Sprintf("record protect: %t on the VM", new.Protect)
 	case old.VTPMIdentity != new.VTPMIdentity:
-		return fmt.Sprintf("record the vTPM identity %s observed on node %s", short(new.VTPMIdentity), o.Node)
+		return fmt.Sprintf("record the vTPM identity %s observed on node %s", drivers.Identity(new.VTPMIdentity).Short(), o.Node)
 	}
 	return "update tlreconcile's record on the VM"
 }

@@ -63,11 +63,11 @@ func identityFinding(res, cluster string, o *drivers.VM, id identity) *Finding {
 	switch {
 	case id.lost:
 		return &Finding{Severity: SeverityError, Rule: RuleVTPMStateLost, Resource: res, Cluster: cluster,
-			Message: fmt.Sprintf("%s (%s: vTPM identity %s was last verified on node %s, now %s on node %s)", VTPMStateLostMessage, res, short(id.recorded), a.Node, short(id.current), o.Node)}
+			Message: fmt.Sprintf("%s (%s: vTPM identity %s was last verified on node %s, now %s on node %s)", VTPMStateLostMessage, res, drivers.Identity(id.recorded).Short(), a.Node, drivers.Identity(id.current).Short(), o.Node)}
 	case !moved:
 		return nil
 	case id.current != "" && id.recorded != "" && id.changed():
-		msg = fmt.Sprintf("%s was moved by the cluster from node %s to node %s (live migration or failover); its new vTPM identity %s was accepted, so it and the new node are recorded", res, a.Node, o.Node, short(id.current))
+		msg = fmt.Sprintf("%s was moved by the cluster from node %s to node %s (live migration or failover); its new vTPM identity %s was accepted, so it and the new node are recorded", res, a.Node, o.Node, drivers.Identity(id.current).Short())
 	case id.current != "":
 		msg = fmt.Sprintf("%s was moved by the cluster from node %s to node %s (live migration or failover); its vTPM identity is unchanged, so the new node is recorded", res, a.Node, o.Node)
 	default:

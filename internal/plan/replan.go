@@ -98,7 +98,7 @@ func Replan(p *Plan, observed map[string]*drivers.Observed) error {
 	}
 	var diffs []string
 	if h := d.Hash(); h != p.DesiredHash {
-		diffs = append(diffs, fmt.Sprintf("desired_hash is %s, the recorded desired state hashes to %s", short(p.DesiredHash), short(h)))
+		diffs = append(diffs, fmt.Sprintf("desired_hash is %s, the recorded desired state hashes to %s", p.DesiredHash, h))
 	}
 	q, err := Build(d, observed, p.Inputs.Options)
 	if err != nil {
