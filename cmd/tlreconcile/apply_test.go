@@ -62,6 +62,7 @@ type vmDoc struct {
 	name       string
 	processors int
 	template   string
+	extra      string // more spec lines, indented two spaces
 }
 
 func (v vmDoc) yaml() string {
@@ -84,7 +85,7 @@ spec:
   vbs: true
   encryptStateAndMigrationTraffic: true
   power: Running
-`, v.name, v.processors, v.template)
+`, v.name, v.processors, v.template) + v.extra
 }
 
 func newApplyEnv(t *testing.T, vms ...vmDoc) *applyEnv {

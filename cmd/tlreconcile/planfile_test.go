@@ -26,22 +26,6 @@ import (
 // planFileYAML declares three nodes and three VMs: prot (protect: true),
 // mover (placed on node), resize (processors).
 func planFileYAML(node string, processors int) string {
-	vm := func(name, extra string, procs int) string {
-		return fmt.Sprintf(`---
-apiVersion: tlreconcile/v1alpha1
-kind: TrustedLaunchVM
-metadata: {name: %s, cluster: c1}
-spec:
-  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
-  processors: %d
-  memoryMB: 4096
-  secureBoot: {enabled: true, template: MicrosoftWindows}
-  vtpm: {enabled: true}
-  vbs: true
-  encryptStateAndMigrationTraffic: true
-  power: Running
-%s`, name, procs, extra)
-	}
 	return `apiVersion: tlreconcile/v1alpha1
 kind: Cluster
 metadata: {name: c1}
@@ -49,7 +33,9 @@ spec:
   driver: sim
   nodes: [node1, node2, node3]
   liveMigration: {encryption: ipsec}
-` + vm("prot", "  protect: true\n", 2) + vm("mover", "  placement: {node: "+node+"}\n", 2) + vm("resize", "", processors)
+` + vmDoc{name: "prot", extra: "  protect: true\n"}.yaml() +
+		vmDoc{name: "mover", extra: "  placement: {node: " + node + "}\n"}.yaml() +
+		vmDoc{name: "resize", processors: processors}.yaml()
 }
 
 // simFiles reads every file of the sim's clusters, so a test can tell that a
