@@ -167,16 +167,6 @@ func expectFor(d *spec.VM, identity string) *Expect {
 	return e
 }
 
-func short(id string) string {
-	if id == "" {
-		return "(none)"
-	}
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
 func onOff(b bool) string {
 	if b {
 		return "On"
