@@ -236,10 +236,10 @@ func (o *applyOptions) newPlan(ctx context.Context, s *apply.Session) (*plan.Pla
 		return nil, err
 	}
 	accept.report(o.root.stderr, observed)
-	p, err := plan.Build(desired, observed, plan.Options{
+	p, err := plan.Build(desired, observed, s.PlanOptions(plan.Options{
 		Prune: o.prune, Targets: o.targets, AllowDestructive: o.allowDestructive,
-		Accept: s.Acceptances().WithOperator(accept.keys()...),
-	})
+		Accept: plan.Acceptances{}.WithOperator(accept.keys()...),
+	}))
 	if err != nil {
 		return nil, err
 	}

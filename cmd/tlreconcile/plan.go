@@ -167,7 +167,7 @@ func (o *planOptions) Run(ctx context.Context) error {
 	accept.report(errw, observed)
 	// The journal's acceptances join the operator's, so that a plan made
 	// after an interrupted apply records the identities it produced.
-	p, err := plan.Build(desired, observed, plan.Options{Prune: o.prune, Targets: o.targets, Accept: s.Acceptances().WithOperator(accept.keys()...)})
+	p, err := plan.Build(desired, observed, s.PlanOptions(plan.Options{Prune: o.prune, Targets: o.targets, Accept: plan.Acceptances{}.WithOperator(accept.keys()...)}))
 	if err != nil {
 		return err
 	}

@@ -315,6 +315,9 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 			if !strings.Contains(errOut, "resuming: the journal holds") {
 				t.Errorf("plan did not say it reads an interrupted run's journal:\n%s", errOut)
 			}
+			if strings.Contains(out, "changed outside tlreconcile") || !strings.Contains(out, "left part-done by an interrupted tlreconcile apply") {
+				t.Errorf("plan blames a change outside tlreconcile for what the interrupted apply left:\n%s", out)
+			}
 			out, errOut, code = e.run("apply", planFile, "--allow-destructive")
 			if code != 0 || strings.Contains(out+errOut, plan.RuleVTPMStateLost) {
 				t.Fatalf("apply PLANFILE: exit %d, want 0 and no vtpm-state-lost\n%s\n%s", code, out, errOut)

@@ -69,7 +69,7 @@ func (o *showOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := plan.Build(desired, observed, plan.Options{Accept: s.Acceptances()})
+	p, err := plan.Build(desired, observed, s.PlanOptions(plan.Options{}))
 	if err != nil {
 		return err
 	}

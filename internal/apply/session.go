@@ -82,20 +82,46 @@ func (s *Session) Journal() []Entry { return s.entries }
 // planner (plan.Options.Accept).
 func (s *Session) Acceptances() plan.Acceptances { return JournalAcceptances(s.entries) }
 
-// Resuming describes the journal for a person, or "" when it is empty.
+// PlanOptions are base with what the journal tells the planner: the vTPM
+// identities it accepts (joined with base.Accept's) and the VMs an
+// interrupted run left part-done.
+func (s *Session) PlanOptions(base plan.Options) plan.Options {
+	journal := s.Acceptances()
+	for k := range base.Accept.Any {
+		journal = journal.WithOperator(k)
+	}
+	base.Accept = journal
+	for _, e := range s.entries {
+		if key, ok := e.vmKey(); ok {
+			if base.Resumed == nil {
+				base.Resumed = map[string]bool{}
+			}
+			base.Resumed[key] = true
+		}
+	}
+	return base
+}
+
+// Resuming describes the journal for a person, or "" when it is empty. A
+// pending entry whose step has a completed entry of the same run is not
+// counted as interrupted: it completed.
 func (s *Session) Resuming() string {
 	if len(s.entries) == 0 {
 		return ""
 	}
-	done, pending := 0, 0
+	completed := map[[2]string]bool{}
 	for _, e := range s.entries {
-		if e.Pending {
-			pending++
-		} else {
-			done++
+		if !e.Pending {
+			completed[[2]string{e.Run, e.Step}] = true
 		}
 	}
-	return fmt.Sprintf("resuming: the journal holds %d completed and %d interrupted step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", done, pending)
+	done, interrupted := len(completed), 0
+	for _, e := range s.entries {
+		if e.Pending && !completed[[2]string{e.Run, e.Step}] {
+			interrupted++
+		}
+	}
+	return fmt.Sprintf("resuming: the journal holds %d completed and %d interrupted step(s) of an earlier apply that did not finish; re-observing and planning from what is there now", done, interrupted)
 }
 
 // drivers returns the session's driver for every ref, opening each driver

@@ -3,6 +3,7 @@ package apply_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -159,5 +160,37 @@ func TestSessionClearsJournalOnlyWhenConverged(t *testing.T) {
 	}
 	if entries, _ := apply.ReadJournalFile(dir); len(entries) != 0 {
 		t.Fatalf("the journal holds %d entries after a converged run, want none", len(entries))
+	}
+}
+
+// TestSessionResumingAndPlanOptions: the resume message counts a pending
+// entry whose step then completed as completed, not as interrupted; the plan
+// options carry the journal's acceptances (the operator's joined) and the
+// VMs the interrupted run left part-done.
+func TestSessionResumingAndPlanOptions(t *testing.T) {
+	dir, j := openJournal(t)
+	for _, e := range []apply.Entry{
+		{Run: "r1", Cluster: "c1", Resource: "vm/a", Step: "vm/a/enable-tpm", Op: drivers.OpEnableTPM, IdentityChange: true, Pending: true},
+		{Run: "r1", Cluster: "c1", Resource: "vm/a", Step: "vm/a/enable-tpm", Op: drivers.OpEnableTPM, IdentityChange: true, NewIdentity: "id-a"},
+		{Run: "r1", Cluster: "c1", Resource: "vm/b", Step: "vm/b/stop-vm", Op: drivers.OpStopVM},
+		{Run: "r1", Cluster: "c1", Resource: "vm/c", Step: "vm/c/create-vm", Op: drivers.OpCreateVM, IdentityChange: true, Pending: true},
+		{Run: "r1", Cluster: "c1", Resource: "node/n1", Step: "node/n1/start-igvm-agent", Op: drivers.OpStartIgvmAgent},
+	} {
+		if err := j.Record(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	s := openSession(t, &countingReg{d: newRec()}, dir, true)
+	defer s.Close()
+	if got, want := s.Resuming(), "the journal holds 3 completed and 1 interrupted step(s)"; !strings.Contains(got, want) {
+		t.Errorf("Resuming() = %q, want it to say %q", got, want)
+	}
+	o := s.PlanOptions(plan.Options{Prune: true, Accept: plan.Acceptances{Any: map[string]bool{"vm/c1/a": true}}})
+	if !o.Prune || !o.Accept.Any["vm/c1/a"] || o.Accept.Only["vm/c1/a"] != "" || !o.Accept.Any["vm/c1/c"] {
+		t.Errorf("acceptances %+v: want the operator's vm/c1/a lifting the journal's narrowing, and the journal's vm/c1/c", o.Accept)
+	}
+	if want := map[string]bool{"vm/c1/a": true, "vm/c1/b": true, "vm/c1/c": true}; !reflect.DeepEqual(o.Resumed, want) {
+		t.Errorf("resumed %v, want %v", o.Resumed, want)
 	}
 }

@@ -32,12 +32,17 @@ func recordFor(d *spec.VM, o *drivers.VM, id identity, newIdentity bool, node st
 	}
 }
 
-// driftCause says why the VM differs from the YAML. The cause is known only
-// when the YAML is what tlreconcile last applied (the recorded spec hash is
-// the YAML's): then the VM was changed behind its back. After a YAML edit a
-// difference may be either, so nothing is claimed.
-func (r vmRecord) driftCause() string {
-	if r.old.SpecHash != r.new.SpecHash {
+// driftCause says why the VM differs from the YAML. An interrupted apply
+// that left steps of this VM in the journal (resumed) did it, not someone
+// else. Otherwise the cause is known only when the YAML is what tlreconcile
+// last applied (the recorded spec hash is the YAML's): then the VM was changed
+// behind its back. After a YAML edit a difference may be either, so nothing
+// is claimed.
+func (r vmRecord) driftCause(resumed bool) string {
+	switch {
+	case resumed:
+		return " (left part-done by an interrupted tlreconcile apply)"
+	case r.old.SpecHash != r.new.SpecHash:
 		return ""
 	}
 	return " (changed outside tlreconcile)"

@@ -278,4 +278,8 @@ type Options struct {
 	// Accept says which changed vTPM identities are recorded instead of
 	// reported as vtpm-state-lost.
 	Accept Acceptances `json:"accept"`
+	// Resumed are the VM keys (drivers.Resource.Key) an interrupted apply's
+	// journal holds steps of: their differences are that run's, and the
+	// reasons say so instead of blaming a change outside tlreconcile.
+	Resumed map[string]bool `json:"resumed,omitempty"`
 }

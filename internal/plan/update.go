@@ -63,7 +63,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 	}
 	newID := newIdentity(set[:])
 	rec := recordFor(d, o, id, newID, pl.node)
-	cause := rec.driftCause()
+	cause := rec.driftCause(b.opts.Resumed[drivers.VMResource(cp.spec.Name, d.Name).Key()])
 	for _, s := range set {
 		addDrift(ch, cause, s.drift[:]...)
 	}

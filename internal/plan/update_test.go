@@ -145,12 +145,16 @@ func TestDriftCause(t *testing.T) {
 	tests := []struct {
 		name     string
 		specHash string // "" keeps the VM's hash
+		resumed  bool   // an interrupted apply's journal holds steps of the VM
 		want     []string
 	}{
 		{name: "YAML unchanged: changed outside tlreconcile", want: []string{
 			"processors is 2, want 4 (changed outside tlreconcile)", "power is Off, want Running (changed outside tlreconcile)"}},
 		{name: "YAML edited: no cause is claimed", specHash: "old", want: []string{
 			"processors is 2, want 4", "power is Off, want Running"}},
+		{name: "an interrupted apply left it part-done", resumed: true, want: []string{
+			"processors is 2, want 4 (left part-done by an interrupted tlreconcile apply)",
+			"power is Off, want Running (left part-done by an interrupted tlreconcile apply)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,7 +162,11 @@ func TestDriftCause(t *testing.T) {
 			if tt.specHash != "" {
 				o.Annotations.SpecHash = tt.specHash
 			}
-			p := mustBuild(t, desiredOf(clusterSpec(), vmSpec("a")), observedOf(healthyNodes(), o), plan.Options{})
+			opts := plan.Options{}
+			if tt.resumed {
+				opts.Resumed = map[string]bool{"vm/c1/a": true}
+			}
+			p := mustBuild(t, desiredOf(clusterSpec(), vmSpec("a")), observedOf(healthyNodes(), o), opts)
 			if len(p.Changes) != 1 || strings.Join(p.Changes[0].Reasons, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("reasons:\n%v\nwant:\n%v", p.Changes, tt.want)
 			}

@@ -94,8 +94,8 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 	res.Observed = true
 	// Detect mode reads the journal too: a reset an interrupted apply
 	// carried out is not reported as a loss there either.
-	pl, err := plan.Build(d, observed, plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive,
-		BlockDestructive: !p.AllowDestructive, Accept: s.Acceptances()})
+	pl, err := plan.Build(d, observed, s.PlanOptions(plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive,
+		BlockDestructive: !p.AllowDestructive}))
 	if err != nil {
 		return res, err
 	}
