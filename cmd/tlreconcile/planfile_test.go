@@ -307,6 +307,9 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 				t.Fatal("the reset had not completed when the kill landed")
 			}
 
+			if out, errOut, code := e.run("show", "-f", e.dir); code != 0 || strings.Contains(out+errOut, plan.RuleVTPMStateLost) {
+				t.Fatalf("show after the kill: exit %d, want 0 and no vtpm-state-lost (issue 14 item 8)\n%s\n%s", code, out, errOut)
+			}
 			planFile := filepath.Join(t.TempDir(), "plan.json")
 			out, errOut, code := e.run("plan", "-f", e.dir, "-out", planFile)
 			if code != 0 || strings.Contains(out+errOut, plan.RuleVTPMStateLost) || strings.Contains(out, "vTPM state lost") {
