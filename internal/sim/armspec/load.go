@@ -50,6 +50,7 @@ type operation struct {
 	pattern  *regexp.Regexp
 	params   []string // path parameter names, in the order of pattern's groups
 	greedy   bool     // a parameter spans several segments (x-ms-skip-url-encoding)
+	version  string   // the document's info.version: the api-version its operations answer to
 	route    *routers.Route
 }
 
@@ -106,7 +107,7 @@ func operations(doc *openapi3.T, file string) ([]*operation, error) {
 	for _, template := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(template)
 		for method, op := range item.Operations() {
-			o := &operation{id: op.OperationID, method: method, template: template, file: file,
+			o := &operation{id: op.OperationID, method: method, template: template, file: file, version: doc.Info.Version,
 				route: &routers.Route{Spec: doc, Path: template, PathItem: item, Method: method, Operation: op}}
 			if err := o.compile(item, op); err != nil {
 				return nil, fmt.Errorf("%s %s: %w", method, template, err)

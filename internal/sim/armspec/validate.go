@@ -133,7 +133,14 @@ func (s *Spec) ValidateRequest(req *http.Request, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
+	err = openapi3filter.ValidateRequest(req.Context(), in)
+	if v := req.URL.Query().Get("api-version"); v != "" && v != o.version {
+		// Stricter than the swagger: ARM's shared ApiVersionParameter is any string, but a document
+		// describes one version, and ARM routes by it. A request for another version is not one this
+		// spec describes.
+		err = errors.Join(err, fmt.Errorf("api-version %q: this spec describes %q", v, o.version))
+	}
+	if err != nil {
 		return violation(o, req, 0, err)
 	}
 	return nil
@@ -182,9 +189,9 @@ func problems(err error, prefix string) []string {
 		return nested(prefix, e.Reason, e.Err)
 	case *openapi3filter.ResponseError:
 		return nested(prefix, e.Reason, e.Err)
-	case *openapi3filter.SecurityRequirementsError:
+	case interface{ Unwrap() []error }:
 		var out []string
-		for _, inner := range e.Errors {
+		for _, inner := range e.Unwrap() {
 			out = append(out, problems(inner, prefix)...)
 		}
 		return out
