@@ -140,10 +140,7 @@ func (s *Spec) ValidateRequest(req *http.Request, body []byte) error {
 		// spec describes.
 		err = errors.Join(err, fmt.Errorf("api-version %q: this spec describes %q", v, o.version))
 	}
-	if err != nil {
-		return violation(o, req, 0, err)
-	}
-	return nil
+	return result(o, req, 0, err, strictProblems(o.requestSchema(), body, inRequest))
 }
 
 // ValidateResponse checks a response to req (status, header, body) against the responses its
@@ -157,16 +154,27 @@ func (s *Spec) ValidateResponse(req *http.Request, status int, header http.Heade
 		header = http.Header{}
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status, Header: header, Options: in.Options}
-	out.SetBodyBytes(nullsAsAbsent(body))
-	if err := openapi3filter.ValidateResponse(req.Context(), out); err != nil {
-		return violation(o, req, status, err)
-	}
-	return nil
+	body = nullsAsAbsent(body)
+	out.SetBodyBytes(body)
+	err = openapi3filter.ValidateResponse(req.Context(), out)
+	return result(o, req, status, err, strictProblems(o.responseSchema(status), body, inResponse))
 }
 
-func violation(o *operation, req *http.Request, status int, err error) *Violation {
+// result is the Violation of kin-openapi's err and the strict checks' problems, nil when both are
+// empty.
+func result(o *operation, req *http.Request, status int, err error, strict []string) error {
+	if err == nil && len(strict) == 0 {
+		return nil
+	}
+	var ps []string
+	if err != nil {
+		ps = problems(err, "")
+	}
+	for _, p := range strict {
+		ps = append(ps, "body: "+p)
+	}
 	return &Violation{OperationID: o.id, Method: req.Method, Path: req.URL.EscapedPath(), Template: o.template,
-		Status: status, Problems: problems(err, ""), Err: err}
+		Status: status, Problems: ps, Err: err}
 }
 
 // problems flattens kin-openapi's nested errors into one line each, naming where the problem is (a
