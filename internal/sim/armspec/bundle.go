@@ -9,13 +9,14 @@ import (
 	"strings"
 )
 
-// commonRedirects maps a referenced file that the bundle lacks to the file that stands in for it. The
-// stable 2024-01-01 StackHCIVM files reference ./common.json for ExtendedLocation; upstream that file
-// sits beside them, the bundle only has the preview's copy, which defines the same ExtendedLocation
-// (README of the bundle, "Known gaps"). Keys and values are slash paths relative to the bundle root.
-var commonRedirects = map[string]string{
-	stackHCIVMDir + "/common.json": "specification/azurestackhci/resource-manager/Microsoft.AzureStackHCI/StackHCIVM/preview/2024-02-01-preview/common.json",
-}
+// Deviation: stableCommon, which the stable 2024-01-01 StackHCIVM files reference as ./common.json for
+// ExtendedLocation, is not in the bundle (upstream it sits beside them); previewCommon, the preview's
+// copy, is, and defines the same ExtendedLocation (README of the bundle, "Known gaps"). References to
+// the one are read from the other. Slash paths relative to the bundle root.
+const (
+	stableCommon  = stackHCIVMDir + "/common.json"
+	previewCommon = "specification/azurestackhci/resource-manager/Microsoft.AzureStackHCI/StackHCIVM/preview/2024-02-01-preview/common.json"
+)
 
 // refKey names one definition or parameter of one file: the unit the bundler copies.
 type refKey struct {
@@ -138,10 +139,10 @@ func (b *bundler) localRef(ref, file string) (string, error) {
 	return "#/" + key.section + "/" + name, nil
 }
 
-// redirect applies commonRedirects to path.
+// redirect maps a reference to stableCommon to previewCommon, and leaves every other path alone.
 func (b *bundler) redirect(path string) string {
-	if to, ok := commonRedirects[b.rel(path)]; ok {
-		return filepath.Join(b.root, filepath.FromSlash(to))
+	if b.rel(path) == stableCommon {
+		return filepath.Join(b.root, filepath.FromSlash(previewCommon))
 	}
 	return path
 }

@@ -20,18 +20,20 @@ const (
 	hybridComputeDir = "specification/hybridcompute/resource-manager/Microsoft.HybridCompute/stable/2025-01-13"
 )
 
-// Files are the swagger files Load reads, as slash paths relative to the bundle root: the Azure Local VM
-// API and the Arc machine API it extends.
-var Files = []string{
-	stackHCIVMDir + "/virtualMachineInstances.json",
-	stackHCIVMDir + "/marketplaceGalleryImages.json",
-	stackHCIVMDir + "/galleryImages.json",
-	stackHCIVMDir + "/logicalNetworks.json",
-	stackHCIVMDir + "/networkInterfaces.json",
-	stackHCIVMDir + "/storageContainers.json",
-	stackHCIVMDir + "/virtualHardDisks.json",
-	stackHCIVMDir + "/operations.json",
-	hybridComputeDir + "/HybridCompute.json",
+// Files returns the swagger files Load reads, as slash paths relative to the bundle root: the Azure
+// Local VM API and the Arc machine API it extends.
+func Files() []string {
+	return []string{
+		stackHCIVMDir + "/virtualMachineInstances.json",
+		stackHCIVMDir + "/marketplaceGalleryImages.json",
+		stackHCIVMDir + "/galleryImages.json",
+		stackHCIVMDir + "/logicalNetworks.json",
+		stackHCIVMDir + "/networkInterfaces.json",
+		stackHCIVMDir + "/storageContainers.json",
+		stackHCIVMDir + "/virtualHardDisks.json",
+		stackHCIVMDir + "/operations.json",
+		hybridComputeDir + "/HybridCompute.json",
+	}
 }
 
 // Spec is the loaded API: every operation of Files, matched by method and path. It is immutable after
@@ -62,7 +64,7 @@ func Load(root string) (*Spec, error) {
 		return nil, fmt.Errorf("armspec: %w", err)
 	}
 	s := &Spec{root: abs}
-	for _, rel := range Files {
+	for _, rel := range Files() {
 		path := filepath.Join(abs, filepath.FromSlash(rel))
 		doc, err := loadFile(abs, path)
 		if err != nil {

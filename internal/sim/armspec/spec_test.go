@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/armspec"
@@ -61,5 +62,12 @@ func BenchmarkLoad(b *testing.B) {
 		if _, err := armspec.Load(root); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestLoadMissingBundle(t *testing.T) {
+	_, err := armspec.Load(t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "virtualMachineInstances.json") {
+		t.Fatalf("Load of an empty folder: %v; want an error naming the missing file", err)
 	}
 }
