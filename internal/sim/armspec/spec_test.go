@@ -1,9 +1,6 @@
 package armspec_test
 
 import (
-	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -11,32 +8,10 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/sim/armspec"
 )
 
-// bundleRoot is the azure-rest-api-specs folder, found from this file's place in the repository
-// (internal/sim/armspec → ../../../../shared/testdata/azure-rest-api-specs).
-func bundleRoot(tb testing.TB) string {
-	tb.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		tb.Fatal("cannot locate the test file")
-	}
-	root := filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "testdata", "azure-rest-api-specs")
-	if _, err := os.Stat(filepath.Join(root, "specification")); err != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("azure-rest-api-specs bundle missing at %s (required when CI is set): %v", root, err)
-		}
-		tb.Skipf("azure-rest-api-specs bundle not at %s: %v", root, err)
-	}
-	return root
-}
-
 // spec loads the spec for one test; loading is quick enough (BenchmarkLoad) not to share.
 func spec(t *testing.T) *armspec.Spec {
 	t.Helper()
-	s, err := armspec.Load(bundleRoot(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return armspec.LoadForTest(t)
 }
 
 func TestLoad(t *testing.T) {
@@ -57,7 +32,7 @@ func TestLoad(t *testing.T) {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	root := bundleRoot(b)
+	root := armspec.BundleRoot(b)
 	for b.Loop() {
 		if _, err := armspec.Load(root); err != nil {
 			b.Fatal(err)
