@@ -30,6 +30,7 @@ func TestExamples(t *testing.T) {
 	t.Logf("%d examples on disk", len(examples))
 	for _, ex := range examples {
 		t.Run(ex.OperationID+"/"+ex.Name, func(t *testing.T) {
+			t.Parallel() // one Spec, many goroutines: run with -race, this checks it is safe to share
 			req, err := ex.Request(t.Context(), "https://management.azure.com")
 			if err != nil {
 				t.Fatal(err)

@@ -32,12 +32,14 @@ func TestTransport(t *testing.T) {
 	defer srv.Close()
 
 	tests := []struct {
-		name, method, query, body string
-		want                      []string // substrings of the one violation reported; none: no violation
+		name, method, path, query, body string
+		want                            []string // substrings of the one violation reported; none: no violation
 	}{
 		{name: "valid exchange", method: "GET", query: api},
 		{name: "violating response", method: "GET", query: api + "&bad=1",
 			want: []string{"VirtualMachineInstances_Get", "response 200 breaks the spec", `"Bogus"`}},
+		{name: "unknown path, reported once", method: "GET", path: "/subscriptions/s/providers/Microsoft.Nowhere/things", query: api,
+			want: []string{"no operation in the spec matches GET /subscriptions/s/providers/Microsoft.Nowhere/things"}},
 		{name: "violating request, valid error response", method: "PUT", query: api, body: vmiBody(`"securityType":"Bogus"`),
 			want: []string{`VirtualMachineInstances_CreateOrUpdate`, "request breaks the spec", `"Bogus"`}},
 	}
@@ -50,7 +52,11 @@ func TestTransport(t *testing.T) {
 				defer mu.Unlock()
 				got = append(got, err.Error())
 			})}
-			req := newRequest(t, tt.method, vmi+tt.query, tt.body)
+			path := tt.path
+			if path == "" {
+				path = vmi
+			}
+			req := newRequest(t, tt.method, path+tt.query, tt.body)
 			req.URL.Scheme, req.URL.Host = "http", strings.TrimPrefix(srv.URL, "http://")
 			resp, err := client.Do(req)
 			if err != nil {
