@@ -122,15 +122,6 @@ func changeRestarts(c plan.Change) bool {
 	return false
 }
 
-func changeDestructive(c plan.Change) bool {
-	for _, s := range c.Steps {
-		if s.Destructive {
-			return true
-		}
-	}
-	return false
-}
-
 // changeBlocked names the step whose block keeps the change from running,
 // with its reason, or "" (plan.Change.Blocker: the root cause, not a step
 // that only waits for it).

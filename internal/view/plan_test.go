@@ -3,6 +3,7 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -257,5 +258,88 @@ func TestPlanTextNoChanges(t *testing.T) {
 func TestPlanFormatUnknown(t *testing.T) {
 	if err := view.Plan(&bytes.Buffer{}, "yaml", &plan.Plan{}, false); err == nil || !strings.Contains(err.Error(), "markdown") {
 		t.Errorf("err = %v, want one listing the formats", err)
+	}
+}
+
+// plan600 is the 600-VM pull request of issue 14: every VM drifted (a
+// stop/start window each), node15 without IgvmAgent, so its 37 VMs are
+// blocked for one reason, and node14's agent stopped.
+func plan600(t *testing.T) *plan.Plan {
+	t.Helper()
+	p := bigPlan(t, 600, func(nodes []drivers.Node) {
+		nodes[14].IgvmAgent = drivers.AgentStopped
+		nodes[15].IgvmAgent = drivers.AgentAbsent
+	})
+	p.PlannedAt = observedAt.Add(time.Minute)
+	return p
+}
+
+func TestPlanMarkdown600VMs(t *testing.T) {
+	p := plan600(t)
+	var b bytes.Buffer
+	if err := view.PlanMarkdownWith(&b, p, view.MarkdownOptions{PlanURL: "https://github.com/contoso/fleet/actions/runs/42#artifacts"}); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "plan-600.md.golden"), b.Bytes())
+	out := b.String()
+	if n := len(out); n > view.MarkdownLimit {
+		t.Fatalf("markdown is %d characters, over the %d limit", n, view.MarkdownLimit)
+	}
+	head, _, ok := strings.Cut(out, "| Resource |")
+	if !ok {
+		t.Fatal("no table of changes")
+	}
+	// The warning block names each cause once, with its count.
+	blockedReason := "node node15 has no IgvmAgent"
+	if n := strings.Count(head, blockedReason); n != 1 {
+		t.Errorf("the blocked reason appears %d times above the table, want once (grouped)", n)
+	}
+	if !strings.Contains(head, "(37 VMs) — ") {
+		t.Errorf("the blocked group lacks its count (37 VMs):\n%s", head)
+	}
+	if len(head) > 3000 {
+		t.Errorf("the head before the table is %d characters, want a short summary", len(head))
+	}
+	for _, line := range strings.Split(head, "\n") {
+		if len(line) > 1000 {
+			t.Errorf("head line of %d characters: %.200s…", len(line), line)
+		}
+	}
+	// Step details are kept for whole VMs while they fit.
+	details := strings.Count(out, "<details>")
+	if details == 0 || details != strings.Count(out, "</details>") {
+		t.Fatalf("<details> %d, </details> %d: want some, all closed", details, strings.Count(out, "</details>"))
+	}
+	if last := strings.LastIndex(out, "</details>"); strings.Contains(out[last:], "| 1 | `") {
+		t.Error("a change's step table was cut after its </details>")
+	}
+	note := fmt.Sprintf("the step details of %d of %d changes (shown for the first %d)", len(p.Changes)-details, len(p.Changes), details)
+	for _, want := range []string{note, "[`tlreconcile-plan` artifact](https://github.com/contoso/fleet/actions/runs/42#artifacts)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the cut note lacks %q", want)
+		}
+	}
+}
+
+func TestCIPlanURL(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"outside CI", nil, ""},
+		{"GitHub Actions", map[string]string{"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "contoso/fleet", "GITHUB_RUN_ID": "42"},
+			"https://github.com/contoso/fleet/actions/runs/42#artifacts"},
+		{"Azure Pipelines", map[string]string{"SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/", "SYSTEM_TEAMPROJECT": "Fleet Ops", "BUILD_BUILDID": "7"},
+			"https://dev.azure.com/contoso/Fleet%20Ops/_build/results?buildId=7&view=artifacts&type=publishedArtifacts"},
+		{"explicit", map[string]string{"TLRECONCILE_PLAN_URL": "https://ci.example/run/9", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "a/b", "GITHUB_RUN_ID": "1"},
+			"https://ci.example/run/9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := view.CIPlanURL(func(k string) string { return tt.env[k] }); got != tt.want {
+				t.Errorf("CIPlanURL = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
