@@ -3,6 +3,7 @@ package view
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/plan"
@@ -73,6 +74,17 @@ func observedLine(p *plan.Plan) string {
 		return fmt.Sprintf("Observed state read from %s, observed %s%s: the clusters may have changed since; apply re-observes and refuses the plan if anything moved.", p.ObservedFile, at, age)
 	}
 	return fmt.Sprintf("Observed live %s%s.", at, age)
+}
+
+// targetsLine says that --target made the plan partial, or is "" when it
+// covers everything: a reader must not take a targeted plan's "no changes"
+// or its counts for the whole of the clusters.
+func targetsLine(p *plan.Plan) string {
+	if len(p.Targets) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Partial plan: it covers only the targeted resources (--target %s) and the cluster steps they need; other resources were not planned and may differ from the YAML too, and the counts leave them out. Plan without --target to see everything.",
+		strings.Join(p.Targets, ", "))
 }
 
 func humanAge(d time.Duration) string {

@@ -36,7 +36,7 @@ func PlanMarkdown(w io.Writer, p *plan.Plan) error {
 }
 
 // PlanMarkdownWith renders a plan as a pull-request comment: a summary line
-// with counts, a warning block
+// with counts, a notice when --target made the plan partial, a warning block
 // that groups destructive, disruptive and blocked changes by cause with
 // counts, a table of changed resources, each change's steps inside
 // <details>, and the findings. It never writes more than MarkdownLimit
@@ -94,7 +94,7 @@ func planMarkdown(p *plan.Plan, limit int, o MarkdownOptions) string {
 }
 
 // markdownHead is everything above the table: marker, title, summary,
-// observation, warnings.
+// observation, partial-plan notice, warnings.
 func markdownHead(p *plan.Plan) string {
 	var head strings.Builder
 	head.WriteString(MarkdownMarker + "\n")
@@ -105,6 +105,9 @@ func markdownHead(p *plan.Plan) string {
 	}
 	fmt.Fprintf(&head, "**%s**\n\n", line)
 	head.WriteString(mdEscape(observedLine(p)) + "\n\n")
+	if t := targetsLine(p); t != "" {
+		head.WriteString("> [!IMPORTANT]\n> " + mdEscape(t) + "\n\n")
+	}
 	if warn := markdownWarnings(p); warn != "" {
 		head.WriteString(warn + "\n")
 	}

@@ -321,6 +321,46 @@ func TestPlanMarkdown600VMs(t *testing.T) {
 	}
 }
 
+// A plan limited by --target says so in every view: its "no changes" and its
+// counts are not the whole clusters'.
+func TestPlanTargetsNotice(t *testing.T) {
+	p := scenario(t)
+	p.Targets = []string{"node/node2", "vm/avd-01"}
+	const want = "Partial plan: it covers only the targeted resources (--target node/node2, vm/avd-01)"
+	for format, firstChange := range map[string]string{view.FormatText: "(cluster hci-west)", view.FormatMarkdown: "| Resource |"} {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := view.Plan(&b, format, p, false); err != nil {
+				t.Fatal(err)
+			}
+			head, _, _ := strings.Cut(b.String(), firstChange)
+			if !strings.Contains(head, want) {
+				t.Errorf("%s view does not open with the partial-plan notice %q:\n%s", format, want, b.String())
+			}
+		})
+	}
+	t.Run("text summary", func(t *testing.T) {
+		var b bytes.Buffer
+		_ = view.PlanText(&b, p, false)
+		if !strings.HasSuffix(b.String(), " (partial: --target)\n") {
+			t.Errorf("the summary line does not say the plan is partial:\n%s", b.String())
+		}
+	})
+	t.Run(view.FormatJSON, func(t *testing.T) {
+		var b bytes.Buffer
+		_ = view.PlanJSON(&b, p)
+		var doc struct{ Targets []string }
+		if err := json.Unmarshal(b.Bytes(), &doc); err != nil || strings.Join(doc.Targets, ",") != "node/node2,vm/avd-01" {
+			t.Errorf("JSON targets = %v (%v), want the targets", doc.Targets, err)
+		}
+	})
+	var b bytes.Buffer
+	_ = view.PlanText(&b, scenario(t), false)
+	if strings.Contains(b.String(), "Partial plan") {
+		t.Error("an untargeted plan says it is partial")
+	}
+}
+
 func TestCIPlanURL(t *testing.T) {
 	tests := []struct {
 		name string
