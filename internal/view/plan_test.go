@@ -354,6 +354,18 @@ func TestPlanTargetsNotice(t *testing.T) {
 			t.Errorf("JSON targets = %v (%v), want the targets", doc.Targets, err)
 		}
 	})
+	t.Run("many targets", func(t *testing.T) {
+		many := *p
+		many.Targets = nil
+		for i := range 25 {
+			many.Targets = append(many.Targets, fmt.Sprintf("vm/t-%02d", i))
+		}
+		var b bytes.Buffer
+		_ = view.PlanText(&b, &many, false)
+		if !strings.Contains(b.String(), "vm/t-09 and 15 more)") || strings.Contains(b.String(), "vm/t-10") {
+			t.Errorf("the notice should name the first 10 targets and count the rest:\n%.600s", b.String())
+		}
+	})
 	var b bytes.Buffer
 	_ = view.PlanText(&b, scenario(t), false)
 	if strings.Contains(b.String(), "Partial plan") {
