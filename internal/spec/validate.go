@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
@@ -90,8 +91,7 @@ func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) [
 	case "additionalProperties":
 		known := v.knownFields(ve.AbsoluteKeywordLocation)
 		var out []Diagnostic
-		for _, m := range quotedRE.FindAllStringSubmatch(ve.Message, -1) {
-			name := m[1]
+		for _, name := range unknownKeys(doc.value, ptr, known) {
 			p := ptr + "/" + pointer([]string{name})[1:]
 			k, _, found := locate(doc.node, p)
 			n := valNode
@@ -135,6 +135,38 @@ func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) [
 		}
 	}
 	return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s; change the value to match the schema (see `tlreconcile schema`)", fieldOr(field), ve.Message))}
+}
+
+// unknownKeys are the keys of the mapping at ptr in the document's value that
+// known does not list, sorted. They come from the data, not from the schema
+// library's message: that message quotes and escapes each name, so a key
+// with a control character, a quote or a backslash would be escaped a second
+// time in our message and would not be found in the YAML to place the
+// diagnostic on its line.
+func unknownKeys(value any, ptr string, known []string) []string {
+	for _, seg := range splitPointer(ptr) {
+		switch v := value.(type) {
+		case map[string]any:
+			value = v[seg]
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(v) {
+				return nil
+			}
+			value = v[i]
+		default:
+			return nil
+		}
+	}
+	m, _ := value.(map[string]any)
+	var out []string
+	for k := range m {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // knownFields lists the properties of the schema object whose

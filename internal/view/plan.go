@@ -3,6 +3,7 @@ package view
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/plan"
@@ -75,6 +76,23 @@ func observedLine(p *plan.Plan) string {
 	return fmt.Sprintf("Observed live %s%s.", at, age)
 }
 
+// targetsListMax bounds the targets targetsLine names, so the notice stays one short line.
+const targetsListMax = 10
+
+// targetsLine says that --target made the plan partial, or is "" when it
+// covers everything: a reader must not take a targeted plan's "no changes"
+// or its counts for the whole of the clusters.
+func targetsLine(p *plan.Plan) string {
+	if len(p.Targets) == 0 {
+		return ""
+	}
+	names := strings.Join(p.Targets, ", ")
+	if n := len(p.Targets); n > targetsListMax {
+		names = strings.Join(p.Targets[:targetsListMax], ", ") + fmt.Sprintf(" and %d more", n-targetsListMax)
+	}
+	return fmt.Sprintf("Partial plan: it covers only the targeted resources (--target %s) and the cluster steps they need; other resources were not planned and may differ from the YAML too, and the counts leave them out. Plan without --target to see everything.", names)
+}
+
 func humanAge(d time.Duration) string {
 	if d < 0 {
 		d = 0
@@ -116,15 +134,6 @@ func stepWarnings(s plan.Step) []string {
 func changeRestarts(c plan.Change) bool {
 	for _, s := range c.Steps {
 		if s.Disruptive {
-			return true
-		}
-	}
-	return false
-}
-
-func changeDestructive(c plan.Change) bool {
-	for _, s := range c.Steps {
-		if s.Destructive {
 			return true
 		}
 	}

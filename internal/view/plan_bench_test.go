@@ -11,8 +11,9 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
-// bigPlan is a plan of n drifted VMs (a stop/start window each) on 16 nodes.
-func bigPlan(b *testing.B, n int) *plan.Plan {
+// bigPlan is a plan of n drifted VMs (a stop/start window each) on 16 nodes;
+// mut, when given, changes the observed nodes before planning.
+func bigPlan(b testing.TB, n int, mut ...func([]drivers.Node)) *plan.Plan {
 	b.Helper()
 	c := spec.Cluster{Name: "hci-west", Driver: "sim", IgvmAgent: "required", VMFileAccess: "hostAdminsOnly", LiveMigration: spec.LiveMigration{Encryption: "ipsec"}}
 	var nodes []drivers.Node
@@ -21,6 +22,9 @@ func bigPlan(b *testing.B, n int) *plan.Plan {
 		nodes = append(nodes, drivers.Node{Name: c.Nodes[i], State: drivers.NodeUp, IgvmAgent: drivers.AgentRunning, MigrationIPsec: true})
 	}
 	d := &spec.Desired{Clusters: []spec.Cluster{c}, Catalog: []spec.CatalogImage{{Image: win11, BuiltIn: true}}}
+	for _, m := range mut {
+		m(nodes)
+	}
 	o := &drivers.Observed{Cluster: c.Name, Driver: "sim", ObservedAt: observedAt, Nodes: nodes}
 	for i := 0; i < n; i++ {
 		v := vmSpec(c.Name, fmt.Sprintf("avd-%05d", i))

@@ -3,6 +3,7 @@ package view_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -257,5 +258,140 @@ func TestPlanTextNoChanges(t *testing.T) {
 func TestPlanFormatUnknown(t *testing.T) {
 	if err := view.Plan(&bytes.Buffer{}, "yaml", &plan.Plan{}, false); err == nil || !strings.Contains(err.Error(), "markdown") {
 		t.Errorf("err = %v, want one listing the formats", err)
+	}
+}
+
+// plan600 is the 600-VM pull request of issue 14: every VM drifted (a
+// stop/start window each), node15 without IgvmAgent, so its 37 VMs are
+// blocked for one reason, and node14's agent stopped.
+func plan600(t *testing.T) *plan.Plan {
+	t.Helper()
+	p := bigPlan(t, 600, func(nodes []drivers.Node) {
+		nodes[14].IgvmAgent = drivers.AgentStopped
+		nodes[15].IgvmAgent = drivers.AgentAbsent
+	})
+	p.PlannedAt = observedAt.Add(time.Minute)
+	return p
+}
+
+func TestPlanMarkdown600VMs(t *testing.T) {
+	p := plan600(t)
+	var b bytes.Buffer
+	if err := view.PlanMarkdownWith(&b, p, view.MarkdownOptions{PlanURL: "https://github.com/contoso/fleet/actions/runs/42#artifacts"}); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "plan-600.md.golden"), b.Bytes())
+	out := b.String()
+	if n := len(out); n > view.MarkdownLimit {
+		t.Fatalf("markdown is %d characters, over the %d limit", n, view.MarkdownLimit)
+	}
+	head, _, ok := strings.Cut(out, "| Resource |")
+	if !ok {
+		t.Fatal("no table of changes")
+	}
+	// The warning block names each cause once, with its count.
+	blockedReason := "node node15 has no IgvmAgent"
+	if n := strings.Count(head, blockedReason); n != 1 {
+		t.Errorf("the blocked reason appears %d times above the table, want once (grouped)", n)
+	}
+	if !strings.Contains(head, "(37 VMs) — ") {
+		t.Errorf("the blocked group lacks its count (37 VMs):\n%s", head)
+	}
+	if len(head) > 3000 {
+		t.Errorf("the head before the table is %d characters, want a short summary", len(head))
+	}
+	for _, line := range strings.Split(head, "\n") {
+		if len(line) > 1000 {
+			t.Errorf("head line of %d characters: %.200s…", len(line), line)
+		}
+	}
+	// Step details are kept for whole VMs while they fit.
+	details := strings.Count(out, "<details>")
+	if details == 0 || details != strings.Count(out, "</details>") {
+		t.Fatalf("<details> %d, </details> %d: want some, all closed", details, strings.Count(out, "</details>"))
+	}
+	if last := strings.LastIndex(out, "</details>"); strings.Contains(out[last:], "| 1 | `") {
+		t.Error("a change's step table was cut after its </details>")
+	}
+	note := fmt.Sprintf("the step details of %d of %d changes (shown for the first %d)", len(p.Changes)-details, len(p.Changes), details)
+	for _, want := range []string{note, "[`tlreconcile-plan` artifact](https://github.com/contoso/fleet/actions/runs/42#artifacts)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the cut note lacks %q", want)
+		}
+	}
+}
+
+// A plan limited by --target says so in every view: its "no changes" and its
+// counts are not the whole clusters'.
+func TestPlanTargetsNotice(t *testing.T) {
+	p := scenario(t)
+	p.Targets = []string{"node/node2", "vm/avd-01"}
+	const want = "Partial plan: it covers only the targeted resources (--target node/node2, vm/avd-01)"
+	for format, firstChange := range map[string]string{view.FormatText: "(cluster hci-west)", view.FormatMarkdown: "| Resource |"} {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := view.Plan(&b, format, p, false); err != nil {
+				t.Fatal(err)
+			}
+			head, _, _ := strings.Cut(b.String(), firstChange)
+			if !strings.Contains(head, want) {
+				t.Errorf("%s view does not open with the partial-plan notice %q:\n%s", format, want, b.String())
+			}
+		})
+	}
+	t.Run("text summary", func(t *testing.T) {
+		var b bytes.Buffer
+		_ = view.PlanText(&b, p, false)
+		if !strings.HasSuffix(b.String(), " (partial: --target)\n") {
+			t.Errorf("the summary line does not say the plan is partial:\n%s", b.String())
+		}
+	})
+	t.Run(view.FormatJSON, func(t *testing.T) {
+		var b bytes.Buffer
+		_ = view.PlanJSON(&b, p)
+		var doc struct{ Targets []string }
+		if err := json.Unmarshal(b.Bytes(), &doc); err != nil || strings.Join(doc.Targets, ",") != "node/node2,vm/avd-01" {
+			t.Errorf("JSON targets = %v (%v), want the targets", doc.Targets, err)
+		}
+	})
+	t.Run("many targets", func(t *testing.T) {
+		many := *p
+		many.Targets = nil
+		for i := range 25 {
+			many.Targets = append(many.Targets, fmt.Sprintf("vm/t-%02d", i))
+		}
+		var b bytes.Buffer
+		_ = view.PlanText(&b, &many, false)
+		if !strings.Contains(b.String(), "vm/t-09 and 15 more)") || strings.Contains(b.String(), "vm/t-10") {
+			t.Errorf("the notice should name the first 10 targets and count the rest:\n%.600s", b.String())
+		}
+	})
+	var b bytes.Buffer
+	_ = view.PlanText(&b, scenario(t), false)
+	if strings.Contains(b.String(), "Partial plan") {
+		t.Error("an untargeted plan says it is partial")
+	}
+}
+
+func TestCIPlanURL(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"outside CI", nil, ""},
+		{"GitHub Actions", map[string]string{"GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "contoso/fleet", "GITHUB_RUN_ID": "42"},
+			"https://github.com/contoso/fleet/actions/runs/42#artifacts"},
+		{"Azure Pipelines", map[string]string{"SYSTEM_COLLECTIONURI": "https://dev.azure.com/contoso/", "SYSTEM_TEAMPROJECT": "Fleet Ops", "BUILD_BUILDID": "7"},
+			"https://dev.azure.com/contoso/Fleet%20Ops/_build/results?buildId=7&view=artifacts&type=publishedArtifacts"},
+		{"explicit", map[string]string{"TLRECONCILE_PLAN_URL": "https://ci.example/run/9", "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "a/b", "GITHUB_RUN_ID": "1"},
+			"https://ci.example/run/9"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := view.CIPlanURL(func(k string) string { return tt.env[k] }); got != tt.want {
+				t.Errorf("CIPlanURL = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -21,6 +21,9 @@ func PlanText(w io.Writer, p *plan.Plan, color bool) error {
 	}
 	var b strings.Builder
 	b.WriteString(observedLine(p) + "\n\n")
+	if t := targetsLine(p); t != "" {
+		b.WriteString(paint(ansiYellow, "⚠ "+t) + "\n\n")
+	}
 	if len(p.Changes) == 0 {
 		b.WriteString("No changes: the clusters match the YAML.\n\n")
 	} else {
@@ -68,6 +71,9 @@ func PlanText(w io.Writer, p *plan.Plan, color bool) error {
 	line := summaryLine(p)
 	if p.Summary.Noop > 0 {
 		line += fmt.Sprintf(" %d unchanged.", p.Summary.Noop)
+	}
+	if len(p.Targets) > 0 {
+		line += " (partial: --target)"
 	}
 	b.WriteString(paint(ansiBold, line) + "\n")
 	_, err := io.WriteString(w, b.String())

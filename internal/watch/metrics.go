@@ -3,11 +3,13 @@ package watch
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tlreconcile/tlreconcile/internal/plan"
 )
 
 // Reconcile results, the values of the "result" label.
 const (
-	ResultNoop    = "noop"    // observed state already matched
+	ResultNoop    = "noop"    // nothing to change (findings, such as a lost vTPM, are in tlreconcile_findings)
 	ResultApplied = "applied" // changes were applied (mode correct)
 	ResultDrift   = "drift"   // changes were found and only reported (mode detect)
 	ResultError   = "error"   // observe, plan or apply failed
@@ -28,6 +30,7 @@ type metrics struct {
 	missing     prometheus.Gauge
 	ready       prometheus.Gauge
 	coalesced   prometheus.Counter
+	findings    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -35,7 +38,7 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tlreconcile_reconciles_total",
-			Help: "Reconcile runs by result (noop, applied, drift, error, skipped).",
+			Help: "Reconcile runs by result (noop, applied, drift, error, skipped); a noop run can still have findings, see tlreconcile_findings.",
 		}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tlreconcile_reconcile_duration_seconds",
@@ -48,7 +51,7 @@ func newMetrics() *metrics {
 		}, []string{"cluster"}),
 		steps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tlreconcile_steps_total",
-			Help: "Plan steps by op and result (done, failed, skipped).",
+			Help: "Plan steps that apply ended, by op and result (succeeded, failed, skipped, blocked).",
 		}, []string{"op", "result"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tlreconcile_last_success_timestamp_seconds",
@@ -74,12 +77,31 @@ func newMetrics() *metrics {
 			Name: "tlreconcile_triggers_coalesced_total",
 			Help: "Triggers that arrived during a run and were folded into its one follow-up run.",
 		}),
+		findings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tlreconcile_findings",
+			Help: "Findings of the last plan (such as vtpm-state-lost), by rule, severity (error, warning, info) and cluster; a finding that is resolved leaves the set.",
+		}, []string{"rule", "severity", "cluster"}),
 	}
 	for _, r := range []string{ResultNoop, ResultApplied, ResultDrift, ResultError, ResultSkipped} {
 		m.reconciles.WithLabelValues(r) // export zeros so rate() works from the start
 	}
 	m.reg.MustRegister(m.reconciles, m.duration, m.drifted, m.steps, m.lastSuccess, m.invalid,
-		m.diagnostics, m.missing, m.ready, m.coalesced,
+		m.diagnostics, m.missing, m.ready, m.coalesced, m.findings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// recordFindings makes tlreconcile_findings the count of each rule, severity
+// and cluster in the findings of the run's plan, dropping what the previous
+// plan had, so an alert on a lost vTPM clears once it is resolved. nil means
+// no plan was made (observe or plan failed; a plan's findings are never nil):
+// the last plan's findings are kept then, since nothing says they are gone.
+func (m *metrics) recordFindings(fs []plan.Finding) {
+	if fs == nil {
+		return
+	}
+	m.findings.Reset()
+	for _, f := range fs {
+		m.findings.WithLabelValues(f.Rule, string(f.Severity), f.Cluster).Inc()
+	}
 }

@@ -197,6 +197,7 @@ func (w *Watcher) runOnce(ctx context.Context, tr Trigger) outcome {
 		result = ResultDrift
 	}
 	w.recordDrift(desired, res)
+	w.m.recordFindings(res.Findings)
 	w.finish(log, tr, started, result, res, err)
 	return outcome{failed: err != nil}
 }
