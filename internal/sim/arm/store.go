@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -181,6 +182,9 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil // a directory handle cannot be flushed there; NTFS journals the rename
 	}
 	d, err := os.Open(dir)
 	if err != nil {
