@@ -1,0 +1,255 @@
+package arm
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Operation statuses, as ARM's operation status resource reports them.
+const (
+	opInProgress = "InProgress"
+	opSucceeded  = "Succeeded"
+	opFailed     = "Failed"
+)
+
+// Actions a long-running operation carries out.
+const (
+	actCreate  = "create"
+	actUpdate  = "update"
+	actDelete  = "delete"
+	actStart   = "start"
+	actStop    = "stop"
+	actRestart = "restart"
+)
+
+// operation is a long-running operation, kept as a file so that any process
+// on the state dir can report and complete it. It completes lazily: the first
+// read of its status (or of its resource) after ReadyAt finishes it, calling
+// the Host then, so a process killed mid-operation leaves it to the next one.
+type operation struct {
+	ID         string     `json:"id"`
+	Sub        string     `json:"subscription"`
+	RG         string     `json:"resourceGroup"`
+	Namespace  string     `json:"namespace"`
+	ResourceID string     `json:"resourceId"`
+	Kind       string     `json:"kind"`
+	Action     string     `json:"action"`
+	Status     string     `json:"status"`
+	StartTime  time.Time  `json:"startTime"`
+	EndTime    *time.Time `json:"endTime,omitempty"`
+	ReadyAt    time.Time  `json:"readyAt"`
+	Fail       bool       `json:"fail,omitempty"` // an injected FailAsync fault
+	Error      *errorBody `json:"error,omitempty"`
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// startOp records a new operation on rec (the caller holds the group lock and
+// writes rec after).
+func (s *Server) startOp(c *call, rec *record, action string) (*operation, error) {
+	now := time.Now().UTC()
+	op := &operation{ID: newID(), Sub: c.sub, RG: c.rg, Namespace: c.ns, ResourceID: rec.Resource.ID,
+		Kind: c.kind.segment, Action: action, Status: opInProgress, StartTime: now,
+		ReadyAt: now.Add(s.opts.OperationDelay), Fail: c.eff.failAsync}
+	rec.Op = op.ID
+	return op, writeJSONFile(s.store.opPath(op.ID), op)
+}
+
+func (s *Server) opURL(c *call, op *operation, collection string) string {
+	ver := StackHCIAPIVersion
+	if op.Namespace == nsCompute {
+		ver = HybridComputeAPIVersion
+	}
+	return fmt.Sprintf("%s/subscriptions/%s/providers/%s/locations/%s/%s/%s?api-version=%s",
+		baseURLOf(c.r), op.Sub, op.Namespace, s.opts.Location, collection, op.ID, ver)
+}
+
+// acceptedHeaders sets the headers of an LRO's first answer: Azure-AsyncOperation
+// always, Location too for DELETE and POST actions (withLocation).
+func (s *Server) acceptedHeaders(c *call, op *operation, withLocation bool) {
+	c.w.Header().Set("Azure-AsyncOperation", s.opURL(c, op, "operationStatuses"))
+	if withLocation {
+		c.w.Header().Set("Location", s.opURL(c, op, "operationResults"))
+	}
+}
+
+func (s *Server) loadOp(id string) (*operation, error) {
+	var op operation
+	ok, err := readJSON(s.store.opPath(id), &op)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &op, nil
+}
+
+// settle completes op if it is due; it returns the operation as it now is.
+func (s *Server) settle(ctx context.Context, op *operation) (*operation, error) {
+	if op.Status != opInProgress || time.Now().Before(op.ReadyAt) {
+		return op, nil
+	}
+	unlock, err := s.store.lockGroup(op.Sub, op.RG)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if op, err = s.loadOp(op.ID); err != nil || op == nil || op.Status != opInProgress {
+		return op, err
+	}
+	rec, err := s.store.get(op.ResourceID)
+	if err != nil {
+		return nil, err
+	}
+	var ferr error
+	if rec != nil && rec.Op == op.ID {
+		ferr = s.complete(ctx, rec, op)
+	}
+	end := time.Now().UTC()
+	op.EndTime, op.Status = &end, opSucceeded
+	if ferr != nil {
+		e := asARM(ferr)
+		op.Status, op.Error = opFailed, &errorBody{Code: e.Code, Message: e.Message}
+	}
+	return op, writeJSONFile(s.store.opPath(op.ID), op)
+}
+
+// complete carries out op on rec and writes rec (or removes it, for a
+// successful delete).
+func (s *Server) complete(ctx context.Context, rec *record, op *operation) error {
+	k := kindBySegment(op.Kind)
+	var err error
+	switch {
+	case op.Fail:
+		err = errf(http.StatusInternalServerError, "InjectedFailure", "the operation failed (an injected FailAsync fault)")
+	case op.Action == actDelete:
+		if rulesOf(k).onDelete != nil {
+			err = rulesOf(k).onDelete(ctx, s, rec)
+		}
+		if err == nil {
+			return s.store.remove(rec.Resource.ID)
+		}
+	case op.Action == actCreate || op.Action == actUpdate:
+		if rulesOf(k).finish != nil {
+			err = rulesOf(k).finish(ctx, s, rec, op)
+		}
+	default:
+		err = vmiPower(ctx, s, rec, op.Action)
+	}
+	rec.Op = ""
+	props := rec.Resource.Properties
+	props["provisioningState"] = opSucceeded
+	if err != nil {
+		e := asARM(err)
+		props["provisioningState"] = opFailed
+		if k.hasStatus {
+			st := statusOf(rec)
+			st["errorCode"], st["errorMessage"] = e.Code, e.Message
+		}
+	}
+	if k.hasStatus {
+		st := statusOf(rec)
+		if err == nil {
+			delete(st, "errorCode")
+			delete(st, "errorMessage")
+		}
+		st["provisioningStatus"] = map[string]any{"operationId": op.ID, "status": props["provisioningState"]}
+	}
+	if werr := s.store.put(rec); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// statusOf is properties.status of rec, created when absent.
+func statusOf(rec *record) map[string]any {
+	st, ok := rec.Resource.Properties["status"].(map[string]any)
+	if !ok {
+		st = map[string]any{}
+		rec.Resource.Properties["status"] = st
+	}
+	return st
+}
+
+// settleRecord completes the operation pending on rec if it is due and
+// returns the record as it now is (nil when a delete completed).
+func (s *Server) settleRecord(ctx context.Context, rec *record) (*record, error) {
+	if rec == nil || rec.Op == "" {
+		return rec, nil
+	}
+	op, err := s.loadOp(rec.Op)
+	if err != nil || op == nil {
+		return rec, err
+	}
+	if op, err = s.settle(ctx, op); err != nil || op.Status == opInProgress {
+		return rec, err
+	}
+	return s.store.get(rec.Resource.ID)
+}
+
+// serveOperation answers operationStatuses/{id} (the Azure-AsyncOperation
+// URL) and operationResults/{id} (the Location URL).
+func (s *Server) serveOperation(c *call) {
+	op, err := s.loadOp(c.opID)
+	if err == nil && (op == nil || !eq(op.Sub, c.sub) || !eq(op.Namespace, c.ns)) {
+		err = errf(http.StatusNotFound, "OperationNotFound", "the operation %s was not found", c.opID)
+	}
+	if err == nil {
+		op, err = s.settle(c.r.Context(), op)
+	}
+	if err != nil {
+		writeError(c.w, asARM(err))
+		return
+	}
+	if c.opStatus == "operationstatuses" {
+		writeJSON(c.w, http.StatusOK, opStatusBody(c, op))
+		return
+	}
+	s.serveOperationResult(c, op)
+}
+
+func opStatusBody(c *call, op *operation) map[string]any {
+	body := map[string]any{
+		"id":              c.r.URL.Path,
+		"name":            op.ID,
+		"resourceId":      op.ResourceID,
+		"status":          op.Status,
+		"startTime":       op.StartTime,
+		"percentComplete": 0,
+	}
+	if op.EndTime != nil {
+		body["endTime"], body["percentComplete"] = *op.EndTime, 100
+	}
+	if op.Error != nil {
+		body["error"] = op.Error
+	}
+	return body
+}
+
+func (s *Server) serveOperationResult(c *call, op *operation) {
+	switch {
+	case op.Status == opInProgress:
+		c.w.Header().Set("Location", s.opURL(c, op, "operationResults"))
+		c.w.WriteHeader(http.StatusAccepted)
+	case op.Status == opFailed:
+		writeError(c.w, errf(http.StatusBadRequest, op.Error.Code, "%s", op.Error.Message))
+	case op.Action == actDelete:
+		c.w.WriteHeader(http.StatusNoContent)
+	default:
+		rec, err := s.store.get(op.ResourceID)
+		if err != nil || rec == nil {
+			c.w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		writeJSON(c.w, http.StatusOK, rec.Resource)
+	}
+}

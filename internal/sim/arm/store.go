@@ -1,0 +1,195 @@
+package arm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// resource is an ARM resource as it is served: the envelope every resource
+// type shares and its properties as the client sent them, plus what the sim
+// set (provisioningState, status, vmId).
+type resource struct {
+	ID               string            `json:"id"`
+	Name             string            `json:"name"`
+	Type             string            `json:"type"`
+	Location         string            `json:"location,omitempty"`
+	Kind             string            `json:"kind,omitempty"`
+	Tags             map[string]string `json:"tags,omitempty"`
+	ExtendedLocation *extendedLocation `json:"extendedLocation,omitempty"`
+	Identity         json.RawMessage   `json:"identity,omitempty"`
+	Properties       map[string]any    `json:"properties"`
+	SystemData       *systemData       `json:"systemData,omitempty"`
+}
+
+type extendedLocation struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+type systemData struct {
+	CreatedBy          string    `json:"createdBy,omitempty"`
+	CreatedByType      string    `json:"createdByType,omitempty"`
+	CreatedAt          time.Time `json:"createdAt"`
+	LastModifiedBy     string    `json:"lastModifiedBy,omitempty"`
+	LastModifiedByType string    `json:"lastModifiedByType,omitempty"`
+	LastModifiedAt     time.Time `json:"lastModifiedAt"`
+}
+
+// record is one resource file: the served resource and what only the sim
+// knows about it (the operation running on it, the node the host placed it on).
+type record struct {
+	Resource resource `json:"resource"`
+	Op       string   `json:"op,omitempty"`
+	Node     string   `json:"node,omitempty"`
+}
+
+// store keeps resources as files under root, at directories that mirror their
+// lower-cased ARM IDs (ARM IDs are case-insensitive), so a collection is a
+// directory listing and one resource is one file.
+type store struct {
+	root string // <stateDir>/arm
+}
+
+const resourceFile = "resource.json"
+
+func (s *store) dir(id string) string {
+	segs := strings.Split(strings.Trim(strings.ToLower(id), "/"), "/")
+	return filepath.Join(append([]string{s.root, "resources"}, segs...)...)
+}
+
+// get returns the record of id, or nil when there is none.
+func (s *store) get(id string) (*record, error) {
+	var rec record
+	ok, err := readJSON(filepath.Join(s.dir(id), resourceFile), &rec)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return &rec, nil
+}
+
+func (s *store) put(rec *record) error {
+	return writeJSONFile(filepath.Join(s.dir(rec.Resource.ID), resourceFile), rec)
+}
+
+func (s *store) remove(id string) error {
+	err := os.Remove(filepath.Join(s.dir(id), resourceFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// list returns the records directly under the collection ID, by name.
+func (s *store) list(collectionID string) ([]*record, error) {
+	entries, err := os.ReadDir(s.dir(collectionID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*record
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		var rec record
+		ok, err := readJSON(filepath.Join(s.dir(collectionID), e.Name(), resourceFile), &rec)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, &rec)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Resource.Name < out[j].Resource.Name })
+	return out, nil
+}
+
+// lockGroup serialises every write in one resource group, across goroutines
+// and processes. Reads need no lock: every write is an atomic rename.
+func (s *store) lockGroup(sub, rg string) (func(), error) {
+	dir := filepath.Join(s.root, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return lockFile(filepath.Join(dir, strings.ToLower(sub)+"."+strings.ToLower(rg)+".lock"))
+}
+
+func (s *store) opPath(id string) string {
+	return filepath.Join(s.root, "operations", strings.ToLower(id)+".json")
+}
+
+// readJSON decodes path into v; ok is false when the file does not exist.
+func readJSON(path string, v any) (ok bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return true, nil
+}
+
+// writeJSONFile writes v to path atomically: a temporary file in the same
+// directory, fsynced, renamed over path, and the directory fsynced, so a
+// reader (or a process killed mid-write) sees the old file or the new one.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if runtime.GOOS == "windows" {
+		return nil // a directory handle cannot be flushed there; NTFS journals the rename
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
