@@ -5,14 +5,20 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/armspec"
 )
 
 const (
@@ -47,10 +53,83 @@ func startSim(t *testing.T, dir string, opts arm.Options) *sim {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = srv.Close() })
-	s := &sim{t: t, srv: srv, host: host, dir: dir, base: base,
-		client: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}}}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}
+	s := &sim{t: t, srv: srv, host: host, dir: dir, base: base, client: &http.Client{Transport: tr}}
 	s.token = s.getToken()
+	// Every ARM answer the sim gives in these tests is held against
+	// Microsoft's specification (the token endpoint is not ARM: s.client
+	// stays unchecked for it).
+	s.client = &http.Client{Transport: conformance{t: t, spec: specForTests(t), next: tr}}
 	return s
+}
+
+// specForTests loads Microsoft's spec bundle once for the package's tests
+// (about 200 ms a load). Without the bundle the sim's tests still run,
+// unchecked, except in CI, where a missing bundle fails them.
+var specForTests = func() func(testing.TB) *armspec.Spec {
+	var once sync.Once
+	var spec *armspec.Spec
+	var err error
+	return func(tb testing.TB) *armspec.Spec {
+		tb.Helper()
+		once.Do(func() {
+			var root string
+			if root, err = armspec.FindBundle(); err == nil {
+				spec, err = armspec.Load(root)
+			}
+		})
+		if err != nil && os.Getenv("CI") != "" {
+			tb.Fatalf("conformance: %v (required when CI is set)", err)
+		}
+		return spec
+	}
+}()
+
+// conformance validates what passes through it against the spec: every
+// response, and every request the sim accepted (2xx; one it accepts that
+// the spec rejects means the sim is too lenient). A request the tests send
+// on purpose outside the spec (a wrong path, a wrong api-version) is
+// refused by the sim and only its error response is checked, when the spec
+// has the operation at all; operation-status polls are ARM's generic
+// protocol, outside the resource providers' specs, and so are the identity
+// endpoints.
+type conformance struct {
+	t    testing.TB
+	spec *armspec.Spec
+	next http.RoundTripper
+}
+
+func (c conformance) RoundTrip(req *http.Request) (*http.Response, error) {
+	var reqBody []byte
+	if req.Body != nil {
+		reqBody, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	resp, err := c.next.RoundTrip(req)
+	if err != nil || c.spec == nil || !isResourceCall(req.URL.Path) {
+		return resp, err
+	}
+	respBody, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	checked := req.Clone(req.Context())
+	checked.Body = io.NopCloser(bytes.NewReader(reqBody))
+	if resp.StatusCode < 300 {
+		if err := c.spec.ValidateRequest(checked, reqBody); err != nil {
+			c.t.Errorf("the sim accepted a request the spec rejects: %v", err)
+		}
+	}
+	if err := c.spec.ValidateResponse(checked, resp.StatusCode, resp.Header, respBody); err != nil && !(resp.StatusCode >= 400 && errors.Is(err, armspec.ErrNoOperation)) {
+		c.t.Errorf("the sim's response breaks the spec: %v", err)
+	}
+	return resp, nil
+}
+
+// isResourceCall: an ARM call to a resource provider, not the identity
+// endpoints (Entra ID's protocol, not ARM) and not an operation-status poll.
+func isResourceCall(path string) bool {
+	return strings.HasPrefix(path, "/subscriptions/") &&
+		!strings.Contains(path, "/operationStatuses/") && !strings.Contains(path, "/operationResults/")
 }
 
 func newSim(t *testing.T) *sim { t.Helper(); return startSim(t, t.TempDir(), arm.Options{}) }
@@ -242,4 +321,39 @@ func (s *sim) vm(name string) reply {
 	s.t.Helper()
 	s.must(200, "PUT", machinePath(name)+hcAPI, machineBody("HCI"))
 	return s.lro(201, "PUT", vmiPath(name)+hciAPI, vmiBody("win11", true, true))
+}
+
+// failures records what the conformance check reports, instead of failing.
+type failures struct {
+	testing.TB
+	got []string
+}
+
+func (f *failures) Errorf(format string, args ...any) {
+	f.got = append(f.got, fmt.Sprintf(format, args...))
+}
+
+// TestConformanceCheckCanFail: the check every sim test runs through
+// reports a response the spec rejects (so a sim test that passes has had
+// its answers checked).
+func TestConformanceCheckCanFail(t *testing.T) {
+	spec := specForTests(t)
+	if spec == nil {
+		t.Skip("no spec bundle")
+	}
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"properties":{"securityProfile":{"securityType":"Bogus"}}}`)
+	}))
+	defer bad.Close()
+	f := &failures{TB: t}
+	client := &http.Client{Transport: conformance{t: f, spec: spec, next: http.DefaultTransport}}
+	resp, err := client.Get(bad.URL + vmiPath("m1") + hciAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if len(f.got) == 0 || !strings.Contains(strings.Join(f.got, "\n"), "Bogus") {
+		t.Fatalf("the conformance check reported %q for a VM instance with securityType Bogus", f.got)
+	}
 }

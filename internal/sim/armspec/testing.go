@@ -37,6 +37,10 @@ func LoadForTest(tb testing.TB) *Spec {
 	return s
 }
 
+// FindBundle is BundleRoot without a test: the bundle's folder, or why it
+// is not there, for tests that run without it and only check more with it.
+func FindBundle() (string, error) { return bundleRoot() }
+
 func bundleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
