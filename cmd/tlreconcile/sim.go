@@ -67,6 +67,7 @@ watch sees it.`,
 	cmd.AddCommand(
 		newSimInitCmd(root), newSimShowCmd(root), newSimDriftCmd(root), newSimFailoverCmd(root),
 		newSimAgentCmd(root), newSimIPsecCmd(root), newSimInjectCmd(root), newSimCreateUnmanagedCmd(root),
+		newSimServeCmd(root),
 	)
 	return cmd
 }
