@@ -65,10 +65,13 @@ func Open(ctx context.Context, opts SessionOptions) (*Session, error) {
 		}
 		s.lock = lock
 	}
-	entries, err := ReadJournalFile(opts.Config.StateDir)
+	entries, warnings, err := ReadJournalFileWarn(opts.Config.StateDir)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%w (journal in %s)", err, opts.Config.StateDir)
+	}
+	for _, w := range warnings {
+		opts.Notify(fmt.Sprintf("warning: %s (journal in %s)", w, opts.Config.StateDir))
 	}
 	s.entries = entries
 	return s, nil
