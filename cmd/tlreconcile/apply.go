@@ -183,8 +183,14 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintln(o.root.stdout, "No changes. The clusters match the desired state.")
-		_, err := s.Apply(ctx, p, apply.Options{})
+		// --format json: every stdout line is a JSON event, this run's too.
+		var opts apply.Options
+		if o.format == view.FormatJSON {
+			opts.Events = o.events()
+		} else {
+			fmt.Fprintln(o.root.stdout, apply.NoChangesMessage)
+		}
+		_, err := s.Apply(ctx, p, opts)
 		return err
 	}
 	if o.planFile == "" && !o.autoApprove {

@@ -9,7 +9,9 @@ import (
 // EventKind names what happened; these strings appear in JSON event output.
 type EventKind string
 
-// Event kinds, in the order a run emits them.
+// Event kinds, in the order a run emits them. A plan without changes still
+// emits run-started (Steps 0) and run-finished (a Report without resources),
+// both with the Message NoChangesMessage.
 const (
 	EventRunStarted   EventKind = "run-started"   // Message: what the run will do; Steps: how many steps it holds
 	EventStepStarted  EventKind = "step-started"  // a step's first attempt begins
