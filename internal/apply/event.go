@@ -22,7 +22,12 @@ const (
 	EventVerified     EventKind = "verified"      // a VM was re-observed and matches the plan's Expect
 	EventVerifyFailed EventKind = "verify-failed" // a VM was re-observed and does not match
 	EventPowerRestore EventKind = "power-restore" // the VM the plan stopped was started again (or why not)
-	EventRunFinished  EventKind = "run-finished"  // Report holds the per-resource results
+	// EventInterrupted: the run's context ended (the first SIGINT or SIGTERM);
+	// Message says what the run still waits for: the running steps, the
+	// rest of a vTPM reset's window, the power restores. Emitted once, before
+	// run-finished.
+	EventInterrupted EventKind = "interrupted"
+	EventRunFinished EventKind = "run-finished" // Report holds the per-resource results
 )
 
 // Event is one entry of the apply event stream. The executor calls
