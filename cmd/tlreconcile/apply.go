@@ -179,7 +179,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 	if err != nil || p == nil {
 		return err
 	}
-	if err := apply.Check(p, o.allowDestructive); err != nil {
+	if err := s.Check(p, o.allowDestructive); err != nil {
 		return err
 	}
 	if !p.HasChanges() {
