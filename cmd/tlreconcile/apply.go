@@ -48,12 +48,8 @@ const (
 	progressNever  = "never"
 )
 
-func newApplyCmd(root *rootOptions) *cobra.Command {
-	o := &applyOptions{root: root, isTerminal: readerIsTerminal, outIsTerminal: writerIsTerminal}
-	cmd := &cobra.Command{
-		Use:   "apply (-f PATH... | PLANFILE)",
-		Short: "Change the clusters to match the desired state, safely",
-		Long: `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
+// applyLong is apply's help text.
+const applyLong = `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
 and asks for "yes" on a terminal (without a terminal it refuses unless --auto-approve).
 apply PLANFILE applies exactly a plan saved with 'tlreconcile plan -out PLANFILE', or nothing:
 it refuses the file when its bytes do not match the digest in its first line (it was edited),
@@ -74,8 +70,23 @@ failed, elapsed time) and removes it before the results; --progress never turns 
 
 ` + acceptVTPMIdentityHelp + `
 
+The first Ctrl-C (SIGINT) or SIGTERM cancels the approval question at once; during the run it
+starts no new step, prints what it waits for, lets running steps finish (a VM whose vTPM reset
+began also gets its set-secure-boot and start-vm: stopping in between leaves it Off) and restores
+power as the plan says. A second one aborts at once. With --format json every stdout line is a
+JSON event, also when nothing changes (a run-started and run-finished pair).
+
 Exit status 0 when everything succeeded (or nothing had to change); 1 when anything failed
-or was blocked (a blocked change means the clusters still differ from the YAML).`,
+or was blocked (a blocked change means the clusters still differ from the YAML), when the run
+was interrupted, or when a VM was left Off (stderr names it and says why); 128+signal after a
+second interrupt.`
+
+func newApplyCmd(root *rootOptions) *cobra.Command {
+	o := &applyOptions{root: root, isTerminal: readerIsTerminal, outIsTerminal: writerIsTerminal}
+	cmd := &cobra.Command{
+		Use:   "apply (-f PATH... | PLANFILE)",
+		Short: "Change the clusters to match the desired state, safely",
+		Long:  applyLong,
 		Example: `  # plan, review and apply the desired state interactively
   tlreconcile apply -f examples/avd-pool
 
