@@ -48,12 +48,8 @@ const (
 	progressNever  = "never"
 )
 
-func newApplyCmd(root *rootOptions) *cobra.Command {
-	o := &applyOptions{root: root, isTerminal: readerIsTerminal, outIsTerminal: writerIsTerminal}
-	cmd := &cobra.Command{
-		Use:   "apply (-f PATH... | PLANFILE)",
-		Short: "Change the clusters to match the desired state, safely",
-		Long: `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
+// applyLong is apply's help text.
+const applyLong = `apply -f PATH loads and validates the desired state, observes the clusters, shows the plan
 and asks for "yes" on a terminal (without a terminal it refuses unless --auto-approve).
 apply PLANFILE applies exactly a plan saved with 'tlreconcile plan -out PLANFILE', or nothing:
 it refuses the file when its bytes do not match the digest in its first line (it was edited),
@@ -74,8 +70,23 @@ failed, elapsed time) and removes it before the results; --progress never turns 
 
 ` + acceptVTPMIdentityHelp + `
 
+The first Ctrl-C (SIGINT) or SIGTERM cancels the approval question at once; during the run it
+starts no new step, prints what it waits for, lets running steps finish (a VM whose vTPM reset
+began also gets its set-secure-boot and start-vm: stopping in between leaves it Off) and restores
+power as the plan says. A second one aborts at once. With --format json every stdout line is a
+JSON event, also when nothing changes (a run-started and run-finished pair).
+
 Exit status 0 when everything succeeded (or nothing had to change); 1 when anything failed
-or was blocked (a blocked change means the clusters still differ from the YAML).`,
+or was blocked (a blocked change means the clusters still differ from the YAML), when the run
+was interrupted, or when a VM was left Off (stderr names it and says why); 128+signal after a
+second interrupt.`
+
+func newApplyCmd(root *rootOptions) *cobra.Command {
+	o := &applyOptions{root: root, isTerminal: readerIsTerminal, outIsTerminal: writerIsTerminal}
+	cmd := &cobra.Command{
+		Use:   "apply (-f PATH... | PLANFILE)",
+		Short: "Change the clusters to match the desired state, safely",
+		Long:  applyLong,
 		Example: `  # plan, review and apply the desired state interactively
   tlreconcile apply -f examples/avd-pool
 
@@ -179,16 +190,22 @@ func (o *applyOptions) Run(ctx context.Context) error {
 	if err != nil || p == nil {
 		return err
 	}
-	if err := apply.Check(p, o.allowDestructive); err != nil {
+	if err := s.Check(p, o.allowDestructive); err != nil {
 		return err
 	}
 	if !p.HasChanges() {
-		fmt.Fprintln(o.root.stdout, "No changes. The clusters match the desired state.")
-		_, err := s.Apply(ctx, p, apply.Options{})
+		// --format json: every stdout line is a JSON event, this run's too.
+		var opts apply.Options
+		if o.format == view.FormatJSON {
+			opts.Events = o.events()
+		} else {
+			fmt.Fprintln(o.root.stdout, apply.NoChangesMessage)
+		}
+		_, err := s.Apply(ctx, p, opts)
 		return err
 	}
 	if o.planFile == "" && !o.autoApprove {
-		if err := o.approve(); err != nil {
+		if err := o.approve(ctx); err != nil {
 			return err
 		}
 	}
@@ -196,10 +213,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, Retry: o.retry, Events: o.events(),
 	})
 	if err != nil {
-		if rep != nil {
-			return errReported // the report was rendered by the run-finished event
-		}
-		return err
+		return runFailed(rep, err)
 	}
 	if rep.Counts.Blocked > 0 {
 		// Nothing failed, but the clusters do not match the YAML: CI must not go green.
@@ -208,14 +222,42 @@ func (o *applyOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// events is the event view --format and --progress choose.
+// runFailed is the error of a run that did not fully succeed: the report was
+// rendered by the run-finished event, so only a VM left Off is said again,
+// last, where it cannot be missed.
+func runFailed(rep *apply.Report, err error) error {
+	if rep == nil {
+		return err
+	}
+	var re *apply.RunError
+	if errors.As(err, &re) && len(re.LeftOff) > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("apply: %d VM(s) left Off: %s", len(re.LeftOff), strings.Join(re.LeftOff, "; "))}
+	}
+	return errReported
+}
+
+// events is the event view --format and --progress choose. The interrupt
+// notice (what the run still waits for) goes to stderr too, as a sentence,
+// where a person at the terminal sees it whatever the format.
 func (o *applyOptions) events() func(apply.Event) {
 	out := o.root.stdout
+	var sink func(apply.Event)
 	if o.format != view.FormatText {
-		return view.EventsJSON(out)
+		sink = view.EventsJSON(out)
+	} else {
+		live := o.progress == progressAlways || (o.progress == progressAuto && o.outIsTerminal(out))
+		sink = view.EventsTextWith(out, view.EventsTextOptions{Color: o.root.color(out), Live: live, Width: terminalWidth(out)})
 	}
-	live := o.progress == progressAlways || (o.progress == progressAuto && o.outIsTerminal(out))
-	return view.EventsTextWith(out, view.EventsTextOptions{Color: o.root.color(out), Live: live, Width: terminalWidth(out)})
+	return func(e apply.Event) {
+		if e.Kind != apply.EventInterrupted {
+			sink(e)
+			return
+		}
+		fmt.Fprintf(o.root.stderr, "\nApply %s\n", e.Message)
+		if o.format != view.FormatText {
+			sink(e)
+		}
+	}
 }
 
 // newPlan loads, observes and plans; it prints the plan (to stderr with
@@ -283,17 +325,34 @@ func (o *applyOptions) savedPlan(ctx context.Context, s *apply.Session) (*plan.P
 	return p, nil
 }
 
-// approve asks for "yes" on a terminal; without one it refuses.
-func (o *applyOptions) approve() error {
+// approve asks for "yes" on a terminal; without one it refuses. An interrupt
+// (Ctrl-C) while it waits cancels at once: the read goes on in the
+// background, and the process exits without using it.
+func (o *applyOptions) approve(ctx context.Context) error {
 	if !o.isTerminal(o.root.stdin) {
 		return errors.New("apply: no terminal to ask for approval, nothing was applied: re-run with --auto-approve, or save the plan with `tlreconcile plan -out FILE` and run `tlreconcile apply FILE`")
 	}
 	fmt.Fprint(o.root.stderr, "\nDo you want to apply this plan? Only 'yes' is accepted: ")
-	line, err := bufio.NewReader(o.root.stdin).ReadString('\n')
-	if err != nil && line == "" {
-		return fmt.Errorf("apply: reading the answer: %w; nothing was applied", err)
+	type answer struct {
+		line string
+		err  error
 	}
-	if strings.TrimSpace(line) != "yes" {
+	read := make(chan answer, 1)
+	go func() {
+		line, err := bufio.NewReader(o.root.stdin).ReadString('\n')
+		read <- answer{line, err}
+	}()
+	var a answer
+	select {
+	case a = <-read:
+	case <-ctx.Done():
+		fmt.Fprintln(o.root.stderr, "\nApply cancelled: nothing was changed.")
+		return errReported
+	}
+	if a.err != nil && a.line == "" {
+		return fmt.Errorf("apply: reading the answer: %w; nothing was applied", a.err)
+	}
+	if strings.TrimSpace(a.line) != "yes" || ctx.Err() != nil {
 		fmt.Fprintln(o.root.stderr, "Apply cancelled: nothing was changed.")
 		return errReported
 	}

@@ -16,10 +16,30 @@ func main() {
 	// a stop-vm and its start-vm: with SIGPIPE ignored, writes fail with EPIPE
 	// and the run finishes its steps (and restarts what it stopped).
 	signal.Ignore(syscall.SIGPIPE)
+	// The first SIGINT or SIGTERM ends ctx: no new step starts, running
+	// steps and a vTPM reset's window finish, power is restored (apply says
+	// what it waits for). The second aborts at once.
+	abort := make(chan os.Signal, 2)
+	signal.Notify(abort, os.Interrupt, syscall.SIGTERM)
+	go abortOnSecond(abort)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// abortOnSecond exits at the second signal on sigs (both registrations see
+// the first, which signal.NotifyContext turns into a cancelled context), with
+// 128 + the signal's number as a shell reports a process killed by it.
+func abortOnSecond(sigs <-chan os.Signal) {
+	<-sigs
+	sig := <-sigs
+	fmt.Fprintf(os.Stderr, "\n%s again: aborting at once, without waiting for running steps; re-run the same command to resume (the journal knows what finished)\n", sig)
+	code := 1
+	if s, ok := sig.(syscall.Signal); ok {
+		code = 128 + int(s)
+	}
+	os.Exit(code)
 }
 
 // exitCode maps a command's error to the process exit code, in one place:

@@ -9,7 +9,9 @@ import (
 // EventKind names what happened; these strings appear in JSON event output.
 type EventKind string
 
-// Event kinds, in the order a run emits them.
+// Event kinds, in the order a run emits them. A plan without changes still
+// emits run-started (Steps 0) and run-finished (a Report without resources),
+// both with the Message NoChangesMessage.
 const (
 	EventRunStarted   EventKind = "run-started"   // Message: what the run will do; Steps: how many steps it holds
 	EventStepStarted  EventKind = "step-started"  // a step's first attempt begins
@@ -20,7 +22,12 @@ const (
 	EventVerified     EventKind = "verified"      // a VM was re-observed and matches the plan's Expect
 	EventVerifyFailed EventKind = "verify-failed" // a VM was re-observed and does not match
 	EventPowerRestore EventKind = "power-restore" // the VM the plan stopped was started again (or why not)
-	EventRunFinished  EventKind = "run-finished"  // Report holds the per-resource results
+	// EventInterrupted: the run's context ended (the first SIGINT or SIGTERM);
+	// Message says what the run still waits for: the running steps, the
+	// rest of a vTPM reset's window, the power restores. Emitted once, before
+	// run-finished.
+	EventInterrupted EventKind = "interrupted"
+	EventRunFinished EventKind = "run-finished" // Report holds the per-resource results
 )
 
 // Event is one entry of the apply event stream. The executor calls

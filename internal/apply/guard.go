@@ -13,6 +13,9 @@ import (
 // AllowDestructive. Nothing has run when it is returned.
 type DestructiveError struct {
 	Steps []string // "vm/NAME/STEP-ID", sorted
+	// Off explains each VM of those steps that is Off because an interrupted
+	// apply stopped it (Session.Check fills it from the journal).
+	Off []string
 }
 
 func (e *DestructiveError) Error() string {
@@ -20,8 +23,12 @@ func (e *DestructiveError) Error() string {
 	if len(e.Steps) > 1 {
 		verb = "are"
 	}
-	return fmt.Sprintf("%s %s destructive: nothing was applied; re-run with --allow-destructive if you mean it (vTPM secrets such as BitLocker keys are lost)",
+	msg := fmt.Sprintf("%s %s destructive: nothing was applied; re-run with --allow-destructive if you mean it (vTPM secrets such as BitLocker keys are lost)",
 		strings.Join(e.Steps, ", "), verb)
+	for _, off := range e.Off {
+		msg += "\n  " + off
+	}
+	return msg
 }
 
 // PlanError says the plan cannot be executed as written (plan.Validate

@@ -49,10 +49,16 @@ type Entry struct {
 // so that a run killed at any moment leaves a record of what it finished. It is
 // safe for concurrent use. Entries of earlier runs are kept until Clear: a
 // re-run after a crash needs them, and may itself be killed.
+//
+// Each entry is one write of one whole line. A write that fails part-way (a
+// full disk) is cut off again, and OpenJournal cuts off the unterminated tail
+// a killed process left, so that the next entry never continues a torn line:
+// a torn line followed by entries is damage nobody can read past.
 type Journal struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	size int64 // bytes of whole lines in the file
 }
 
 // OpenJournal opens (creating if needed) the journal in stateDir for appending.
@@ -61,17 +67,62 @@ func OpenJournal(stateDir string) (*Journal, error) {
 		return nil, fmt.Errorf("state dir %s: %w: check that it is writable", stateDir, err)
 	}
 	path := filepath.Join(stateDir, JournalFile)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w: check that the state dir is writable", path, err)
 	}
-	return &Journal{path: path, f: f}, nil
+	size, err := wholeLines(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return &Journal{path: path, f: f, size: size}, nil
+}
+
+// wholeLines cuts off an unterminated last line of f (a write torn by a kill
+// or a full disk: it cannot be a completed step, ReadJournal ignores it) and
+// returns the size of what is left.
+func wholeLines(f *os.File) (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size()
+	if size == 0 {
+		return 0, nil
+	}
+	const chunk = 4096
+	buf := make([]byte, chunk)
+	for end := size; end > 0; {
+		start := max(0, end-chunk)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = start + int64(i) + 1
+			if end == size {
+				return size, nil
+			}
+			return end, cutTo(f, end)
+		}
+		end = start
+	}
+	return 0, cutTo(f, 0)
+}
+
+func cutTo(f *os.File, size int64) error {
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("cutting off a torn last line: %w", err)
+	}
+	return f.Sync()
 }
 
 // Path is the journal file's path.
 func (j *Journal) Path() string { return j.path }
 
-// Record appends e and fsyncs before returning.
+// Record appends e as one write of one line and fsyncs before returning. When
+// the write fails part-way, the partial line is cut off again.
 func (j *Journal) Record(e Entry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
@@ -84,11 +135,15 @@ func (j *Journal) Record(e Entry) error {
 		return fmt.Errorf("journal %s: closed", j.path)
 	}
 	if _, err := j.f.Write(b); err != nil {
+		if terr := j.f.Truncate(j.size); terr != nil {
+			return fmt.Errorf("journal %s: %w (and the partial line could not be cut off: %v; the next run ignores it)", j.path, err, terr)
+		}
 		return fmt.Errorf("journal %s: %w", j.path, err)
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
+	j.size += int64(len(b))
 	return nil
 }
 
@@ -102,6 +157,7 @@ func (j *Journal) Clear() error {
 	if err := j.f.Truncate(0); err != nil {
 		return fmt.Errorf("journal %s: clear: %w", j.path, err)
 	}
+	j.size = 0
 	return j.f.Sync()
 }
 
@@ -117,51 +173,81 @@ func (j *Journal) Close() error {
 	return err
 }
 
-// maxJournalLine bounds one journal line; longer lines are reported, not read.
-const maxJournalLine = 64 << 10
-
-// ReadJournal reads journal entries. A torn last line (the process was killed
-// mid-write) is ignored; any other unreadable line is an error naming its line
-// number, and the entries read so far are returned with it.
+// ReadJournal reads journal entries; see ReadJournalWarn, whose warnings it drops.
 func ReadJournal(r io.Reader) ([]Entry, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 4096), maxJournalLine)
+	entries, _, err := ReadJournalWarn(r)
+	return entries, err
+}
+
+// ReadJournalWarn reads journal entries, of any length. A torn last line
+// (no newline: the process was killed, or the disk filled, mid-write) cannot
+// be a completed step: it is ignored, with a warning. A line that starts
+// torn and ends in a whole entry (a torn write the journal of an older
+// version continued) keeps that entry, with a warning. Any other unreadable
+// line is an error naming its line number, and the entries read so far are
+// returned with it.
+func ReadJournalWarn(r io.Reader) ([]Entry, []string, error) {
+	br := bufio.NewReader(r)
 	var out []Entry
-	var bad error
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+	var warnings []string
+	for n := 1; ; n++ {
+		raw, rerr := br.ReadBytes('\n')
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return out, warnings, fmt.Errorf("journal line %d: %w", n, rerr)
 		}
-		if bad != nil { // the bad line was not the last one
-			return out, bad
+		torn := rerr != nil // EOF before a newline: the last line, unterminated
+		line := bytes.TrimSpace(raw)
+		if len(line) > 0 {
+			e, warn, err := parseLine(line, n, torn)
+			if err != nil {
+				return out, warnings, err
+			}
+			if warn != "" {
+				warnings = append(warnings, warn)
+			}
+			if e != nil {
+				out = append(out, *e)
+			}
 		}
-		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
-			bad = fmt.Errorf("journal line %d: %w: remove the journal if the state dir was edited by hand", n, err)
-			continue
+		if rerr != nil {
+			return out, warnings, nil
 		}
-		out = append(out, e)
 	}
-	if err := sc.Err(); err != nil {
-		return out, fmt.Errorf("journal line %d: %w", n+1, err)
+}
+
+// parseLine reads journal line n; torn says it is the unterminated last one.
+func parseLine(line []byte, n int, torn bool) (*Entry, string, error) {
+	var e Entry
+	err := json.Unmarshal(line, &e)
+	switch {
+	case err == nil:
+		return &e, "", nil
+	case torn:
+		return nil, fmt.Sprintf("journal line %d is a write cut short (the process was killed or the disk was full): ignored, it cannot be a completed step", n), nil
 	}
-	return out, nil // a bad last line is a torn write
+	if i := bytes.LastIndex(line, []byte(`{"time":`)); i > 0 && json.Unmarshal(line[i:], &e) == nil {
+		return &e, fmt.Sprintf("journal line %d starts with a write cut short (ignored) and ends in a whole entry (kept)", n), nil
+	}
+	return nil, "", fmt.Errorf("journal line %d is not a journal entry (%v) and is not the torn last line a killed write leaves: the journal was changed by something else; move journal.jsonl aside and run `tlreconcile plan` to see what the clusters hold now (a vTPM identity the interrupted run changed may then need --accept-vtpm-identity)", n, err)
 }
 
 // ReadJournalFile reads the journal in stateDir; a missing journal has no entries.
 func ReadJournalFile(stateDir string) ([]Entry, error) {
+	entries, _, err := ReadJournalFileWarn(stateDir)
+	return entries, err
+}
+
+// ReadJournalFileWarn reads the journal in stateDir with ReadJournalWarn.
+func ReadJournalFileWarn(stateDir string) ([]Entry, []string, error) {
 	f, err := os.Open(filepath.Join(stateDir, JournalFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	return ReadJournal(f)
+	return ReadJournalWarn(f)
 }
 
 // vmKey is the entry's VM key (drivers.Resource.Key), as the planner's

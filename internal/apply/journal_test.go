@@ -2,11 +2,14 @@ package apply_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,6 +57,7 @@ func TestJournalRoundTrip(t *testing.T) {
 
 func TestReadJournal(t *testing.T) {
 	good := `{"run":"1","cluster":"c1","resource":"vm/a","step":"create-vm","op":"create-vm","changed":true,"identity_change":true}`
+	timed := `{"time":"2026-01-02T03:04:06Z","run":"1","cluster":"c1","resource":"vm/a","step":"stop-vm","op":"stop-vm"}`
 	tests := []struct {
 		name    string
 		in      string
@@ -64,8 +68,11 @@ func TestReadJournal(t *testing.T) {
 		{"one", good + "\n", 1, ""},
 		{"torn last line is a killed write", good + "\n" + `{"run":"1","clus`, 1, ""},
 		{"blank lines", "\n" + good + "\n\n", 1, ""},
-		{"bad middle line", good + "\n{oops\n" + good + "\n", 1, "journal line 2"},
-		{"line too long", strings.Repeat("x", 70000) + "\n", 0, "journal line 1"},
+		{"bad middle line", good + "\n{oops\n" + good + "\n", 1, "journal line 2 is not a journal entry"},
+		{"bad terminated last line is no torn write", good + "\n{oops\n", 1, "move journal.jsonl aside"},
+		{"torn write continued by an older version", good + "\n" + `{"time":"2026-01-02T03:04:05Z","run":"1","clus` + timed + "\n" + good + "\n", 3, ""},
+		{"garbage line", strings.Repeat("x", 70000) + "\n", 0, "journal line 1"},
+		{"line over 64 KiB", `{"run":"1","cluster":"c1","resource":"vm/` + strings.Repeat("a", 100000) + `","step":"s","op":"stop-vm"}` + "\n" + good + "\n", 2, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,6 +85,118 @@ func TestReadJournal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadJournalWarnsTornLastLine: the torn last line is ignored with a
+// warning naming it; before, it was ignored silently.
+func TestReadJournalWarnsTornLastLine(t *testing.T) {
+	good := `{"run":"1","cluster":"c1","resource":"vm/a","step":"create-vm","op":"create-vm"}`
+	got, warnings, err := apply.ReadJournalWarn(strings.NewReader(good + "\n" + `{"run":"1","clus`))
+	if err != nil || len(got) != 1 || len(warnings) != 1 || !strings.Contains(warnings[0], "journal line 2 is a write cut short") {
+		t.Fatalf("entries %d, warnings %q, err %v", len(got), warnings, err)
+	}
+}
+
+// TestJournalAppendAfterTornTail: a process killed mid-write leaves an
+// unterminated line; the next run's entries must not continue it. Before,
+// the next Record appended to the torn line and every later read failed
+// ("journal line 2 ... edited by hand").
+func TestJournalAppendAfterTornTail(t *testing.T) {
+	dir := t.TempDir()
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(apply.Entry{Run: "r1", Resource: "vm/a", Op: drivers.OpStopVM}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	f, err := os.OpenFile(filepath.Join(dir, apply.JournalFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(`{"time":"2026-01-02T03:04:05Z","run":"r1","clus`); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	j, err = apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(apply.Entry{Run: "r2", Resource: "vm/a", Op: drivers.OpStartVM}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	got, warnings, err := apply.ReadJournalFileWarn(dir)
+	if err != nil || len(got) != 2 || got[1].Run != "r2" || len(warnings) != 0 {
+		t.Fatalf("entries %+v, warnings %q, err %v; want r1 and r2, no warning", got, warnings, err)
+	}
+}
+
+// TestJournalENOSPC fills a real, small tmpfs so that a Record is cut off
+// part-way by ENOSPC; the journal must stay readable and take the next entry
+// once there is space again. Before, the partial line stayed, the next entry
+// continued it, and every later apply and watch failed to read the journal.
+func TestJournalENOSPC(t *testing.T) {
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v %s", dir, err, out)
+		}
+	})
+	j, err := apply.OpenJournal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if err := j.Record(apply.Entry{Run: "r1", Resource: "vm/a", Op: drivers.OpStopVM}); err != nil {
+		t.Fatal(err)
+	}
+	filler := filepath.Join(dir, "filler")
+	fill(t, filler)
+	// The journal's first page has room left: the big entry is written
+	// part-way before the disk is full.
+	big := apply.Entry{Run: "r1", Resource: "vm/" + strings.Repeat("b", 20000), Op: drivers.OpStopVM}
+	err = j.Record(big)
+	if !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Record on a full tmpfs: %v, want ENOSPC", err)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Record(apply.Entry{Run: "r1", Resource: "vm/c", Op: drivers.OpStartVM}); err != nil {
+		t.Fatal(err)
+	}
+	got, warnings, err := apply.ReadJournalFileWarn(dir)
+	if err != nil || len(got) != 2 || got[0].Resource != "vm/a" || got[1].Resource != "vm/c" || len(warnings) != 0 {
+		t.Fatalf("after ENOSPC: %d entries, warnings %q, err %v; want vm/a and vm/c", len(got), warnings, err)
+	}
+}
+
+// fill writes path until the file system is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1024)
+	for range 1 << 10 {
+		if _, err := f.Write(buf); err != nil {
+			if errors.Is(err, syscall.ENOSPC) {
+				return
+			}
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("the tmpfs never filled")
 }
 
 func TestAcceptedIdentityChanges(t *testing.T) {

@@ -16,7 +16,7 @@ import (
 func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *ResourceResult, then *plan.OnFailure) {
 	ev := Event{Kind: EventPowerRestore, Resource: c.Resource, Cluster: c.Cluster, Op: drivers.OpStartVM}
 	if then != nil && then.Action == plan.FailureLeaveOff {
-		res.Power = "left Off: " + then.Reason
+		res.Power, res.LeftOff = "left Off: "+then.Reason, true
 		ev.Message = res.Power
 		r.emit(ev)
 		return
@@ -33,6 +33,7 @@ func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *Resource
 	}
 	if err != nil {
 		res.Power = fmt.Sprintf("could not be started again (%v): the plan stopped it; start it by hand (Start-VM) once the cause is fixed", err)
+		res.LeftOff = true
 		ev.Error = err.Error()
 	} else {
 		res.Power = "started again: the plan had stopped it and a later step did not complete"

@@ -49,6 +49,9 @@ type ResourceResult struct {
 	// Power says what happened to the VM's power after a failure: "started again",
 	// or why it was left Off. Empty when nothing had to be done.
 	Power string `json:"power,omitempty"`
+	// LeftOff: the plan stopped this VM and the run ended with it Off (Power
+	// says why); apply exits non-zero and names it.
+	LeftOff bool `json:"left_off,omitempty"`
 	// VTPMIdentity is the identity verified after the change ("" when not checked).
 	VTPMIdentity string       `json:"vtpm_identity,omitempty"`
 	Steps        []StepResult `json:"steps"`

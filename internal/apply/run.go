@@ -16,6 +16,9 @@ import (
 type RunError struct {
 	Failed    []string // resources that failed, in plan order
 	Cancelled bool
+	// LeftOff names each VM this run stopped and left Off, with why
+	// ("vm/a could not be started again (…)" or "vm/a left Off: …").
+	LeftOff []string
 }
 
 func (e *RunError) Error() string {
@@ -26,6 +29,7 @@ func (e *RunError) Error() string {
 	if e.Cancelled {
 		parts = append(parts, "the run was cancelled before every step ran: re-run apply to finish")
 	}
+	parts = append(parts, e.LeftOff...)
 	return "apply: " + strings.Join(parts, "; ")
 }
 
@@ -70,14 +74,43 @@ func Run(ctx context.Context, p *plan.Plan, drvs map[string]drivers.Driver, opts
 		drivers:   drvs,
 		refs:      refs,
 		opts:      opts,
-		report:    &Report{Started: opts.Now()},
+		report:    &Report{Started: opts.Now(), Resources: []ResourceResult{}},
 		runID:     fmt.Sprintf("%d", opts.Now().UnixNano()),
 		clusterSt: map[string]Status{},
+		active:    map[int]progress{},
 	}
-	var cluster, vms []int
-	steps := 0
-	for i := range p.Changes {
-		c := &p.Changes[i]
+	cluster, vms, steps := r.slots()
+	r.emit(Event{Kind: EventRunStarted, Message: fmt.Sprintf("%d cluster/node change(s), %d VM change(s), parallelism %d", len(cluster), len(vms), opts.Parallelism), Steps: steps})
+	stopWatch := r.watchInterrupt(ctx)
+	r.phase(ctx, cluster)
+	r.phase(ctx, vms)
+	stopWatch()
+
+	rep := r.report
+	rep.Finished = opts.Now()
+	rep.Cancelled = ctx.Err() != nil && r.anyNotRun()
+	rep.count()
+	r.emit(Event{Kind: EventRunFinished, Elapsed: rep.Finished.Sub(rep.Started), Report: rep})
+	if rep.Failed() {
+		re := &RunError{Cancelled: rep.Cancelled}
+		for _, res := range rep.Resources {
+			if res.Status == StatusFailed {
+				re.Failed = append(re.Failed, res.Resource)
+			}
+			if res.LeftOff {
+				re.LeftOff = append(re.LeftOff, res.Resource+" "+res.Power)
+			}
+		}
+		return rep, re
+	}
+	return rep, nil
+}
+
+// slots fills the report with one slot per change that has steps and returns
+// the slots of the cluster/node phase, of the VM phase, and the step count.
+func (r *runner) slots() (cluster, vms []int, steps int) {
+	for i := range r.plan.Changes {
+		c := &r.plan.Changes[i]
 		if len(c.Steps) == 0 {
 			continue // noop: nothing happens, nothing to report
 		}
@@ -92,25 +125,7 @@ func Run(ctx context.Context, p *plan.Plan, drvs map[string]drivers.Driver, opts
 			cluster = append(cluster, len(r.slot)-1)
 		}
 	}
-	r.emit(Event{Kind: EventRunStarted, Message: fmt.Sprintf("%d cluster/node change(s), %d VM change(s), parallelism %d", len(cluster), len(vms), opts.Parallelism), Steps: steps})
-	r.phase(ctx, cluster)
-	r.phase(ctx, vms)
-
-	rep := r.report
-	rep.Finished = opts.Now()
-	rep.Cancelled = ctx.Err() != nil && r.anyNotRun()
-	rep.count()
-	r.emit(Event{Kind: EventRunFinished, Elapsed: rep.Finished.Sub(rep.Started), Report: rep})
-	if rep.Failed() {
-		re := &RunError{Cancelled: rep.Cancelled}
-		for _, res := range rep.Resources {
-			if res.Status == StatusFailed {
-				re.Failed = append(re.Failed, res.Resource)
-			}
-		}
-		return rep, re
-	}
-	return rep, nil
+	return cluster, vms, steps
 }
 
 func contains(xs []string, x string) bool {
@@ -137,6 +152,7 @@ type runner struct {
 
 	mu        sync.Mutex
 	clusterSt map[string]Status // step ID → status, for steps of cluster changes
+	active    map[int]progress  // report slot → progress of a change that runs now
 }
 
 func (r *runner) emit(e Event) {
@@ -258,7 +274,9 @@ func (r *runner) runChange(ctx context.Context, k int) {
 		r.emit(Event{Kind: EventStepFailed, Resource: c.Resource, Cluster: c.Cluster, Error: why, Steps: len(order)})
 		return
 	}
-	run := r.runSteps(ctx, c, res, order)
+	defer r.track(k, nil)
+	run := r.runSteps(ctx, k, res, order)
+	r.track(k, &progress{pos: len(order), stopped: run.stopped})
 	if res.Status == "" {
 		r.verify(ctx, c, res, run.filledID)
 		return
@@ -299,11 +317,20 @@ type changeRun struct {
 
 // runSteps runs the steps of c in order until one fails or may not run; the
 // rest are reported skipped. res.Status stays "" when every step ran.
-func (r *runner) runSteps(ctx context.Context, c *plan.Change, res *ResourceResult, order []int) changeRun {
+//
+// After an interrupt no new step starts, except inside a vTPM reset's window:
+// from the first step the planner marked leave-off-when-not-run up to the
+// change's start-vm, the steps run on (windowCtx), because stopping there
+// leaves the VM Off.
+func (r *runner) runSteps(ctx context.Context, k int, res *ResourceResult, order []int) changeRun {
+	c := &r.plan.Changes[r.slot[k]]
 	var run changeRun
-	ran := 0
+	ran, finishing := 0, false
 	for pos, j := range order {
 		s := &c.Steps[j]
+		finishing = finishing || leavesOff(s.OnNotRun)
+		r.track(k, &progress{pos: pos, finishing: finishing, stopped: run.stopped})
+		ctx := windowCtx(ctx, finishing)
 		if skip := r.skipReason(ctx, c, s, res.Status != ""); skip != "" {
 			if !run.ended {
 				run.then, run.ended = s.OnNotRun, true
@@ -321,7 +348,7 @@ func (r *runner) runSteps(ctx context.Context, c *plan.Change, res *ResourceResu
 		case drivers.OpStopVM:
 			run.stopped = true
 		case drivers.OpStartVM:
-			run.stopped = false
+			run.stopped, finishing = false, false
 		}
 	}
 	return run

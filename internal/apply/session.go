@@ -65,10 +65,13 @@ func Open(ctx context.Context, opts SessionOptions) (*Session, error) {
 		}
 		s.lock = lock
 	}
-	entries, err := ReadJournalFile(opts.Config.StateDir)
+	entries, warnings, err := ReadJournalFileWarn(opts.Config.StateDir)
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%w (journal in %s)", err, opts.Config.StateDir)
+	}
+	for _, w := range warnings {
+		opts.Notify(fmt.Sprintf("warning: %s (journal in %s)", w, opts.Config.StateDir))
 	}
 	s.entries = entries
 	return s, nil
@@ -201,7 +204,7 @@ func (s *Session) Apply(ctx context.Context, p *plan.Plan, opts Options) (*Repor
 		return nil, errors.New("apply: no plan given")
 	}
 	if !p.HasChanges() {
-		return &Report{}, s.clearJournal()
+		return noChanges(opts), s.clearJournal()
 	}
 	if err := s.guard(ctx, p); err != nil {
 		return nil, err
@@ -234,6 +237,26 @@ func (s *Session) Apply(ctx context.Context, p *plan.Plan, opts Options) (*Repor
 	}
 	return rep, s.clearJournal()
 }
+
+// noChanges is the report of a plan without changes, and its events: the
+// run-started and run-finished pair every run emits, so that an event
+// consumer (--format json) sees a run, not silence.
+func noChanges(opts Options) *Report {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	rep := &Report{Started: now(), Resources: []ResourceResult{}}
+	rep.Finished = rep.Started
+	if opts.Events != nil {
+		opts.Events(Event{Time: rep.Started, Kind: EventRunStarted, Message: NoChangesMessage})
+		opts.Events(Event{Time: rep.Finished, Kind: EventRunFinished, Message: NoChangesMessage, Report: rep})
+	}
+	return rep
+}
+
+// NoChangesMessage is what a run of a plan without changes says.
+const NoChangesMessage = "No changes. The clusters match the desired state."
 
 // guard judges every VM of p against the session's observation, observing
 // first the clusters this session has not (a plan applied without Observe).
