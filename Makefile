@@ -6,7 +6,7 @@ PKGS     ?= ./...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 export CGO_ENABLED = 1
 
-.PHONY: all build build-deps deps test test-short lint fuzz bench demo golden clean
+.PHONY: all build build-deps deps install test test-short lint fuzz bench demo golden clean
 
 all: build
 
@@ -22,6 +22,14 @@ deps:
 
 build-deps:
 	@bash scripts/install-deps.sh $(DEPS_FLAGS) build
+
+## install: bin/tlreconcile into $(PREFIX)/bin. The default PREFIX is the first
+## GOPATH entry (usually ~/go), where `go install ./cmd/tlreconcile` puts it too;
+## PREFIX=/usr/local for a system-wide install.
+PREFIX ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tlreconcile
 
 ## test: vet, then every test with the race detector (swtpm, tpm2-tools, node and
 ## the node packages are installed first when missing).
