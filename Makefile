@@ -11,7 +11,7 @@ export CGO_ENABLED = 1
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tlreconcile
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/tlreconcile
 
 ## deps: what `make test` needs (apt: swtpm, tpm2-tools, gcc, libssl-dev, nodejs,
 ## npm; npm: the PowerShell grammar, yaml-language-server); build-deps: only what
