@@ -1,23 +1,38 @@
 # tlreconcile — `make demo` runs the main job on the embedded sim driver,
-# `make test` runs every test. Both install what they need first.
+# `make test` runs every test. Both install what they need first (scripts/install-deps.sh).
 GO       ?= go
 BIN      ?= bin/tlreconcile
 PKGS     ?= ./...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 export CGO_ENABLED = 1
 
-.PHONY: all build deps test test-short lint fuzz bench demo golden clean
+.PHONY: all build build-deps deps install test test-short lint fuzz bench demo golden clean
 
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/tlreconcile
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/tlreconcile
 
+## deps: what `make test` needs (apt: swtpm, tpm2-tools, gcc, libssl-dev, nodejs,
+## npm; npm: the PowerShell grammar, yaml-language-server); build-deps: only what
+## building needs (gcc, libssl-dev). DEPS_FLAGS=--dry-run says what would be installed.
+DEPS_FLAGS ?=
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh $(DEPS_FLAGS) test
 
-## test: vet, then every test with the race detector (swtpm, tpm2-tools and the
-## PowerShell grammar are installed first when missing).
+build-deps:
+	@bash scripts/install-deps.sh $(DEPS_FLAGS) build
+
+## install: bin/tlreconcile into $(PREFIX)/bin. The default PREFIX is the first
+## GOPATH entry (usually ~/go), where `go install ./cmd/tlreconcile` puts it too;
+## PREFIX=/usr/local for a system-wide install.
+PREFIX ?= $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/tlreconcile
+
+## test: vet, then every test with the race detector (swtpm, tpm2-tools, node and
+## the node packages are installed first when missing).
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
@@ -53,9 +68,10 @@ BENCHTIME ?= 1x
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
 
-## demo: the main job on the sim driver, in a throw-away state dir.
+## demo: the main job on the sim driver, in a throw-away state dir. It needs no
+## node (it parses no PowerShell) and no swtpm (the reference TPM).
 DEMO_STATE ?= $(CURDIR)/.tlreconcile-demo
-demo: deps build
+demo: build-deps build
 	@rm -rf $(DEMO_STATE)
 	@bash scripts/demo.sh $(BIN) $(DEMO_STATE)
 

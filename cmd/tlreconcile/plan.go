@@ -105,6 +105,7 @@ the plan has changes.`,
 	f.StringVar(&o.observedFile, "observed", "", "plan against this saved observation ('tlreconcile show --format json') instead of observing the clusters")
 	f.StringArrayVar(&o.acceptIdentity, "accept-vtpm-identity", nil, acceptVTPMIdentityFlag)
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{view.FormatText, view.FormatJSON, view.FormatMarkdown}, cobra.ShellCompDirectiveNoFileComp))
+	cmd.ValidArgsFunction = completeFlagsWithoutParsing // DisableFlagParsing: cobra completes no flag values itself
 	_ = cmd.MarkFlagFilename("filename", "yaml", "yml")
 	_ = cmd.MarkFlagFilename("observed", "json")
 	return cmd

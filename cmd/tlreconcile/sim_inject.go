@@ -48,6 +48,7 @@ one; --clear removes them all. Ops: ` + opNames() + `.`,
 	f.BoolVar(&o.failAlways, "fail-always", false, "fail every call with a permanent error")
 	f.DurationVar(&o.latency, "latency", 0, "delay every call by this long (e.g. 50ms)")
 	f.BoolVar(&o.clear, "clear", false, "remove every injected fault")
+	_ = cmd.RegisterFlagCompletionFunc("op", cobra.FixedCompletions(append(strings.Split(opNames(), ", "), "*"), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
