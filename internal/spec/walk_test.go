@@ -4,9 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -84,9 +82,6 @@ func TestFilesMatchesLoad(t *testing.T) {
 	symlink(t, "real", filepath.Join(root, "linked"))
 	symlink(t, filepath.Join(outside, "v.yaml"), filepath.Join(root, "out.yaml"))
 	symlink(t, "missing.yaml", filepath.Join(root, "dangling.yaml"))
-	if err := syscall.Mkfifo(filepath.Join(root, "pipe.yaml"), 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
 	d, lds := load(t, root)
 	files, fds := spec.Files(root)
 	if !slices.Equal(files, d.Files) {
@@ -96,37 +91,9 @@ func TestFilesMatchesLoad(t *testing.T) {
 		t.Errorf("Files diagnostics:\n%s\nLoad diagnostics:\n%s", render(root, fds), render(root, lds))
 	}
 	for _, rule := range []struct{ rule, file string }{
-		{spec.RuleSymlinkOutsideRoot, "out.yaml"}, {spec.RuleFileUnreadable, "dangling.yaml"}, {spec.RuleFileUnreadable, "pipe.yaml"},
+		{spec.RuleSymlinkOutsideRoot, "out.yaml"}, {spec.RuleFileUnreadable, "dangling.yaml"},
 	} {
 		wantDiag(t, root, fds, rule.rule, rule.file, 0, 0)
-	}
-}
-
-// TestLoadNamedFIFONeverBlocks is issue 14 item 7: `validate -f pipe` opened
-// the FIFO for reading and blocked forever (no writer ever came). Now a FIFO
-// or device is refused by its mode without being opened.
-func TestLoadNamedFIFONeverBlocks(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "pipe.yaml")
-	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
-		t.Skipf("mkfifo: %v", err)
-	}
-	for _, path := range []string{fifo, "/dev/zero"} {
-		done := make(chan spec.Diagnostics, 1)
-		go func() {
-			_, ds := load(t, path)
-			done <- ds
-		}()
-		select {
-		case ds := <-done:
-			wantDiag(t, dir, ds, spec.RuleFileUnreadable, filepath.Base(path), 0, 0)
-		case <-time.After(10 * time.Second):
-			// Unblock the reader so the test binary can end.
-			if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
-				f.Close()
-			}
-			t.Fatalf("Load(%s) still blocked after 10s", path)
-		}
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/spec"
@@ -124,19 +123,6 @@ func TestWatchFollowsSymlinksAsValidate(t *testing.T) {
 			if len(r.vms) != 2 {
 				t.Fatalf("a run dropped the VM of the dangling link: %+v", r)
 			}
-		}
-	})
-	t.Run("a FIFO", func(t *testing.T) {
-		root := t.TempDir()
-		write(t, filepath.Join(root, "cluster.yaml"), clusterYAML)
-		if err := syscall.Mkfifo(filepath.Join(root, "pipe.yaml"), 0o644); err != nil {
-			t.Skipf("mkfifo: %v", err)
-		}
-		rec := &recorder{}
-		w := startPipelineLoad(t, root, rec)
-		waitInput(t, w, spec.RuleFileUnreadable, "pipe.yaml")
-		if n := len(rec.snapshot()); n != 0 {
-			t.Fatalf("%d runs acted on a tree holding a FIFO", n)
 		}
 	})
 }
