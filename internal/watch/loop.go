@@ -162,7 +162,7 @@ func (l *loop) onEvent(ev fsnotify.Event) {
 func (l *loop) onLostEvents(err error) {
 	w := l.w
 	w.log.Warn("file events were lost; re-reading the whole folder", "err", err)
-	if aerr := l.t.add(w.root); aerr != nil {
+	if aerr := l.t.add(l.t.real); aerr != nil {
 		w.log.Warn("cannot re-watch folder", "dir", w.root, "err", aerr)
 	}
 	l.debounce.reset(w.o.Debounce)

@@ -61,7 +61,19 @@ func TestWatchFollowsSymlinksAsValidate(t *testing.T) {
 		startPipelineLoad(t, root, rec)
 		i := rec.waitVMs(t, 0, "avd-01")
 		writeAtomic(t, filepath.Join(real, "pool", "avd-02.yaml"), vmYAML("avd-02", 2)) // seen through the watch on the target
-		rec.waitVMs(t, i+1, "avd-01", "avd-02")
+		i = rec.waitVMs(t, i+1, "avd-01", "avd-02")
+
+		// The link is pointed at another folder, as `ln -sfn` or a deploy does.
+		next := t.TempDir()
+		write(t, filepath.Join(next, "cluster.yaml"), clusterYAML)
+		write(t, filepath.Join(next, "avd-05.yaml"), vmYAML("avd-05", 2))
+		link(t, next, root+".new")
+		if err := os.Rename(root+".new", root); err != nil {
+			t.Fatal(err)
+		}
+		i = rec.waitVMs(t, i+1, "avd-05")
+		writeAtomic(t, filepath.Join(next, "avd-06.yaml"), vmYAML("avd-06", 2)) // the new target is watched
+		rec.waitVMs(t, i+1, "avd-05", "avd-06")
 	})
 	t.Run("a linked folder inside the root", func(t *testing.T) {
 		root := t.TempDir()
@@ -72,12 +84,14 @@ func TestWatchFollowsSymlinksAsValidate(t *testing.T) {
 		rec := &recorder{}
 		startPipelineLoad(t, root, rec)
 		i := rec.waitVMs(t, 0, "avd-01")
+		writeAtomic(t, filepath.Join(root, ".teams", "a", "avd-03.yaml"), vmYAML("avd-03", 2)) // behind the link, below a hidden folder: watched too
+		i = rec.waitVMs(t, i+1, "avd-01", "avd-03")
 		link(t, filepath.Join(".teams", "b"), filepath.Join(root, "team-b")) // a new link alone triggers a run
-		i = rec.waitVMs(t, i+1, "avd-01", "avd-02")
+		i = rec.waitVMs(t, i+1, "avd-01", "avd-02", "avd-03")
 		if err := os.Remove(filepath.Join(root, "team-b")); err != nil { // and so does its removal
 			t.Fatal(err)
 		}
-		rec.waitVMs(t, i+1, "avd-01")
+		rec.waitVMs(t, i+1, "avd-01", "avd-03")
 	})
 	t.Run("links leading outside the root are refused", func(t *testing.T) {
 		base := t.TempDir()

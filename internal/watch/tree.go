@@ -26,12 +26,13 @@ const dataLink = "..data"
 // remembered so that adding or removing one (a linked folder) triggers a run.
 // It is owned by the loop goroutine.
 type tree struct {
-	root  string // the folder as given (absolute)
-	real  string // root with every symlink followed: what fsnotify watches
-	fw    *fsnotify.Watcher
-	dirs  map[string]bool
-	links map[string]bool
-	log   *slog.Logger
+	root   string // the folder as given (absolute)
+	real   string // root with every symlink followed: what fsnotify watches
+	parent string // the folder holding root when root is a symlink, watched for its swap
+	fw     *fsnotify.Watcher
+	dirs   map[string]bool
+	links  map[string]bool
+	log    *slog.Logger
 }
 
 func newTree(root string, log *slog.Logger) (*tree, error) {
@@ -47,6 +48,15 @@ func newTree(root string, log *slog.Logger) (*tree, error) {
 	if err := t.add(real); err != nil {
 		fw.Close()
 		return nil, err
+	}
+	if fi, err := os.Lstat(root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		// `ln -sfn new root` (or a deploy tool's swap) changes nothing below
+		// the old target: only the folder holding the link sees it.
+		if err := fw.Add(filepath.Dir(root)); err != nil {
+			log.Warn("cannot watch the folder holding the watched link; a new link target is seen at the next resync", "dir", filepath.Dir(root), "err", err)
+		} else {
+			t.parent = filepath.Dir(root)
+		}
 	}
 	return t, nil
 }
@@ -72,12 +82,13 @@ func (t *tree) add(dir string) error {
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
 			t.links[p] = true
+			t.follow(p)
 			return nil
 		}
 		if !d.IsDir() {
 			return nil
 		}
-		if p != t.real && spec.Ignored(d.Name()) {
+		if p != dir && spec.Ignored(d.Name()) {
 			return filepath.SkipDir
 		}
 		if t.dirs[p] {
@@ -92,6 +103,22 @@ func (t *tree) add(dir string) error {
 		t.dirs[p] = true
 		return nil
 	})
+}
+
+// follow watches the target of a link to a folder inside the root as well:
+// the walker reads through such links, so a change behind one must trigger a
+// run even when the target lies below a hidden folder the tree skips.
+func (t *tree) follow(link string) {
+	real, err := filepath.EvalSymlinks(link)
+	if err != nil || t.dirs[real] || (real != t.real && !strings.HasPrefix(real, t.real+string(filepath.Separator))) {
+		return // dangling, watched already, or outside (refused by the walker)
+	}
+	if fi, err := os.Stat(real); err != nil || !fi.IsDir() {
+		return
+	}
+	if err := t.add(real); err != nil {
+		t.log.Warn("cannot watch a linked folder; it is still read on every run", "link", link, "folder", real, "err", err)
+	}
 }
 
 // forget drops the watches of dir and everything below it (moved or removed).
@@ -111,6 +138,9 @@ func (t *tree) relevant(ev fsnotify.Event) bool {
 	if ev.Name == t.real {
 		return ev.Op != fsnotify.Chmod
 	}
+	if t.parent != "" && filepath.Dir(ev.Name) == t.parent {
+		return ev.Name == t.root && ev.Op != fsnotify.Chmod // the root link itself; nothing else there is ours
+	}
 	name := filepath.Base(ev.Name)
 	if name == dataLink {
 		return true
@@ -124,6 +154,7 @@ func (t *tree) relevant(ev fsnotify.Event) bool {
 	if ev.Has(fsnotify.Create) {
 		if fi, err := os.Lstat(ev.Name); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			t.links[ev.Name] = true // maybe a linked folder: its files are read through it
+			t.follow(ev.Name)
 			return true
 		}
 		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
