@@ -9,6 +9,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,9 +23,11 @@ import (
 // watchOptions are the flags of `tlreconcile watch`.
 type watchOptions struct {
 	root             *rootOptions
-	dir              string
+	dir              string   // the positional DIR
+	filenames        []string // -f, as every other command takes its input
 	mode             string
 	debounce         time.Duration
+	settle           time.Duration
 	interval         time.Duration
 	listen           string
 	listenAny        bool
@@ -40,12 +44,18 @@ type watchOptions struct {
 func newWatchCmd(root *rootOptions) *cobra.Command {
 	o := &watchOptions{root: root}
 	cmd := &cobra.Command{
-		Use:   "watch DIR",
+		Use:   "watch DIR | watch -f DIR",
 		Short: "Keep the clusters following a folder of desired-state YAML",
 		Long: `watch reconciles the clusters whenever the YAML under DIR changes (new subfolders
 included; hidden and editor temporary files ignored; save-by-rename and Kubernetes ConfigMap
 ..data swaps understood), after --debounce of quiet, and every --interval to catch drift made
-outside tlreconcile. SIGHUP forces a resync. Every run re-reads the whole folder.
+outside tlreconcile. SIGHUP forces a resync. Every run re-reads the whole folder exactly as
+'tlreconcile validate -f DIR' reads it: the same diagnostics, symlinks followed while they stay
+inside DIR (for files and folders; DIR may itself be a symlink) and refused with
+symlink-outside-root when they lead out, FIFOs and devices refused, a folder without YAML an
+error. A file is read only once it has been quiet for --debounce, and VMs that vanish from a
+file changed within --settle are acted on only after it (a file still being written is valid
+YAML that ends early).
 
 --mode correct plans and applies; --mode detect only reports drift (logs, /status, /metrics).
 Invalid YAML in any file is reported and the last valid desired state stays in force; a file
@@ -55,11 +65,16 @@ every other change still runs). At most one run at a time: changes that
 arrive during a run are folded into one follow-up run. Each applying run takes the apply lock
 under --state-dir, so a manual 'tlreconcile apply' and the watcher never overlap.
 
---listen serves /healthz, /readyz (ready after the first successful observation), /metrics
-(Prometheus) and /status (JSON). SIGTERM or SIGINT lets the running step finish, starts no
-new one, and exits 0.`,
+--listen serves /healthz (503 after 3 failed runs in a row, such as an unreadable journal),
+/readyz (ready after the first successful observation; 503 while the files hold errors or the
+last run failed), /metrics (Prometheus) and /status (JSON). SIGTERM or SIGINT lets the running
+step finish, starts no new one, and exits 0, or 1 naming the VMs when the last run left a VM
+Off (apply could not start it again).`,
 		Example: `  # follow a folder on the sim driver, logs as text
   tlreconcile watch examples/basic --state-dir /tmp/tl
+
+  # the same, with the folder given as every other command takes it
+  tlreconcile watch -f examples/basic --state-dir /tmp/tl
 
   # report drift only, JSON logs, check every minute
   tlreconcile watch /etc/tlreconcile/desired --mode detect --interval 1m --log-format json
@@ -67,16 +82,20 @@ new one, and exits 0.`,
   # then, from another shell
   curl -s 127.0.0.1:9464/status | jq .last_run
   kill -HUP $(pidof tlreconcile)     # resync now`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return nil, cobra.ShellCompDirectiveFilterDirs
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.dir = args[0]
+			if len(args) == 1 {
+				o.dir = args[0]
+			}
 			return validateThenRun(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
+	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "the folder of desired-state YAML to follow (the same as DIR)")
+	f.DurationVar(&o.settle, "settle", watch.DefaultSettle, "how long a file that lost VM documents must stay unchanged before the loss is acted on")
 	f.StringVar(&o.mode, "mode", string(watch.ModeCorrect), "correct (plan and apply) or detect (report drift, change nothing)")
 	f.DurationVar(&o.debounce, "debounce", watch.DefaultDebounce, "quiet time after a file change before a run")
 	f.DurationVar(&o.interval, "interval", watch.DefaultInterval, "periodic resync that catches drift made outside tlreconcile")
@@ -90,16 +109,39 @@ new one, and exits 0.`,
 	f.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.logFile, "log-file", "", "append logs to this file instead of stderr (as a Windows service: STATE_DIR/watch.log)")
+	_ = cmd.MarkFlagDirname("filename")
 	_ = cmd.RegisterFlagCompletionFunc("mode", cobra.FixedCompletions([]string{"correct", "detect"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("log-format", cobra.FixedCompletions([]string{"text", "json"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
+// folder is the one folder to follow, from DIR or -f.
+func (o *watchOptions) folder() (string, error) {
+	roots := slices.Clone(o.filenames)
+	if o.dir != "" {
+		roots = append(roots, o.dir)
+	}
+	slices.Sort(roots)
+	roots = slices.Compact(roots)
+	switch {
+	case len(roots) == 0:
+		return "", errors.New("watch: no folder to watch; give DIR or -f DIR, the folder of desired-state YAML")
+	case slices.Contains(roots, "-"):
+		return "", errors.New("watch: -f - (standard input) cannot be followed; give the folder of desired-state YAML")
+	case len(roots) > 1:
+		return "", fmt.Errorf("watch: one folder at a time, got %s; put the YAML under one folder (subfolders and links inside it are read), or run one watch per folder with its own --state-dir", strings.Join(roots, ", "))
+	}
+	return roots[0], nil
+}
+
 // Validate checks flag combinations before any I/O.
 func (o *watchOptions) Validate() error {
 	var errs []error
-	if o.dir == "" {
-		errs = append(errs, errors.New("watch: no folder to watch; give DIR, the folder of desired-state YAML"))
+	if _, err := o.folder(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.settle < 0 {
+		errs = append(errs, fmt.Errorf("watch: --settle %s must not be negative", o.settle))
 	}
 	errs = append(errs, oneOf("watch", "mode", o.mode, string(watch.ModeCorrect), string(watch.ModeDetect)))
 	if o.debounce <= 0 {
@@ -152,9 +194,13 @@ func (o *watchOptions) Run(ctx context.Context) (err error) {
 		Prune: o.prune, AllowDestructive: o.allowDestructive, Parallelism: o.parallelism,
 		LockTimeout: o.lockTimeout, Events: applyEventLogger(log), Logger: log,
 	}
+	dir, err := o.folder()
+	if err != nil {
+		return err
+	}
 	w, err := watch.New(watch.Options{
-		Dir: o.dir, Mode: mode, Load: p.Load, Reconcile: p.Reconcile, Logger: log,
-		Debounce: o.debounce, Interval: o.interval, ShutdownTimeout: o.shutdownTimeout,
+		Dir: dir, Mode: mode, Load: p.Load, Reconcile: p.Reconcile, Logger: log,
+		Debounce: o.debounce, Settle: o.settle, Interval: o.interval, ShutdownTimeout: o.shutdownTimeout,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -29,7 +30,13 @@ type watchProc struct {
 
 func startWatch(t *testing.T, e *applyEnv, args ...string) *watchProc {
 	t.Helper()
-	cmd := e.command(append([]string{"watch", e.dir, "--listen", "127.0.0.1:0", "--log-format", "json", "--debounce", "50ms"}, args...)...)
+	return startWatchOn(t, e, []string{e.dir}, args...)
+}
+
+// startWatchOn is startWatch with the folder given as folder (DIR, or -f DIR).
+func startWatchOn(t *testing.T, e *applyEnv, folder []string, args ...string) *watchProc {
+	t.Helper()
+	cmd := e.command(append(append([]string{"watch"}, folder...), append([]string{"--listen", "127.0.0.1:0", "--log-format", "json", "--debounce", "50ms"}, args...)...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -227,6 +234,11 @@ func TestWatchValidate(t *testing.T) {
 		"tiny interval":     {func(o *watchOptions) { o.interval = 10 * time.Millisecond }, "--interval"},
 		"zero debounce":     {func(o *watchOptions) { o.debounce = 0 }, "--debounce"},
 		"no folder":         {func(o *watchOptions) { o.dir = "" }, "no folder to watch"},
+		"-f instead of DIR": {func(o *watchOptions) { o.dir, o.filenames = "", []string{"desired"} }, ""},
+		"-f and the same":   {func(o *watchOptions) { o.filenames = []string{"desired"} }, ""},
+		"two folders":       {func(o *watchOptions) { o.filenames = []string{"other"} }, "one folder at a time"},
+		"-f -":              {func(o *watchOptions) { o.dir, o.filenames = "", []string{"-"} }, "standard input"},
+		"negative settle":   {func(o *watchOptions) { o.settle = -time.Second }, "--settle"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := valid()
@@ -248,5 +260,53 @@ func TestWatchRefusesEveryInterface(t *testing.T) {
 	_, errOut, code := e.run("watch", e.dir, "--listen", "0.0.0.0:0")
 	if code != 1 || !strings.Contains(errOut, "--listen-any") {
 		t.Fatalf("exit %d, stderr %q; want 1 and a hint about --listen-any", code, errOut)
+	}
+}
+
+// TestWatchTakesFilenameFlag is issue 14 item 17: every command takes its
+// input as -f PATH but watch refused -f ("unknown shorthand flag"); now -f DIR
+// is the same as DIR.
+func TestWatchTakesFilenameFlag(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "avd-01"})
+	p := startWatchOn(t, e, []string{"-f", e.dir})
+	p.waitLog(0, map[string]string{"msg": "reconciled", "trigger": "startup"})
+	if vm := e.vm("avd-01"); vm == nil {
+		t.Fatal("watch -f DIR did not create vm/avd-01")
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// TestWatchExitsNonZeroWhenAVMIsLeftOff is issue 14 item 3 (watch half): a run
+// left a VM Off (its vTPM was reset and the Secure Boot template step then
+// failed, so the plan's on_failure keeps it Off). Before, SIGTERM made watch
+// exit 0 as if all were well; now it exits 1 and says which VM.
+func TestWatchExitsNonZeroWhenAVMIsLeftOff(t *testing.T) {
+	e := newApplyEnv(t, vmDoc{name: "avd-01"})
+	e.mustApply()
+	if err := e.sim().Drift(context.Background(), "c1", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+		t.Fatal(err)
+	}
+	e.inject(sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
+	p := startWatch(t, e, "--allow-destructive")
+	p.waitLog(0, map[string]string{"msg": "VM left Off: the run stopped it and could not start it again", "resource": "vm/avd-01"})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(30 * time.Second); code != 1 {
+		t.Fatalf("exit code %d after SIGTERM with vm/avd-01 left Off, want 1", code)
+	}
+	named := false
+	for _, l := range p.snapshot() {
+		if msg, _ := l["msg"].(string); strings.Contains(msg, "left Off") && strings.Contains(msg, "vm/avd-01") && l["unparsed"] == true {
+			named = true
+		}
+	}
+	if !named {
+		t.Fatal("the exit message does not name vm/avd-01")
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"syscall"
 )
 
 // DefaultMaxFileSize is the largest YAML file read when LoadOptions.MaxFileSize is 0.
@@ -30,6 +30,9 @@ type collector struct {
 	seen    map[string]bool // resolved paths already read
 	srcs    []source
 	diags   *Diagnostics
+	walker  *walker // shared by every root, so a folder reached twice is walked once
+	// listOnly records the files that would be read without opening them (Files).
+	listOnly bool
 }
 
 func (c *collector) report(rule, file, msg string) {
@@ -83,8 +86,9 @@ func (c *collector) tooLarge(what string) string {
 	return fmt.Sprintf("%s is larger than the limit of %d bytes; split it into several files or raise --max-file-size", what, c.maxSize)
 }
 
-// collectPath reads one -f argument: a file (any name, symlinks followed, pipes
-// allowed because the user named it) or a directory (walked).
+// collectPath reads one -f argument: a file (any name, symlinks followed) or a
+// directory (walked). A FIFO or device is refused even when named: reading it
+// may block forever; standard input is given as -.
 func (c *collector) collectPath(p string) {
 	fi, err := os.Stat(p)
 	if err != nil {
@@ -95,132 +99,48 @@ func (c *collector) collectPath(p string) {
 		c.walk(p)
 		return
 	}
-	c.readFile(p, fi, true)
+	c.readFile(p, fi)
 }
 
-// walk reads every *.yaml and *.yml below dir, skipping hidden and editor
-// temporary files and refusing symlinks that lead outside the given roots.
+// walk reads every *.yaml and *.yml below dir as the walker finds them.
 func (c *collector) walk(dir string) {
 	before := len(c.srcs)
-	sawYAML := false
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			c.report(RuleFileUnreadable, path, fmt.Sprintf("cannot read: %v; fix its permissions or move it out of the directory", unwrapPathError(err)))
-			if d != nil && d.IsDir() && path != dir {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if path == dir {
-			return nil
-		}
-		name := d.Name()
-		if ignoredName(name) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() {
-			return nil
-		}
-		if !isYAMLName(name) {
-			return nil
-		}
-		sawYAML = true
-		if d.Type()&fs.ModeSymlink != 0 {
-			c.readSymlink(path)
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			c.report(RuleFileUnreadable, path, "not a regular file (a pipe, socket or device); replace it with a plain YAML file or rename it")
-			return nil
-		}
-		fi, err := d.Info()
-		if err != nil {
-			c.report(RuleFileUnreadable, path, fmt.Sprintf("cannot read: %v; check the file", unwrapPathError(err)))
-			return nil
-		}
-		c.readFile(path, fi, false)
-		return nil
-	})
-	if !sawYAML && len(c.srcs) == before {
+	if c.walker == nil {
+		c.walker = &walker{roots: c.roots, visited: map[string]bool{}, report: func(rule, file, msg string) { c.report(rule, file, msg) },
+			found: func(path string, fi fs.FileInfo) { c.readFile(path, fi) }}
+	}
+	if !c.walker.walkRoot(dir) && len(c.srcs) == before {
 		c.report(RuleNoYAMLFiles, dir, "directory holds no *.yaml or *.yml files (hidden and editor temporary files are skipped); add a file or pass the right directory with -f")
 	}
 }
 
-func (c *collector) readSymlink(path string) {
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		c.report(RuleFileUnreadable, path, fmt.Sprintf("symlink cannot be followed: %v; fix or remove the link", unwrapPathError(err)))
-		return
-	}
-	abs, err := filepath.Abs(target)
-	if err != nil {
-		c.report(RuleFileUnreadable, path, fmt.Sprintf("symlink cannot be followed: %v; fix or remove the link", err))
-		return
-	}
-	if !c.inRoots(abs) {
-		shown := abs
-		if raw, err := os.Readlink(path); err == nil {
-			shown = raw
-		}
-		c.report(RuleSymlinkOutsideRoot, path, fmt.Sprintf("symlink leads outside the given paths (to %s) and is refused; copy the file in, or pass its directory with -f too", shown))
-		return
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		c.report(RuleFileUnreadable, path, fmt.Sprintf("cannot read: %v; check the link target", unwrapPathError(err)))
-		return
-	}
-	if fi.IsDir() {
-		return // its target is inside a root and read there
-	}
-	if !fi.Mode().IsRegular() {
-		c.report(RuleFileUnreadable, path, "symlink leads to something that is not a regular file; point it at a plain YAML file")
-		return
-	}
-	c.readFile(path, fi, false)
-}
-
-func (c *collector) inRoots(abs string) bool {
-	for _, r := range c.roots {
-		if abs == r || strings.HasPrefix(abs, strings.TrimSuffix(r, string(filepath.Separator))+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
-}
-
-// readFile reads one file under the size limit, once per resolved path.
-func (c *collector) readFile(path string, fi fs.FileInfo, explicit bool) {
+// readFile reads one file under the size limit, once per resolved path. Only
+// regular files are read, and they are opened without blocking, so a file
+// swapped for a FIFO after the walk still never hangs the read.
+func (c *collector) readFile(path string, fi fs.FileInfo) {
 	key := path
-	if real, err := filepath.EvalSymlinks(path); err == nil {
-		if abs, err := filepath.Abs(real); err == nil {
-			key = abs
-		}
+	if real, err := resolve(path); err == nil {
+		key = real
 	}
 	if c.seen[key] {
 		return
 	}
 	c.seen[key] = true
-	if fi.Mode().IsRegular() && fi.Size() > c.maxSize {
+	if !fi.Mode().IsRegular() {
+		c.report(RuleFileUnreadable, path, notRegular(fi.Mode()))
+		return
+	}
+	if fi.Size() > c.maxSize {
 		c.report(RuleFileTooLarge, path, c.tooLarge(fmt.Sprintf("file (%d bytes)", fi.Size())))
 		return
 	}
-	if !fi.Mode().IsRegular() && !(explicit && fi.Mode()&fs.ModeNamedPipe != 0) {
-		c.report(RuleFileUnreadable, path, "not a regular file; pass a plain YAML file, a directory or - for standard input")
+	if c.listOnly {
+		c.srcs = append(c.srcs, source{name: path})
 		return
 	}
-	f, err := os.Open(path)
+	data, err := c.readRegular(path)
 	if err != nil {
-		c.report(RuleFileUnreadable, path, fmt.Sprintf("cannot read: %v; fix its permissions or leave it out", unwrapPathError(err)))
-		return
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, c.maxSize+1))
-	if err != nil {
-		c.report(RuleFileUnreadable, path, fmt.Sprintf("cannot read: %v; fix the file or leave it out", unwrapPathError(err)))
+		c.report(RuleFileUnreadable, path, err.Error())
 		return
 	}
 	if int64(len(data)) > c.maxSize {
@@ -230,15 +150,25 @@ func (c *collector) readFile(path string, fi fs.FileInfo, explicit bool) {
 	c.srcs = append(c.srcs, source{name: path, data: data})
 }
 
-// ignoredName reports hidden files and editor leftovers: .x, .#x, x~, #x#, x.swp.
-func ignoredName(name string) bool {
-	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "#") ||
-		strings.HasSuffix(name, "~") || strings.HasSuffix(name, ".swp") || strings.HasSuffix(name, ".swx")
-}
-
-func isYAMLName(name string) bool {
-	ext := strings.ToLower(filepath.Ext(name))
-	return ext == ".yaml" || ext == ".yml"
+// readRegular opens path without blocking and reads it only if it is still a
+// regular file once open; errors are diagnostic messages.
+func (c *collector) readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %v; fix its permissions or leave it out", unwrapPathError(err))
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		if err != nil {
+			return nil, fmt.Errorf("cannot read: %v; fix the file or leave it out", unwrapPathError(err))
+		}
+		return nil, errors.New(notRegular(fi.Mode()))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, c.maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %v; fix the file or leave it out", unwrapPathError(err))
+	}
+	return data, nil
 }
 
 // unwrapPathError drops the path from *fs.PathError: diagnostics already name the file.

@@ -109,9 +109,10 @@ func TestLoadSymlinks(t *testing.T) {
 	}
 	d, ds := load(t, root, other)
 	wantDiag(t, root, ds, spec.RuleSymlinkOutsideRoot, "out.yaml", 0, 0)
+	wantDiag(t, root, ds, spec.RuleSymlinkOutsideRoot, "outdir", 0, 0)
 	wantDiag(t, root, ds, spec.RuleFileUnreadable, "dangling.yml", 0, 0)
-	if len(ds) != 2 {
-		t.Errorf("want exactly the two diagnostics, got:\n%s", render(root, ds))
+	if len(ds) != 3 {
+		t.Errorf("want exactly the three diagnostics, got:\n%s", render(root, ds))
 	}
 	for _, v := range d.VMs {
 		if v.Name == "v9" {

@@ -15,25 +15,25 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
-// textLoad is a LoadFunc for loop tests: every YAML file names one VM by its
-// content; a file whose content says "invalid" is an error diagnostic.
+// textLoad is a LoadFunc for loop tests: the files are spec.Files' (the walker
+// spec.Load uses, with its diagnostics), and every line of a file names one VM;
+// a file whose content says "invalid" is an error diagnostic.
 func textLoad(_ context.Context, root string) watch.Input {
-	files, err := watch.Files(root)
-	if err != nil {
-		return watch.Input{Err: err}
-	}
-	in := watch.Input{Files: files, Desired: &spec.Desired{Files: files}}
+	files, diags := spec.Files(root)
+	in := watch.Input{Files: files, Desired: &spec.Desired{Files: files}, Diagnostics: diags}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			continue // vanished mid-read; the next trigger re-reads
 		}
-		name := strings.TrimSpace(string(b))
-		if strings.Contains(name, "invalid") {
+		text := strings.TrimSpace(string(b))
+		if strings.Contains(text, "invalid") {
 			in.Diagnostics = append(in.Diagnostics, watch.Diagnostic{Severity: "error", Rule: "test-invalid", File: f, Line: 1, Column: 1, Message: "file says invalid"})
 			continue
 		}
-		in.Desired.VMs = append(in.Desired.VMs, spec.VM{Name: name})
+		for name := range strings.FieldsSeq(text) {
+			in.Desired.VMs = append(in.Desired.VMs, spec.VM{Name: name, Pos: spec.Pos{File: f}})
+		}
 	}
 	if !in.Valid() {
 		in.Desired = nil
@@ -133,10 +133,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // start runs a watcher on dir until the test ends and checks that Run returns nil.
+// Loop tests rename VMs all the time (a rename is a VM lost from a file), so
+// Settle is short here; TestHalfWrittenFile tests it at its real length.
 func start(t *testing.T, dir string, rec *recorder, tune func(*watch.Options)) *watch.Watcher {
 	t.Helper()
 	o := watch.Options{Dir: dir, Mode: watch.ModeCorrect, Load: textLoad, Reconcile: rec.reconcile,
-		Debounce: 50 * time.Millisecond, Interval: time.Hour}
+		Debounce: 50 * time.Millisecond, Settle: 150 * time.Millisecond, Interval: time.Hour}
 	if tune != nil {
 		tune(&o)
 	}

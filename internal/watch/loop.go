@@ -24,6 +24,7 @@ type loop struct {
 	retryDelay            time.Duration // next wait after a failed run
 
 	running bool
+	held    Trigger      // the trigger of a run that waited for the files to settle
 	pending Trigger      // the one run requested while another runs
 	done    chan outcome // the running reconcile's result
 }
@@ -72,7 +73,11 @@ func (l *loop) run() error {
 		case <-l.debounce.c():
 			l.debounce.fired()
 			l.firstEvent = time.Time{}
-			l.request(TriggerFiles)
+			tr := TriggerFiles
+			if l.held != "" {
+				tr, l.held = l.held, ""
+			}
+			l.request(tr)
 		case <-l.resync.C:
 			l.request(TriggerResync)
 		case <-l.w.hup:
@@ -157,7 +162,7 @@ func (l *loop) onEvent(ev fsnotify.Event) {
 func (l *loop) onLostEvents(err error) {
 	w := l.w
 	w.log.Warn("file events were lost; re-reading the whole folder", "err", err)
-	if aerr := l.t.add(w.root); aerr != nil {
+	if aerr := l.t.add(l.t.real); aerr != nil {
 		w.log.Warn("cannot re-watch folder", "dir", w.root, "err", aerr)
 	}
 	l.debounce.reset(w.o.Debounce)
@@ -182,16 +187,40 @@ func (l *loop) onPoll() {
 	l.request(TriggerFiles)
 }
 
+// rewatch makes the watches again after the root symlink was pointed at
+// another folder, and re-reads it.
+func (l *loop) rewatch() {
+	w := l.w
+	nt, err := newTree(w.root, w.log)
+	if err != nil {
+		w.log.Warn("the watched folder's link changed but its new target cannot be watched yet", "dir", w.root, "err", err)
+		return
+	}
+	l.t.close()
+	l.t = nt
+	w.log.Info("the watched folder's link now leads elsewhere: watching the new target", "dir", w.root, "target", nt.real)
+	l.debounce.reset(w.o.Debounce)
+}
+
 // onDone records a finished run: a vanished folder is polled for, a failure
 // is retried with a doubling delay (capped at Interval), and a run requested
 // meanwhile starts.
 func (l *loop) onDone(out outcome) {
 	l.running = false
 	l.w.setRunning(false)
-	if out.missing && l.t != nil {
+	switch {
+	case out.missing && l.t != nil:
 		l.t.close() // its watches died with the folder
 		l.t = nil
 		l.poll.reset(rootPoll)
+	case l.t != nil && l.t.stale():
+		l.rewatch()
+	}
+	if out.settle > 0 {
+		if l.held == "" {
+			l.held = out.trigger
+		}
+		l.debounce.reset(out.settle)
 	}
 	l.scheduleRetry(out)
 	if l.pending != "" {

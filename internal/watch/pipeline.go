@@ -3,8 +3,8 @@ package watch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
@@ -40,20 +40,14 @@ type Pipeline struct {
 	Logger *slog.Logger // nil: discard
 }
 
-// Load reads every desired-state file under root (see Files) in one spec.Load.
+// Load reads the tree under root with spec.Load, exactly as `validate -f root`
+// does (the same walker, symlink rule and diagnostics, a folder without YAML
+// included); Files lists what it read.
 func (p *Pipeline) Load(_ context.Context, root string) Input {
-	files, err := Files(root)
-	if err != nil {
-		return Input{Err: fmt.Errorf("read %s: %w", root, err)}
-	}
-	if len(files) == 0 {
-		// Nothing declared: valid, and nothing to observe; never a prune of
-		// anything, because no cluster is named.
-		return Input{Desired: &spec.Desired{}, Files: []string{}}
-	}
-	d, diags := spec.Load(spec.LoadOptions{Paths: files})
+	files, _ := spec.Files(root) // Load reports the same diagnostics
+	d, diags := spec.Load(spec.LoadOptions{Paths: []string{root}})
 	in := Input{Desired: d, Diagnostics: diags, Files: files}
-	if diags.HasErrors() {
+	if diags.HasErrors() || d == nil {
 		in.Desired = nil // never act on a partial desired state
 	}
 	return in
@@ -136,6 +130,9 @@ func (res *RunResult) record(rep *apply.Report) {
 		return
 	}
 	for _, r := range rep.Resources {
+		if strings.HasPrefix(r.Power, "left Off") {
+			res.LeftOff = append(res.LeftOff, LeftOff{Resource: r.Resource, Cluster: r.Cluster, Power: r.Power})
+		}
 		for _, s := range r.Steps {
 			res.Steps = append(res.Steps, StepOutcome{Op: s.Op, Result: string(s.Status)})
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -54,9 +55,23 @@ type simEnv struct {
 	w          *watch.Watcher
 	drv        *sim.Driver
 	base       string
+	stop       func() error // ends the watcher and returns Run's error (once; the cleanup calls it too)
+	stopped    bool         // the test called shutdown and checks Run's error itself
+}
+
+// shutdown stops the watcher as SIGTERM does and returns what Run returned.
+func (e *simEnv) shutdown() error {
+	e.stopped = true
+	return e.stop()
 }
 
 func startSim(t *testing.T, mode watch.Mode, tune func(*watch.Options)) *simEnv {
+	t.Helper()
+	return startSimWith(t, mode, nil, tune)
+}
+
+// startSimWith is startSim with the pipeline tuned too (Prune, AllowDestructive).
+func startSimWith(t *testing.T, mode watch.Mode, tuneP func(*watch.Pipeline), tune func(*watch.Options)) *simEnv {
 	t.Helper()
 	e := &simEnv{dir: t.TempDir(), state: t.TempDir()}
 	write(t, filepath.Join(e.dir, "cluster.yaml"), clusterYAML)
@@ -66,6 +81,9 @@ func startSim(t *testing.T, mode watch.Mode, tune func(*watch.Options)) *simEnv 
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := &watch.Pipeline{Registry: reg, Config: cfg, Mode: mode, Logger: log,
 		Retry: apiRetry()}
+	if tuneP != nil {
+		tuneP(p)
+	}
 	o := watch.Options{Dir: e.dir, Mode: mode, Load: p.Load, Reconcile: p.Reconcile, Logger: log,
 		Debounce: 50 * time.Millisecond, Interval: time.Hour, RetryDelay: 100 * time.Millisecond}
 	if tune != nil {
@@ -85,20 +103,31 @@ func startSim(t *testing.T, mode watch.Mode, tune func(*watch.Options)) *simEnv 
 	}
 	e.base = "http://" + ln.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 2)
-	go func() { errc <- w.Run(ctx) }()
+	errc := make(chan error, 1)
+	runErr := make(chan error, 1)
+	go func() { runErr <- w.Run(ctx) }()
 	go func() { errc <- w.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	e.stop = sync.OnceValue(func() error {
 		cancel()
-		for range 2 {
-			select {
-			case err := <-errc:
-				if err != nil {
-					t.Errorf("watcher: %v", err)
-				}
-			case <-time.After(20 * time.Second):
-				t.Error("watcher did not stop within 20s")
+		var err error
+		select {
+		case err = <-runErr:
+		case <-time.After(20 * time.Second):
+			t.Error("watcher did not stop within 20s")
+		}
+		select {
+		case serr := <-errc:
+			if serr != nil {
+				t.Errorf("serve: %v", serr)
 			}
+		case <-time.After(20 * time.Second):
+			t.Error("the HTTP surface did not stop within 20s")
+		}
+		return err
+	})
+	t.Cleanup(func() {
+		if err := e.stop(); err != nil && !e.stopped {
+			t.Errorf("watcher: %v", err)
 		}
 	})
 	return e

@@ -39,21 +39,21 @@ func (w *Watcher) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if msg := w.Status().unhealthy(w.o.UnhealthyAfter); msg != "" {
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(rw, msg)
+			return
+		}
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		st := w.Status()
-		switch {
-		case st.FolderMissing:
+		if msg := w.Status().notReady(); msg != "" {
 			rw.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(rw, "not ready: the watched folder %s is missing\n", st.Dir)
-		case !st.Ready:
-			rw.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(rw, "not ready: no successful observation yet")
-		default:
-			fmt.Fprintln(rw, "ready")
+			fmt.Fprintln(rw, msg)
+			return
 		}
+		fmt.Fprintln(rw, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.m.reg, promhttp.HandlerOpts{Registry: w.m.reg}))
 	mux.HandleFunc("GET /status", func(rw http.ResponseWriter, _ *http.Request) {

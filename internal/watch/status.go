@@ -1,9 +1,11 @@
 package watch
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/plan"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
 // Status is the JSON document of /status: what the watcher reads, what it acts
@@ -14,12 +16,21 @@ type Status struct {
 	Ready         bool   `json:"ready"`
 	FolderMissing bool   `json:"folder_missing"`
 	Running       bool   `json:"running"`
+	// Waiting says why the last read was not acted on yet: a file still being
+	// written, or VMs gone from a file changed in the last seconds.
+	Waiting string `json:"waiting,omitempty"`
 	// Pending is the trigger of the follow-up run queued behind the running one.
 	Pending Trigger `json:"pending,omitempty"`
 	Runs    int     `json:"runs"`
 	// Coalesced counts triggers that arrived during a run and were folded into
 	// its single follow-up run.
-	Coalesced   int         `json:"coalesced"`
+	Coalesced int `json:"coalesced"`
+	// Failures counts the runs in a row that ended in an error (observe, the
+	// journal, plan or apply); a run that succeeds resets it.
+	Failures int `json:"consecutive_failures"`
+	// LeftOff are the VMs the last run that observed the clusters left Off
+	// (apply could not start them again); [] when none.
+	LeftOff     []LeftOff   `json:"left_off"`
 	Input       InputStatus `json:"input"`
 	LastRun     *RunStatus  `json:"last_run"`
 	LastSuccess *time.Time  `json:"last_success"`
@@ -54,6 +65,7 @@ func (s Status) clone() Status {
 	c := s
 	c.Input.Files = append([]string{}, s.Input.Files...)
 	c.Input.Diagnostics = append([]Diagnostic{}, s.Input.Diagnostics...)
+	c.LeftOff = append([]LeftOff{}, s.LeftOff...)
 	if s.LastRun != nil {
 		r := *s.LastRun
 		r.Changes = append([]ChangeSummary{}, r.Changes...)
@@ -69,4 +81,48 @@ func (s Status) clone() Status {
 		c.Input.ReadAt = &t
 	}
 	return c
+}
+
+// notReady says why the watcher is not acting on the current desired state
+// ("" when it is): the folder is gone, its files hold errors (a folder without
+// YAML included, as validate says), the last run failed, or nothing was
+// observed yet.
+func (s Status) notReady() string {
+	switch {
+	case s.FolderMissing:
+		return fmt.Sprintf("not ready: the watched folder %s is missing", s.Dir)
+	case s.Input.ReadAt != nil && !s.Input.Valid:
+		return "not ready: " + inputProblem(s.Input) + "; acting on " + s.Input.ActingOn
+	case s.LastRun != nil && s.LastRun.Result == ResultError:
+		return "not ready: the last run failed: " + s.LastRun.Error
+	case !s.Ready:
+		return "not ready: no successful observation yet"
+	}
+	return ""
+}
+
+// unhealthy says why runs cannot proceed ("" while they can): after n failed
+// runs in a row a retry is unlikely to fix it (an unreadable journal, a lock
+// held for good, a cluster that refuses every call).
+func (s Status) unhealthy(n int) string {
+	if n <= 0 || s.Failures < n {
+		return ""
+	}
+	msg := fmt.Sprintf("unhealthy: the last %d runs failed", s.Failures)
+	if s.LastRun != nil && s.LastRun.Error != "" {
+		msg += ": " + s.LastRun.Error
+	}
+	return msg + "; see the log or /status, fix the cause, then send SIGHUP"
+}
+
+func inputProblem(in InputStatus) string {
+	if in.Error != "" {
+		return "cannot read the desired-state files: " + in.Error
+	}
+	for _, d := range in.Diagnostics {
+		if d.Severity == spec.SeverityError {
+			return "the desired-state files hold errors; first: " + d.Error()
+		}
+	}
+	return "no desired state in the files"
 }

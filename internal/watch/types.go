@@ -2,6 +2,8 @@ package watch
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
@@ -74,6 +76,29 @@ type RunResult struct {
 	Changes  []ChangeSummary `json:"changes"`  // resources whose action is not noop
 	Findings []plan.Finding  `json:"findings"` // the plan's findings
 	Steps    []StepOutcome   `json:"-"`        // for metrics
+	// LeftOff are the VMs this run stopped and could not start again (apply's
+	// ResourceResult.Power "left Off: ..."): watch exits non-zero naming them.
+	LeftOff []LeftOff `json:"left_off,omitempty"`
+}
+
+// LeftOff is a VM a run left powered off, and why.
+type LeftOff struct {
+	Resource string `json:"resource"`
+	Cluster  string `json:"cluster"`
+	Power    string `json:"power"`
+}
+
+// LeftOffError is what Run returns when the clusters were left with VMs Off
+// that the desired state wants running: the stop was clean, the result is not.
+type LeftOffError struct{ VMs []LeftOff }
+
+func (e *LeftOffError) Error() string {
+	parts := make([]string, 0, len(e.VMs))
+	for _, v := range e.VMs {
+		parts = append(parts, fmt.Sprintf("%s (cluster %s): %s", v.Resource, v.Cluster, v.Power))
+	}
+	return fmt.Sprintf("watch: stopped with %d VM(s) left Off by the last run: %s; start them (Start-VM) once safe, or run tlreconcile apply",
+		len(e.VMs), strings.Join(parts, "; "))
 }
 
 // ChangeSummary is one drifted resource.

@@ -21,6 +21,7 @@ const (
 	DefaultInterval        = 5 * time.Minute
 	DefaultShutdownTimeout = 60 * time.Second
 	DefaultRetryDelay      = 10 * time.Second
+	DefaultUnhealthyAfter  = 3
 	// rootPoll is how often a vanished watched folder is looked for again;
 	// only a stat, and only while it is gone.
 	rootPoll = 2 * time.Second
@@ -35,6 +36,10 @@ type Options struct {
 	// Debounce is how long the tree must stay quiet before a run (default 500ms).
 	// A tree that never goes quiet still runs every 10 debounces.
 	Debounce time.Duration
+	// Settle is how long a file that lost VM documents must stay unchanged
+	// before a run acts on the loss (default 3s, at least 2 debounces): a file
+	// written in parts is valid YAML that ends early. See settle.go.
+	Settle time.Duration
 	// Interval is the periodic resync that catches drift made outside (default 5m).
 	Interval time.Duration
 	// ShutdownTimeout bounds how long Run waits for a running reconcile once its
@@ -43,7 +48,10 @@ type Options struct {
 	// RetryDelay is the first wait before a failed run is retried; it doubles up
 	// to Interval (default 10s).
 	RetryDelay time.Duration
-	Logger     *slog.Logger // nil: discard
+	// UnhealthyAfter is how many failed runs in a row make /healthz report
+	// 503 (default 3; the last run failing already makes /readyz 503).
+	UnhealthyAfter int
+	Logger         *slog.Logger // nil: discard
 }
 
 // Validate checks Options before any I/O.
@@ -58,7 +66,7 @@ func (o Options) Validate() error {
 	if o.Mode != ModeCorrect && o.Mode != ModeDetect {
 		errs = append(errs, fmt.Errorf("--mode %q: use correct or detect", o.Mode))
 	}
-	if o.Debounce < 0 || o.Interval < 0 || o.ShutdownTimeout < 0 || o.RetryDelay < 0 {
+	if o.Debounce < 0 || o.Interval < 0 || o.ShutdownTimeout < 0 || o.RetryDelay < 0 || o.Settle < 0 || o.UnhealthyAfter < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
 	if o.Interval > 0 && o.Interval < time.Second {
@@ -74,6 +82,10 @@ type Watcher struct {
 	log  *slog.Logger
 	m    *metrics
 	hup  chan struct{}
+
+	// Owned by the running reconcile (one at a time): see settle.go.
+	quietSince time.Time
+	gone       map[string]time.Time
 
 	mu        sync.Mutex
 	st        Status
@@ -95,6 +107,12 @@ func New(o Options) (*Watcher, error) {
 	if o.Interval == 0 {
 		o.Interval = DefaultInterval
 	}
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
+	}
+	if o.UnhealthyAfter == 0 {
+		o.UnhealthyAfter = DefaultUnhealthyAfter
+	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
@@ -109,7 +127,7 @@ func New(o Options) (*Watcher, error) {
 		return nil, fmt.Errorf("watch %s: %w", o.Dir, err)
 	}
 	w := &Watcher{o: o, root: filepath.Clean(root), log: o.Logger, m: newMetrics(), hup: make(chan struct{}, 1)}
-	w.st = Status{Dir: w.root, Mode: o.Mode, Input: InputStatus{Files: []string{}, Diagnostics: []Diagnostic{}, ActingOn: "none"}}
+	w.st = Status{Dir: w.root, Mode: o.Mode, LeftOff: []LeftOff{}, Input: InputStatus{Files: []string{}, Diagnostics: []Diagnostic{}, ActingOn: "none"}}
 	return w, nil
 }
 
@@ -133,11 +151,13 @@ func (w *Watcher) Status() Status {
 type outcome struct {
 	missing bool
 	failed  bool
+	settle  time.Duration // the input was not acted on: read it again after this
+	trigger Trigger       // of the run that waited, reported by the run after the wait
 }
 
 // Run watches until ctx is done, then waits up to ShutdownTimeout for a running
-// reconcile (which sees ctx done and starts no new step) and returns nil. The
-// loop itself is in loop.go.
+// reconcile (which sees ctx done and starts no new step) and returns nil, or a
+// *LeftOffError when the last run left VMs Off. The loop itself is in loop.go.
 func (w *Watcher) Run(ctx context.Context) error {
 	if fi, err := os.Stat(w.root); err != nil || !fi.IsDir() {
 		if err == nil {
@@ -153,7 +173,13 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer l.close()
 	w.log.Info("watching", "dir", w.root, "mode", w.o.Mode, "debounce", w.o.Debounce, "interval", w.o.Interval)
 	l.request(TriggerStartup)
-	return l.run()
+	if err := l.run(); err != nil {
+		return err
+	}
+	if off := w.Status().LeftOff; len(off) > 0 {
+		return &LeftOffError{VMs: off}
+	}
+	return nil
 }
 
 func (w *Watcher) setRunning(b bool) {
@@ -179,6 +205,10 @@ func (w *Watcher) runOnce(ctx context.Context, tr Trigger) outcome {
 	w.m.missing.Set(0)
 
 	in := w.o.Load(ctx, w.root)
+	if wait, why := w.settle(in, time.Now()); wait > 0 {
+		w.hold(log, why)
+		return outcome{settle: wait, trigger: tr}
+	}
 	desired, acting := w.accept(log, in)
 	if desired == nil {
 		log.Warn("no valid desired state yet: nothing is reconciled until the files are fixed")
@@ -202,6 +232,17 @@ func (w *Watcher) runOnce(ctx context.Context, tr Trigger) outcome {
 	return outcome{failed: err != nil}
 }
 
+// hold records why the input just read is not acted on yet.
+func (w *Watcher) hold(log *slog.Logger, why string) {
+	w.mu.Lock()
+	changed := w.st.Waiting != why
+	w.st.Waiting = why
+	w.mu.Unlock()
+	if changed {
+		log.Info("waiting for the files to settle", "why", why)
+	}
+}
+
 // accept records a read of the tree and returns the desired state to act on:
 // the new one when valid, else the last valid one (never a partial one).
 func (w *Watcher) accept(log *slog.Logger, in Input) (*spec.Desired, string) {
@@ -222,6 +263,7 @@ func (w *Watcher) accept(log *slog.Logger, in Input) (*spec.Desired, string) {
 		acting = "none"
 	}
 	w.st.FolderMissing = false
+	w.st.Waiting = ""
 	w.st.Input = InputStatus{ReadAt: &now, Valid: valid, Files: nonNil(in.Files), Diagnostics: nonNil(in.Diagnostics), ActingOn: acting}
 	if in.Err != nil {
 		w.st.Input.Error = in.Err.Error()
@@ -285,9 +327,17 @@ func (w *Watcher) finish(log *slog.Logger, tr Trigger, started time.Time, result
 	w.mu.Lock()
 	w.st.Runs++
 	w.st.LastRun = rs
+	switch result {
+	case ResultError:
+		w.st.Failures++
+	case ResultSkipped:
+	default:
+		w.st.Failures = 0
+	}
 	if res.Observed {
 		w.st.Ready = true
 		w.m.ready.Set(1)
+		w.st.LeftOff = nonNil(res.LeftOff)
 	}
 	if result != ResultError && result != ResultSkipped {
 		w.st.LastSuccess = &end
@@ -304,6 +354,9 @@ func (w *Watcher) finish(log *slog.Logger, tr Trigger, started time.Time, result
 		log.Warn("drift found (mode detect: nothing changed)", attrs...)
 	default:
 		log.Info("reconciled", attrs...)
+	}
+	for _, v := range res.LeftOff {
+		log.Error("VM left Off: the run stopped it and could not start it again", "resource", v.Resource, "cluster", v.Cluster, "power", v.Power)
 	}
 	for _, f := range res.Findings {
 		if f.Severity == plan.SeverityError || result == ResultDrift {

@@ -7,17 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
 func TestDropEditNewSubfolderAndRemove(t *testing.T) {
 	dir := t.TempDir()
 	rec := &recorder{}
-	start(t, dir, rec, nil)
-	i := rec.waitRun(t, 0, "at startup", func(r run) bool { return r.trigger == watch.TriggerStartup })
+	w := start(t, dir, rec, nil)
+	waitFor(t, "the startup read of the empty folder", func() bool { return w.Status().LastRun != nil })
 
 	write(t, filepath.Join(dir, "a.yaml"), "vm-a")
-	i = rec.waitVMs(t, i+1, "vm-a")
+	i := rec.waitVMs(t, 0, "vm-a")
 	write(t, filepath.Join(dir, "a.yaml"), "vm-b")
 	i = rec.waitVMs(t, i+1, "vm-b")
 	// A folder tree made in one go: files may land before the new folders are watched;
@@ -34,7 +35,17 @@ func TestDropEditNewSubfolderAndRemove(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(dir, "x")); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitVMs(t, i+1)
+	// A folder left without YAML is what validate calls it, an error: the
+	// last valid desired state stays in force and nothing is pruned.
+	waitFor(t, "the emptied folder to be reported", func() bool {
+		in := w.Status().Input
+		return len(in.Diagnostics) == 1 && in.Diagnostics[0].Rule == spec.RuleNoYAMLFiles && in.ActingOn == "last-valid"
+	})
+	for _, r := range rec.snapshot()[i+1:] {
+		if len(r.vms) == 0 {
+			t.Fatalf("a run acted on the emptied folder: %+v", r)
+		}
+	}
 }
 
 func TestInvalidInputKeepsLastValidDesiredState(t *testing.T) {
@@ -144,6 +155,7 @@ func TestConfigMapDataSwap(t *testing.T) {
 
 func TestRapidWritesCoalesce(t *testing.T) {
 	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.yaml"), "vm-start")
 	rec := &recorder{}
 	const debounce = 200 * time.Millisecond
 	start(t, dir, rec, func(o *watch.Options) { o.Debounce = debounce })
@@ -161,6 +173,7 @@ func TestRapidWritesCoalesce(t *testing.T) {
 
 func TestOneRunAtATimeAndTriggersCoalesce(t *testing.T) {
 	dir := t.TempDir()
+	write(t, filepath.Join(dir, "b.yaml"), "vm-b")
 	rec := &recorder{gate: make(chan struct{})}
 	w := start(t, dir, rec, nil)
 	rec.waitRun(t, 0, "at startup", func(r run) bool { return r.trigger == watch.TriggerStartup })
@@ -179,7 +192,7 @@ func TestOneRunAtATimeAndTriggersCoalesce(t *testing.T) {
 	rec.gate <- struct{}{} // and the single follow-up
 	waitFor(t, "the follow-up to finish", func() bool { st := w.Status(); return st.Runs == 2 && !st.Running })
 	runs := rec.snapshot()
-	if len(runs) != 2 || runs[1].trigger != watch.TriggerSignal || len(runs[1].vms) != 1 {
+	if len(runs) != 2 || runs[1].trigger != watch.TriggerSignal || len(runs[1].vms) != 2 {
 		t.Fatalf("runs = %+v, want startup then one signal run that read vm-a", runs)
 	}
 	if st := w.Status(); st.Pending != "" {
@@ -189,6 +202,7 @@ func TestOneRunAtATimeAndTriggersCoalesce(t *testing.T) {
 
 func TestPeriodicResyncAndRetry(t *testing.T) {
 	dir := t.TempDir()
+	write(t, filepath.Join(dir, "a.yaml"), "vm-a")
 	rec := &recorder{fail: 1}
 	start(t, dir, rec, func(o *watch.Options) {
 		o.Interval = time.Second
@@ -268,7 +282,7 @@ func TestIgnored(t *testing.T) {
 		"a.yaml.tmp": true, "#a.yaml#": true, ".git": true, "..data": true, "..2024_01_01": true,
 		"a.yaml.swx": true, "vms.yml": false, "a.yaml___jb_tmp___": true,
 	} {
-		if got := watch.Ignored(name); got != want {
+		if got := spec.Ignored(name); got != want {
 			t.Errorf("Ignored(%q) = %v, want %v", name, got, want)
 		}
 	}
