@@ -303,8 +303,8 @@ func (d *Driver) resolveIdentities(ctx context.Context, c *cluster, all []*ident
 			return err
 		}
 		st, err := unsealGuest(j.data, j.vm.ID, j.key)
-		if errors.Is(err, errLocked) {
-			continue
+		if errors.Is(err, errLocked) || errors.Is(err, errDamaged) {
+			continue // unknown: start-vm and stop-vm say why
 		}
 		if err != nil {
 			return fmt.Errorf("vm/%s: %w", j.vm.Name, err)

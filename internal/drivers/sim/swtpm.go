@@ -71,8 +71,8 @@ func (d *Driver) swtpmIdentity(ctx context.Context, c *cluster, j *identityJob) 
 		*j.out = out
 		return nil
 	}
-	if _, err := unsealGuest(job.data, vm.ID, job.key); errors.Is(err, errLocked) {
-		return nil
+	if _, err := unsealGuest(job.data, vm.ID, job.key); errors.Is(err, errLocked) || errors.Is(err, errDamaged) {
+		return nil // unknown: start-vm and stop-vm say why
 	} else if err != nil {
 		return fmt.Errorf("vm/%s: %w", vm.Name, err)
 	}
