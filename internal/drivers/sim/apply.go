@@ -59,7 +59,7 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 	case drivers.OpDeleteVM:
 		return d.deleteVM(c, op.VM)
 	case drivers.OpStopVM:
-		return d.withVM(c, op.VM, stopVM)
+		return d.withVM(c, op.VM, c.stopVM)
 	case drivers.OpStartVM:
 		return d.withVM(c, op.VM, func(vm *vmRecord) (drivers.Result, error) { return c.startVM(vm) })
 	case drivers.OpSetSecureBoot:

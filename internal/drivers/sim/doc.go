@@ -9,6 +9,10 @@
 // Each VM lives in its own files with its own lock, written atomically, so
 // any number of processes may apply to one cluster at once. Test controls
 // (drift, failover, agent state, faults, latency) are methods on Driver,
-// reached through `tlreconcile sim`. It reports facts and carries out single
+// reached through `tlreconcile sim`. Files on disk can be damaged: a VM
+// record that cannot be trusted fails observe naming the file (a VM left out
+// would look absent); damaged guest state reads as an unknown vTPM identity,
+// and stop-vm refuses such a VM, which could not start again; an
+// identity-cache entry that does not verify is recomputed. It reports facts and carries out single
 // ops; it must not decide what to do, and must not import plan or apply.
 package sim

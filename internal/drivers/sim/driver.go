@@ -68,16 +68,9 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*vmRecord, 0, len(names))
-	for _, n := range names {
-		r, err := c.readVM(n)
-		if errors.Is(err, drivers.ErrNotFound) {
-			continue // deleted since the listing
-		}
-		if err != nil {
-			return nil, fmt.Errorf("cluster/%s: %w", c.file.Name, err)
-		}
-		recs = append(recs, r)
+	recs, err := c.readVMs(names)
+	if err != nil {
+		return nil, err
 	}
 	obs.VMs = make([]drivers.VM, len(recs))
 	jobs := make([]*identityJob, len(recs))
@@ -124,6 +117,26 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 	d.cachePrune(c, used)
 	d.cacheWriteIndex(c, used)
 	return obs, nil
+}
+
+// readVMs reads the named VMs' records. Every damaged one is reported, not
+// just the first, and none is skipped: a VM left out of an observation would
+// be absent to the planner.
+func (c *cluster) readVMs(names []string) ([]*vmRecord, error) {
+	recs := make([]*vmRecord, 0, len(names))
+	var errs []error
+	for _, n := range names {
+		r, err := c.readVM(n)
+		switch {
+		case errors.Is(err, drivers.ErrNotFound):
+			continue // deleted since the listing
+		case err != nil:
+			errs = append(errs, fmt.Errorf("cluster/%s: vm/%s: %w", c.file.Name, n, err))
+		default:
+			recs = append(recs, r)
+		}
+	}
+	return recs, errors.Join(errs...)
 }
 
 // ObserveVM reads one VM (apply verifies each VM after its steps).

@@ -40,6 +40,15 @@ type guestFile struct {
 // does not run, or the vault has no key for the VM.
 var errLocked = errors.New("guest state is locked")
 
+// errDamaged means the guest state cannot be opened with its own key: the
+// file is missing, cut short, edited or not a guest-state file. Unlike
+// errLocked it does not pass when an agent starts; only restoring the file or
+// resetting the vTPM repairs it, so the VM cannot start until then.
+var errDamaged = errors.New("guest state is damaged")
+
+// fixGuest says how to repair damaged guest state.
+const fixGuest = "restore the file from a backup, or reset the vTPM (ensure-key-protector with reset, or disable-tpm: either destroys the secrets sealed in it)"
+
 // newVaultKey creates the VM's key in the cluster key vault.
 func (c *cluster) newVaultKey(id string) ([]byte, error) {
 	key := make([]byte, 32)
@@ -112,13 +121,22 @@ func (c *cluster) sealGuest(vm *vmRecord, key []byte, st guestState) error {
 	return nil
 }
 
-// unsealGuest opens sealed guest-state bytes with key.
+// unsealGuest opens sealed guest-state bytes with key: errLocked when they
+// were sealed under another key, errDamaged when they cannot be opened with
+// their own.
 func unsealGuest(data []byte, vmID string, key []byte) (guestState, error) {
-	var gf guestFile
+	var gf *guestFile
 	if err := json.Unmarshal(data, &gf); err != nil {
-		return guestState{}, fmt.Errorf("guest state: %w: the file is damaged", err)
+		return guestState{}, fmt.Errorf("%v: %w", err, errDamaged)
 	}
-	if gf.VMID != vmID || gf.KeySHA256 != keyFingerprint(key) {
+	switch {
+	case gf == nil:
+		return guestState{}, fmt.Errorf("it holds null: %w", errDamaged)
+	case gf.Format != stateFormat:
+		return guestState{}, fmt.Errorf("format %d, this build reads %d: %w", gf.Format, stateFormat, errDamaged)
+	case gf.VMID != vmID:
+		return guestState{}, fmt.Errorf("it belongs to VM id %q: %w", gf.VMID, errDamaged)
+	case gf.KeySHA256 != keyFingerprint(key):
 		return guestState{}, errLocked
 	}
 	block, err := aes.NewCipher(key)
@@ -130,15 +148,17 @@ func unsealGuest(data []byte, vmID string, key []byte) (guestState, error) {
 		return guestState{}, err
 	}
 	if len(gf.Nonce) != aead.NonceSize() {
-		return guestState{}, errors.New("guest state: bad nonce: the file is damaged")
+		return guestState{}, fmt.Errorf("bad nonce: %w", errDamaged)
 	}
+	// The key is the one that sealed it (its fingerprint matches), so a
+	// failure to authenticate means the bytes were changed.
 	plain, err := aead.Open(nil, gf.Nonce, gf.Sealed, []byte(vmID))
 	if err != nil {
-		return guestState{}, errLocked
+		return guestState{}, fmt.Errorf("the sealed state does not authenticate under the key that sealed it: %w", errDamaged)
 	}
 	var st guestState
 	if err := json.Unmarshal(plain, &st); err != nil {
-		return guestState{}, fmt.Errorf("guest state: %w: the file is damaged", err)
+		return guestState{}, fmt.Errorf("%v: %w", err, errDamaged)
 	}
 	return st, nil
 }
@@ -149,15 +169,42 @@ func (c *cluster) openGuest(vm *vmRecord) (guestState, []byte, error) {
 	if err != nil {
 		return guestState{}, nil, err
 	}
-	data, err := os.ReadFile(c.guestPath(vm.Node, vm.Name))
+	st, err := c.unsealGuestFile(vm, key)
+	return st, key, err
+}
+
+// unsealGuestFile opens the VM's guest-state file with key; errors of a
+// damaged or missing file name the file.
+func (c *cluster) unsealGuestFile(vm *vmRecord, key []byte) (guestState, error) {
+	path := c.guestPath(vm.Node, vm.Name)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return guestState{}, nil, fmt.Errorf("guest state of VM %s missing from node %s: %w", vm.Name, vm.Node, errLocked)
+		return guestState{}, fmt.Errorf("guest-state file %s is missing from node %s: %w", path, vm.Node, errDamaged)
 	}
 	if err != nil {
-		return guestState{}, nil, err
+		return guestState{}, err
 	}
 	st, err := unsealGuest(data, vm.ID, key)
-	return st, key, err
+	if errors.Is(err, errDamaged) {
+		return guestState{}, fmt.Errorf("guest-state file %s: %w", path, err)
+	}
+	return st, err
+}
+
+// guestDamage returns the errDamaged error of a VM whose guest state could
+// not be opened even where its node can unlock it, so that it could not start
+// again; nil when it opens or the vault has no key to judge it by (a lost
+// vTPM, which start-vm reports). It asks the vault directly: the question is
+// whether the file is intact, not whether this node may unlock it now.
+func (c *cluster) guestDamage(vm *vmRecord) error {
+	key, err := c.rawVaultKey(vm.ID)
+	if err != nil {
+		return nil
+	}
+	if _, err := c.unsealGuestFile(vm, key); errors.Is(err, errDamaged) {
+		return err
+	}
+	return nil
 }
 
 // resetVTPM gives the VM a brand-new vTPM: a fresh random seed (and, on swtpm,

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -43,11 +44,53 @@ import (
 // state could be unlocked: the node's IgvmAgent must run and the vault must
 // hold the recorded key, otherwise the identity is reported unknown (""),
 // exactly as without the cache.
+//
+// Why a damaged entry is never returned: the cache is only a cache, so an
+// entry is used only when it verifies; anything else is a miss, answered from
+// the sealed state, and the recomputed entry replaces it. An entry carries an
+// HMAC-SHA256, under the VM's vault key, of all its fields; an edited digit,
+// a torn write, an entry of a key the vault no longer holds or one written
+// before entries had a MAC fails it, and an identity that is not 64 lowercase
+// hex digits fails before that. Checking costs one HMAC per VM (about a
+// microsecond), against the EK read that re-deriving the identity would cost.
 type cacheEntry struct {
 	Content  string `json:"content_sha256"`
 	Key      string `json:"key_sha256"`
 	Backend  string `json:"backend"`
 	Identity string `json:"identity"`
+	MAC      string `json:"mac"` // entryMAC of the fields above
+}
+
+// entryMAC is the HMAC-SHA256, under the VM's vault key, of e's fields but MAC.
+func entryMAC(key []byte, e cacheEntry) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tlreconcile sim idcache v1\x00"))
+	for _, f := range []string{e.Content, e.Key, e.Backend, e.Identity} {
+		m.Write([]byte(f))
+		m.Write([]byte{0})
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// verifies reports whether e is an intact entry for content on backend, written with key.
+func (e cacheEntry) verifies(key []byte, content, backend string) bool {
+	if e.Content != content || e.Backend != backend || e.Key != keyFingerprint(key) || !isIdentity(e.Identity) {
+		return false
+	}
+	return hmac.Equal([]byte(e.MAC), []byte(entryMAC(key, e)))
+}
+
+// isIdentity reports whether s has the form of a vTPM identity: a hex sha256.
+func isIdentity(s string) bool {
+	if len(s) != 2*sha256.Size {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // identityJob is one VM whose identity is wanted.
@@ -61,8 +104,9 @@ type identityJob struct {
 	alt  string // swtpm: the content hash after the read rewrote the state
 }
 
-// cacheGet looks up an entry in memory, then on disk.
-func (d *Driver) cacheGet(c *cluster, content, keyFP string) (string, bool) {
+// cacheGet looks up an entry in memory, then on disk; one that does not
+// verify under key is a miss, and is dropped from memory.
+func (d *Driver) cacheGet(c *cluster, content string, key []byte) (string, bool) {
 	d.mu.Lock()
 	e, ok := d.cache[content]
 	d.mu.Unlock()
@@ -75,17 +119,28 @@ func (d *Driver) cacheGet(c *cluster, content, keyFP string) (string, bool) {
 		d.cache[content] = e
 		d.mu.Unlock()
 	}
-	if e.Key != keyFP || e.Backend != c.file.Backend || e.Identity == "" {
+	if !e.verifies(key, content, c.file.Backend) {
+		d.mu.Lock()
+		if d.cache[content] == e {
+			delete(d.cache, content)
+		}
+		d.mu.Unlock()
 		return "", false
 	}
 	return e.Identity, true
 }
 
-// cachePut stores an entry. The file is not fsynced: a torn entry fails to
-// parse or to match its name and is simply a miss.
-func (d *Driver) cachePut(c *cluster, e cacheEntry) {
+// cachePut stores the identity read from the state with content hash
+// content, sealed under key. The file is not fsynced: a torn entry fails to
+// parse or to verify and is simply a miss. The index is marked stale for the
+// entry, so the next whole-cluster observe rewrites it even when the entry
+// replaced a damaged one under the same name.
+func (d *Driver) cachePut(c *cluster, content string, key []byte, identity string) {
+	e := cacheEntry{Content: content, Key: keyFingerprint(key), Backend: c.file.Backend, Identity: identity}
+	e.MAC = entryMAC(key, e)
 	d.mu.Lock()
 	d.cache[e.Content] = e
+	delete(d.indexed[c.dir], e.Content)
 	d.mu.Unlock()
 	data, err := json.Marshal(e)
 	if err != nil {
@@ -271,7 +326,7 @@ func (d *Driver) prepareIdentityFrom(c *cluster, vm *vmRecord, out *string, g gu
 		return nil, err
 	}
 	job := &identityJob{vm: vm, out: out, data: g.data, hash: hash, key: key}
-	if id, ok := d.cacheGet(c, hash, keyFingerprint(key)); ok {
+	if id, ok := d.cacheGet(c, hash, key); ok {
 		*out = id
 		job.done = true
 	}
@@ -303,8 +358,8 @@ func (d *Driver) resolveIdentities(ctx context.Context, c *cluster, all []*ident
 			return err
 		}
 		st, err := unsealGuest(j.data, j.vm.ID, j.key)
-		if errors.Is(err, errLocked) {
-			continue
+		if errors.Is(err, errLocked) || errors.Is(err, errDamaged) {
+			continue // unknown: start-vm and stop-vm say why
 		}
 		if err != nil {
 			return fmt.Errorf("vm/%s: %w", j.vm.Name, err)
@@ -319,7 +374,7 @@ func (d *Driver) resolveIdentities(ctx context.Context, c *cluster, all []*ident
 			return fmt.Errorf("vm/%s: read vTPM identity: %w", j.vm.Name, err)
 		}
 		*j.out = fp
-		d.cachePut(c, cacheEntry{Content: j.hash, Key: keyFingerprint(j.key), Backend: c.file.Backend, Identity: fp})
+		d.cachePut(c, j.hash, j.key, fp)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -129,20 +130,23 @@ func TestIdentityCache(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("cache entries %v, want 1", ents)
 	}
-	// Plant a marker identity in the persisted entry: a fresh Driver must
-	// return it, which proves it read the cache instead of the TPM.
+	// Plant a marker identity, with a valid MAC, in the persisted entry: a
+	// fresh Driver must return it, which proves it read the cache instead of
+	// the TPM.
 	var e cacheEntry
 	data, _ := os.ReadFile(ents[0])
 	if err := json.Unmarshal(data, &e); err != nil {
 		t.Fatal(err)
 	}
-	e.Identity = "marker"
+	marker := strings.Repeat("ab", 32)
+	e.Identity = marker
+	e.MAC = entryMAC(mustKey(t, c), e)
 	data, _ = json.Marshal(e)
 	if err := os.WriteFile(ents[0], data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fresh, _ := New(drivers.Config{StateDir: d.stateDir})
-	if got, _ := fresh.ObserveVM(ctx, ref, "v"); got.VTPMIdentity != "marker" {
+	if got, _ := fresh.ObserveVM(ctx, ref, "v"); got.VTPMIdentity != marker {
 		t.Fatalf("fresh driver: identity %q, want the persisted cache entry", got.VTPMIdentity)
 	}
 	// A reset rewrites the guest state, so the lookup misses and the real,
@@ -152,7 +156,7 @@ func TestIdentityCache(t *testing.T) {
 	}
 	for _, drv := range []*Driver{d, fresh} {
 		got, _ := drv.ObserveVM(ctx, ref, "v")
-		if got.VTPMIdentity == "marker" || got.VTPMIdentity == first.VTPMIdentity || len(got.VTPMIdentity) != 64 {
+		if got.VTPMIdentity == marker || got.VTPMIdentity == first.VTPMIdentity || len(got.VTPMIdentity) != 64 {
 			t.Errorf("after reset: identity %q (old %s): the cache returned a stale identity", got.VTPMIdentity, first.VTPMIdentity)
 		}
 	}
@@ -169,13 +173,15 @@ func TestIdentityCache(t *testing.T) {
 	if data, err := os.ReadFile(idx); err != nil || json.Unmarshal(data, &entries) != nil || len(entries) != 1 {
 		t.Fatalf("index after observe: %v, %d entries", err, len(entries))
 	}
-	entries[0].Identity = "index-marker"
+	indexMarker := strings.Repeat("cd", 32)
+	entries[0].Identity = indexMarker
+	entries[0].MAC = entryMAC(mustKey(t, c), entries[0])
 	data, _ = json.Marshal(entries)
 	if err := os.WriteFile(idx, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	fresh2, _ := New(drivers.Config{StateDir: d.stateDir})
-	if obs, err := fresh2.Observe(ctx, ref); err != nil || obs.VMs[0].VTPMIdentity != "index-marker" {
+	if obs, err := fresh2.Observe(ctx, ref); err != nil || obs.VMs[0].VTPMIdentity != indexMarker {
 		t.Fatalf("fresh driver observe: %v, want the identity from the index", err)
 	}
 	// A hit is not used where the state cannot be unlocked.
@@ -239,4 +245,121 @@ func FuzzDriftSetting(f *testing.F) {
 			t.Fatalf("after drift %q the VM cannot be observed: %v", s, err)
 		}
 	})
+}
+
+// TestIdentityCacheEntryVerifies: the cache is only a cache. An entry that
+// does not verify (an edited digit, a wrong length, not hex, written under
+// another key) is a miss: the identity is read again from the sealed state
+// and the damaged entry is replaced, never returned.
+func TestIdentityCacheEntryVerifies(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(e *cacheEntry)
+	}{
+		{"edited digit", func(e *cacheEntry) { e.Identity = flipDigit(e.Identity) }},
+		{"short", func(e *cacheEntry) { e.Identity = e.Identity[:63] }},
+		{"long", func(e *cacheEntry) { e.Identity += "0" }},
+		{"not hex", func(e *cacheEntry) { e.Identity = "zz" + e.Identity[2:] }},
+		{"upper case", func(e *cacheEntry) { e.Identity = strings.ToUpper(e.Identity) }},
+		{"other key", func(e *cacheEntry) {
+			other := bytes.Repeat([]byte{9}, 32)
+			e.Key = keyFingerprint(other)
+			e.Identity = flipDigit(e.Identity)
+			e.MAC = entryMAC(other, *e)
+		}},
+		{"edited key fingerprint", func(e *cacheEntry) { e.Key = flipDigit(e.Key) }},
+		{"edited mac", func(e *cacheEntry) { e.MAC = flipDigit(e.MAC) }},
+		{"no mac", func(e *cacheEntry) { e.MAC = "" }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, ref := newTestCluster(t)
+			ctx := context.Background()
+			obs, err := d.Observe(ctx, ref)
+			if err != nil || obs.VMs[0].VTPMIdentity == "" {
+				t.Fatalf("observe: %v %v", obs, err)
+			}
+			want := obs.VMs[0].VTPMIdentity
+			c, _ := d.loadCluster("c")
+			editCache(t, c, tc.edit)
+			fresh, _ := New(drivers.Config{StateDir: d.stateDir})
+			if v, err := fresh.ObserveVM(ctx, ref, "v"); err != nil || v.VTPMIdentity != want {
+				t.Errorf("observe-vm: identity %q (%v), want %s read again from the vTPM", v.VTPMIdentity, err, want)
+			}
+			fresh2, _ := New(drivers.Config{StateDir: d.stateDir})
+			if obs, err := fresh2.Observe(ctx, ref); err != nil || obs.VMs[0].VTPMIdentity != want {
+				t.Errorf("observe: %v (%v), want %s read again from the vTPM", obs, err, want)
+			}
+			// The recomputed entry replaced the damaged one, in its file and in the index.
+			var idx []cacheEntry
+			data, _ := os.ReadFile(filepath.Join(c.dir, "idcache", indexName))
+			if err := json.Unmarshal(data, &idx); err != nil || len(idx) != 1 || !idx[0].verifies(mustKey(t, c), idx[0].Content, BackendReference) || idx[0].Identity != want {
+				t.Errorf("index after the miss: %+v (%v), want the recomputed entry", idx, err)
+			}
+			fresh3, _ := New(drivers.Config{StateDir: d.stateDir})
+			if e := readEntry(t, c); e.Identity != want {
+				t.Errorf("persisted entry still %q after the miss", e.Identity)
+			} else if id, ok := fresh3.cacheGet(c, e.Content, mustKey(t, c)); !ok || id != want {
+				t.Errorf("repaired entry does not verify: %q %v", id, ok)
+			}
+		})
+	}
+}
+
+func flipDigit(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch >= '0' && ch <= '8' {
+			b[i]++
+			return string(b)
+		}
+	}
+	b[0] = '0'
+	return string(b)
+}
+
+// editCache applies edit to the VM's entry in its per-entry file and in the index.
+func editCache(t *testing.T, c *cluster, edit func(e *cacheEntry)) {
+	t.Helper()
+	ents := cacheEntries(c)
+	if len(ents) != 1 {
+		t.Fatalf("cache entries %v, want 1", ents)
+	}
+	e := readEntry(t, c)
+	edit(&e)
+	data, _ := json.Marshal(e)
+	if err := os.WriteFile(ents[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = json.Marshal([]cacheEntry{e})
+	if err := os.WriteFile(filepath.Join(c.dir, "idcache", indexName), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readEntry(t *testing.T, c *cluster) cacheEntry {
+	t.Helper()
+	ents := cacheEntries(c)
+	if len(ents) != 1 {
+		t.Fatalf("cache entries %v, want 1", ents)
+	}
+	var e cacheEntry
+	data, _ := os.ReadFile(ents[0])
+	if err := json.Unmarshal(data, &e); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func mustKey(t *testing.T, c *cluster) []byte {
+	t.Helper()
+	vm, err := c.readVM("v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := c.rawVaultKey(vm.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
 }

@@ -166,9 +166,18 @@ func (d *Driver) deleteVM(c *cluster, name string) (drivers.Result, error) {
 	return changed("removed the VM and its guest state")
 }
 
-func stopVM(vm *vmRecord) (drivers.Result, error) {
+// stopVM is Stop-VM. It refuses while the VM's guest state is damaged: the VM
+// could not start again, and the stop is most often the first step of a
+// routine change whose start-vm would then leave it Off.
+func (c *cluster) stopVM(vm *vmRecord) (drivers.Result, error) {
 	if vm.Power == drivers.PowerOff {
 		return unchanged("already Off")
+	}
+	if vm.TPMEnabled {
+		if err := c.guestDamage(vm); err != nil {
+			return drivers.Result{}, fmt.Errorf("%w: the VM could not start again once stopped, so stop-vm refuses and it stays %s: restore the file from a backup; or stop it anyway (`tlreconcile sim drift --cluster %s --vm %s --set power=Off`) and reset the vTPM (ensure-key-protector with reset, or disable-tpm: either destroys the secrets sealed in it): %w",
+				err, vm.Power, c.file.Name, vm.Name, drivers.ErrPrecondition)
+		}
 	}
 	vm.Power = drivers.PowerOff
 	return changed("stopped")
@@ -189,9 +198,13 @@ func (c *cluster) startVM(vm *vmRecord) (drivers.Result, error) {
 		return drivers.Result{}, err
 	}
 	if vm.TPMEnabled {
-		if _, _, err := c.openGuest(vm); errors.Is(err, errLocked) {
+		_, _, err := c.openGuest(vm)
+		switch {
+		case errors.Is(err, errDamaged):
+			return drivers.Result{}, fmt.Errorf("%w: the VM cannot start: %s: %w", err, fixGuest, drivers.ErrPrecondition)
+		case errors.Is(err, errLocked):
 			return drivers.Result{}, fmt.Errorf("node %s cannot unlock the VM's guest state (%v): the key vault has no matching key, so the vTPM is lost: reset it (ensure-key-protector with reset) or restore the VM: %w", vm.Node, err, drivers.ErrPrecondition)
-		} else if err != nil {
+		case err != nil:
 			return drivers.Result{}, err
 		}
 		vm.VTPMInitialized = true

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -246,20 +247,71 @@ func (d *Driver) updateCluster(name string, fn func(f *clusterFile) (bool, error
 	return nil
 }
 
-// readVM reads one VM's record; a missing VM is ErrNotFound.
+// readVM reads one VM's record; a missing VM is ErrNotFound, a damaged one
+// an error naming the file (see damagedRecord).
 func (c *cluster) readVM(name string) (*vmRecord, error) {
 	if err := checkName("vm", name); err != nil {
 		return nil, err
 	}
-	var r vmRecord
-	err := readJSON(c.vmPath(name), &r)
+	path := c.vmPath(name)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no VM %q in cluster %s: check the name with `tlreconcile sim show`: %w", name, c.file.Name, drivers.ErrNotFound)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &r, nil
+	var r *vmRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, c.damagedRecord(path, err.Error())
+	}
+	if r == nil {
+		return nil, c.damagedRecord(path, "it holds null, not a VM record")
+	}
+	if why := c.recordDamage(r, name); why != "" {
+		return nil, c.damagedRecord(path, why)
+	}
+	return r, nil
+}
+
+// errDamagedRecord marks a VM record that does not describe the VM its file
+// is named after.
+var errDamagedRecord = errors.New("VM record is damaged")
+
+// damagedRecord is the error for a VM record that cannot be trusted. Observe
+// fails with it rather than skip the VM or guess it: a VM missing from an
+// observation is absent to the planner, which would create a second one, and
+// a guessed one would be planned against values nobody knows.
+func (c *cluster) damagedRecord(path, why string) error {
+	return fmt.Errorf("its record %s is damaged (%s), so tlreconcile will not guess what the VM is and changes nothing in cluster %s: restore the file from a backup; or, to give the VM up, move the file out of %s (the VM then counts as absent, and the next apply creates a new one with a new vTPM): %w",
+		path, why, c.file.Name, filepath.Dir(path), errDamagedRecord)
+}
+
+// recordDamage says what makes r, read from the file of VM name, unusable; "" when nothing.
+func (c *cluster) recordDamage(r *vmRecord, name string) string {
+	switch {
+	case r.Format != stateFormat:
+		return fmt.Sprintf("format %d, this build reads %d", r.Format, stateFormat)
+	case r.Name != name:
+		return fmt.Sprintf("it describes VM %q", r.Name)
+	case r.ID == "":
+		return "it has no VM id"
+	case c.node(r.Node) == nil:
+		return fmt.Sprintf("its node %q is not a node of the cluster", r.Node)
+	case r.Generation != 1 && r.Generation != 2:
+		return fmt.Sprintf("generation %d", r.Generation)
+	case !validPower(r.Power):
+		return fmt.Sprintf("power state %q", r.Power)
+	}
+	return ""
+}
+
+func validPower(p drivers.PowerState) bool {
+	switch p {
+	case drivers.PowerRunning, drivers.PowerOff, drivers.PowerSaved, drivers.PowerPaused, drivers.PowerOther:
+		return true
+	}
+	return false
 }
 
 func (c *cluster) writeVM(r *vmRecord) error {

@@ -71,8 +71,8 @@ func (d *Driver) swtpmIdentity(ctx context.Context, c *cluster, j *identityJob) 
 		*j.out = out
 		return nil
 	}
-	if _, err := unsealGuest(job.data, vm.ID, job.key); errors.Is(err, errLocked) {
-		return nil
+	if _, err := unsealGuest(job.data, vm.ID, job.key); errors.Is(err, errLocked) || errors.Is(err, errDamaged) {
+		return nil // unknown: start-vm and stop-vm say why
 	} else if err != nil {
 		return fmt.Errorf("vm/%s: %w", vm.Name, err)
 	}
@@ -94,10 +94,9 @@ func (d *Driver) swtpmIdentity(ctx context.Context, c *cluster, j *identityJob) 
 	if err != nil {
 		return fmt.Errorf("vm/%s: read vTPM identity: %w", vm.Name, err)
 	}
-	keyFP := keyFingerprint(job.key)
-	d.cachePut(c, cacheEntry{Content: job.hash, Key: keyFP, Backend: BackendSwtpm, Identity: fp})
+	d.cachePut(c, job.hash, job.key, fp)
 	if after, err := c.contentHash(vm, job.data); err == nil && after != job.hash {
-		d.cachePut(c, cacheEntry{Content: after, Key: keyFP, Backend: BackendSwtpm, Identity: fp})
+		d.cachePut(c, after, job.key, fp)
 		j.alt = after
 	}
 	*j.out = fp
