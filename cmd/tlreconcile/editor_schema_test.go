@@ -342,6 +342,8 @@ func TestEditorChecksEveryDocument(t *testing.T) {
 	})
 
 	t.Run("README yaml.schemas settings", func(t *testing.T) {
+		// Found before runCLI moves the working directory to the repository root.
+		ls := yamlLanguageServer(t)
 		settings := readmeYAMLSchemas(t, filepath.Join(repo, "README.md"))
 		ws := t.TempDir()
 		schemaOut, err := runCLI(t, "", "schema")
@@ -361,7 +363,6 @@ func TestEditorChecksEveryDocument(t *testing.T) {
 			}
 		}
 		text, first, second := breakDocuments(t, strings.Join(plain, "\n"))
-		ls := yamlLanguageServer(t)
 		ls.start(ws, map[string]any{"validate": true, "schemas": settings})
 		diags := ls.diagnose(filepath.Join(ws, "desired", "vms.yaml"), text, first)
 		if !hasDiagnosticAt(diags, second) {
