@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 )
 
 // simServeOptions are the flags of `tlreconcile sim serve`.
@@ -30,8 +31,11 @@ the CA certificate clients must trust and the token endpoint. Its state lives un
 --state-dir, so a second serve, or a test, on the same state dir sees the same resources.
 It stops on Ctrl-C or SIGTERM.
 
-This is the first slice of the simulated Azure Local (issue 10): its cluster side is still a
-stand-in with one node, so VMs created through it do not appear in the sim driver's clusters.`,
+Behind it is the simulated Azure Local cluster "sim-cluster" (nodes node1 and node2, under
+--state-dir/cluster): a VM instance created through it is placed on a node whose IGVmAgent and
+wssdagent run, with a guest state protection key in the MOC key vault and a real TPM 2.0 vTPM
+sealed with it. The sim driver of 'driver: sim' does not see these VMs yet (issue 11 switches it
+to the azurelocal driver over this endpoint).`,
 		Example: `  # serve on a fixed port (until Ctrl-C)
   tlreconcile sim serve --listen 127.0.0.1:8443
 
@@ -56,7 +60,12 @@ func (o *simServeOptions) Validate() error {
 
 // Run serves until ctx ends.
 func (o *simServeOptions) Run(ctx context.Context) error {
-	srv, err := arm.New(o.root.stateDir, &arm.MemoryHost{}, arm.Options{})
+	host, err := cluster.Open(o.root.stateDir, cluster.Options{})
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	srv, err := arm.New(o.root.stateDir, host, arm.Options{})
 	if err != nil {
 		return err
 	}
