@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // Fault is an injected misbehaviour of ARM for the requests of one
@@ -73,7 +75,7 @@ func (s *Server) Faults() ([]Fault, error) {
 }
 
 func (s *Server) updateFaults(fn func([]Fault) []Fault) error {
-	unlock, err := lockFile(s.faultsPath() + ".lock")
+	unlock, err := simfs.Lock(s.faultsPath() + ".lock")
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // resource is an ARM resource as it is served: the envelope every resource
@@ -121,7 +122,7 @@ func (s *store) lockGroup(sub, rg string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return lockFile(filepath.Join(dir, strings.ToLower(sub)+"."+strings.ToLower(rg)+".lock"))
+	return simfs.Lock(filepath.Join(dir, strings.ToLower(sub)+"."+strings.ToLower(rg)+".lock"))
 }
 
 func (s *store) opPath(id string) string {
@@ -151,45 +152,5 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
-}
-
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil // a directory handle cannot be flushed there; NTFS journals the rename
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return simfs.WriteFileAtomic(path, b, 0o600)
 }

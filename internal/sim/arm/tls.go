@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // Files of the sim's TLS material under <stateDir>/tls. CAFile is the one a
@@ -34,7 +36,7 @@ func loadOrCreateTLS(dir string) (caPEM []byte, cert tls.Certificate, err error)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, cert, err
 	}
-	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	unlock, err := simfs.Lock(filepath.Join(dir, ".lock"))
 	if err != nil {
 		return nil, cert, err
 	}
@@ -108,7 +110,7 @@ func createTLS(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(filepath.Join(dir, f.name), b, 0o600); err != nil {
+		if err := simfs.WriteFileAtomic(filepath.Join(dir, f.name), b, 0o600); err != nil {
 			return err
 		}
 	}

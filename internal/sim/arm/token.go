@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // tokenLifetime is how long an access token the sim issues stays valid.
@@ -32,7 +34,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := simfs.Lock(path + ".lock")
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +45,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		return key, writeFileAtomic(path, key, 0o600)
+		return key, simfs.WriteFileAtomic(path, key, 0o600)
 	}
 	return key, err
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-tpm/tpm2/transport"
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // TPM runs functions on a TPM manufactured from a seed: *vtpm.Reference.
@@ -221,7 +222,7 @@ func (h *Host) newVTPM(rec *vmRecord) error {
 	old := rec.StateGen
 	rec.StateGen++
 	rec.KeyFingerprint = fingerprint(key)
-	if err := writeFileAtomic(h.statePath(rec.Cluster, rec.VMID, rec.StateGen), data, 0o600); err != nil {
+	if err := simfs.WriteFileAtomic(h.statePath(rec.Cluster, rec.VMID, rec.StateGen), data, 0o600); err != nil {
 		return fmt.Errorf("vm %s: write guest state: %w", rec.Name, err)
 	}
 	if err := h.step("state"); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
 
@@ -127,7 +128,7 @@ func restrictedACL(vmID string) []string {
 }
 
 func (h *Host) locked(fn func() error) error {
-	unlock, err := lockFile(filepath.Join(h.root, "lock"))
+	unlock, err := simfs.Lock(filepath.Join(h.root, "lock"))
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // Incidents: what happens to a cluster outside ARM, for tests and the
@@ -315,7 +317,7 @@ func (h *Host) copyState(rec *vmRecord, from, to string, withKey bool) error {
 	if err != nil {
 		return fmt.Errorf("vm %s: restore: read guest state: %w", rec.Name, err)
 	}
-	if err := writeFileAtomic(h.statePath(to, rec.VMID, rec.StateGen+1), data, 0o600); err != nil {
+	if err := simfs.WriteFileAtomic(h.statePath(to, rec.VMID, rec.StateGen+1), data, 0o600); err != nil {
 		return err
 	}
 	return h.step("state")

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // On disk, under <stateDir>/cluster:
@@ -216,58 +217,7 @@ func writeJSONFile(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, append(b, '\n'), 0o600)
-}
-
-// writeFileAtomic replaces path so that a reader in any process sees the old
-// or the new content, never a torn file: a temp file in the same directory,
-// fsynced, renamed over path, and the directory fsynced so the rename lasts.
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
+	return simfs.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
 
 // newGUID returns a random version 4 UUID, like a Hyper-V VM ID.

@@ -1,6 +1,6 @@
 //go:build windows
 
-package arm
+package simfs
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// lockFile takes an exclusive LockFileEx lock on path, creating it; like
+// Lock takes an exclusive LockFileEx lock on path, creating it; like
 // flock on unix, it excludes other handles in this process and others.
-func lockFile(path string) (unlock func(), err error) {
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package arm
+package simfs
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes an exclusive flock on path, creating it. flock locks belong
+// Lock takes an exclusive flock on path, creating it. flock locks belong
 // to the open file description, so two goroutines of one process exclude each
-// other as two processes do.
-func lockFile(path string) (unlock func(), err error) {
+// other as two processes do, and a killed process drops its lock.
+func Lock(path string) (unlock func(), err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
