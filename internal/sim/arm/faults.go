@@ -70,7 +70,7 @@ func (s *Server) ClearFaults() error {
 // Faults returns the faults still in effect.
 func (s *Server) Faults() ([]Fault, error) {
 	var out []Fault
-	_, err := readJSON(s.faultsPath(), &out)
+	_, err := simfs.ReadJSON(s.faultsPath(), &out)
 	return out, err
 }
 
@@ -81,10 +81,10 @@ func (s *Server) updateFaults(fn func([]Fault) []Fault) error {
 	}
 	defer unlock()
 	var faults []Fault
-	if _, err := readJSON(s.faultsPath(), &faults); err != nil {
+	if _, err := simfs.ReadJSON(s.faultsPath(), &faults); err != nil {
 		return err
 	}
-	return writeJSONFile(s.faultsPath(), fn(faults))
+	return simfs.WriteJSON(s.faultsPath(), fn(faults))
 }
 
 // consume takes what the faults for operation do to this request, counting

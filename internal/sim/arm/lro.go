@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
 // Operation statuses, as ARM's operation status resource reports them.
@@ -63,7 +65,7 @@ func (s *Server) startOp(c *call, rec *record, action string) (*operation, error
 		Kind: c.kind.segment, Action: action, Status: opInProgress, StartTime: now,
 		ReadyAt: now.Add(s.opts.OperationDelay), Fail: c.eff.failAsync}
 	rec.Op = op.ID
-	return op, writeJSONFile(s.store.opPath(op.ID), op)
+	return op, simfs.WriteJSON(s.store.opPath(op.ID), op)
 }
 
 func (s *Server) opURL(c *call, op *operation, collection string) string {
@@ -86,7 +88,7 @@ func (s *Server) acceptedHeaders(c *call, op *operation, withLocation bool) {
 
 func (s *Server) loadOp(id string) (*operation, error) {
 	var op operation
-	ok, err := readJSON(s.store.opPath(id), &op)
+	ok, err := simfs.ReadJSON(s.store.opPath(id), &op)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -120,7 +122,7 @@ func (s *Server) settle(ctx context.Context, op *operation) (*operation, error) 
 		e := asARM(ferr)
 		op.Status, op.Error = opFailed, &errorBody{Code: e.Code, Message: e.Message}
 	}
-	return op, writeJSONFile(s.store.opPath(op.ID), op)
+	return op, simfs.WriteJSON(s.store.opPath(op.ID), op)
 }
 
 // complete carries out op on rec and writes rec (or removes it, for a

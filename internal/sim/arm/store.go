@@ -3,7 +3,6 @@ package arm
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -69,7 +68,7 @@ func (s *store) dir(id string) string {
 // get returns the record of id, or nil when there is none.
 func (s *store) get(id string) (*record, error) {
 	var rec record
-	ok, err := readJSON(filepath.Join(s.dir(id), resourceFile), &rec)
+	ok, err := simfs.ReadJSON(filepath.Join(s.dir(id), resourceFile), &rec)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -77,7 +76,7 @@ func (s *store) get(id string) (*record, error) {
 }
 
 func (s *store) put(rec *record) error {
-	return writeJSONFile(filepath.Join(s.dir(rec.Resource.ID), resourceFile), rec)
+	return simfs.WriteJSON(filepath.Join(s.dir(rec.Resource.ID), resourceFile), rec)
 }
 
 func (s *store) remove(id string) error {
@@ -103,7 +102,7 @@ func (s *store) list(collectionID string) ([]*record, error) {
 			continue
 		}
 		var rec record
-		ok, err := readJSON(filepath.Join(s.dir(collectionID), e.Name(), resourceFile), &rec)
+		ok, err := simfs.ReadJSON(filepath.Join(s.dir(collectionID), e.Name(), resourceFile), &rec)
 		if err != nil {
 			return nil, err
 		}
@@ -127,30 +126,4 @@ func (s *store) lockGroup(sub, rg string) (func(), error) {
 
 func (s *store) opPath(id string) string {
 	return filepath.Join(s.root, "operations", strings.ToLower(id)+".json")
-}
-
-// readJSON decodes path into v; ok is false when the file does not exist.
-func readJSON(path string, v any) (ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
-	}
-	return true, nil
-}
-
-// writeJSONFile writes v to path atomically: a temporary file in the same
-// directory, fsynced, renamed over path, and the directory fsynced, so a
-// reader (or a process killed mid-write) sees the old file or the new one.
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return simfs.WriteFileAtomic(path, b, 0o600)
 }

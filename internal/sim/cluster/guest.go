@@ -78,7 +78,7 @@ func (h *Host) newKey(cluster, vmID string) ([]byte, error) {
 	if _, err := rand.Read(kf.Material); err != nil {
 		return nil, err
 	}
-	if err := writeJSONFile(h.keyPath(cluster, vmID), kf); err != nil {
+	if err := simfs.WriteJSON(h.keyPath(cluster, vmID), kf); err != nil {
 		return nil, fmt.Errorf("key vault %s: store key %s: %w", KeyVaultName, vmID, err)
 	}
 	return kf.Material, nil
@@ -92,7 +92,7 @@ func (h *Host) importKey(from, to, vmID string) (bool, error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	return true, writeJSONFile(h.keyPath(to, vmID), kf)
+	return true, simfs.WriteJSON(h.keyPath(to, vmID), kf)
 }
 
 func removeFile(path string) error {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-tpm/tpm2/transport"
 
+	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
 
@@ -210,5 +211,5 @@ func (h *Host) cachePut(e cacheEntry) {
 	h.mu.Lock()
 	h.cache[e.Content] = e
 	h.mu.Unlock()
-	_ = writeJSONFile(filepath.Join(h.root, cacheDir, e.Content+".json"), e)
+	_ = simfs.WriteJSON(filepath.Join(h.root, cacheDir, e.Content+".json"), e)
 }

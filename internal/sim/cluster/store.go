@@ -2,10 +2,8 @@ package cluster
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,7 +134,7 @@ func (h *Host) readRecord(vmID string) (*vmRecord, error) {
 
 func (h *Host) writeRecord(rec *vmRecord) error {
 	rec.Format = format
-	return writeJSONFile(h.recordPath(rec.VMID), rec)
+	return simfs.WriteJSON(h.recordPath(rec.VMID), rec)
 }
 
 // records lists every VM record, of cluster only when cluster is not "".
@@ -179,7 +177,7 @@ func (h *Host) readCluster(name string) (*clusterFile, error) {
 
 func (h *Host) writeCluster(c *clusterFile) error {
 	c.Format = format
-	return writeJSONFile(filepath.Join(h.clusterDir(c.Name), clusterJSON), c)
+	return simfs.WriteJSON(filepath.Join(h.clusterDir(c.Name), clusterJSON), c)
 }
 
 // clusterNames lists the clusters on disk, sorted.
@@ -197,27 +195,13 @@ func (h *Host) clusterNames() ([]string, error) {
 	return out, nil
 }
 
-// readJSON reads path into v; ok is false when the file does not exist.
+// readJSON is simfs.ReadJSON with what a damaged file means here.
 func readJSON(path string, v any) (ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+	ok, err = simfs.ReadJSON(path, v)
+	if errors.Is(err, simfs.ErrDamaged) {
+		err = fmt.Errorf("%w: the simulated cluster's state is damaged; remove the state dir's cluster directory to start over", err)
 	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, fmt.Errorf("%s: %w: the simulated cluster's state is damaged; remove the state dir's cluster directory to start over", path, err)
-	}
-	return true, nil
-}
-
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return simfs.WriteFileAtomic(path, append(b, '\n'), 0o600)
+	return ok, err
 }
 
 // newGUID returns a random version 4 UUID, like a Hyper-V VM ID.
