@@ -170,6 +170,9 @@ func (s *Session) Observe(ctx context.Context, refs []drivers.ClusterRef) (map[s
 			if err == nil && o == nil {
 				err = errors.New("driver returned no observation")
 			}
+			if err == nil {
+				o.Profile = drivers.ProfileOf(drvs[r.Name])
+			}
 			if err != nil {
 				errs[i] = fmt.Errorf("cluster/%s: observe: %w; check that the cluster is reachable and plan again", r.Name, err)
 			}

@@ -87,8 +87,12 @@ type Observed struct {
 	Cluster    string    `json:"cluster"`
 	Driver     string    `json:"driver"`
 	ObservedAt time.Time `json:"observed_at"`
-	Nodes      []Node    `json:"nodes"` // sorted by name
-	VMs        []VM      `json:"vms"`   // sorted by name
+	// Profile is what the platform allows: the driver's, set by the session
+	// that observed (not serialised: it is a fact of the driver, not an
+	// observation); the zero value plans as ClassicHyperV.
+	Profile Profile `json:"-"`
+	Nodes   []Node  `json:"nodes"` // sorted by name
+	VMs     []VM    `json:"vms"`   // sorted by name
 }
 
 // Node is one cluster node.
@@ -156,13 +160,16 @@ const (
 	OpStartIgvmAgent       OpKind = "start-igvm-agent"
 	OpRestrictFileAccess   OpKind = "restrict-file-access"
 	OpEnableMigrationIPsec OpKind = "enable-migration-ipsec"
+	// OpSetHardware changes processors and memory in one call (Azure Local:
+	// PATCH hardwareProfile through ARM).
+	OpSetHardware OpKind = "set-hardware"
 )
 
 // AllOps lists every OpKind in DESIGN order.
 var AllOps = []OpKind{
 	OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpEnsureKeyProtector,
 	OpEnableTPM, OpDisableTPM, OpSetSecurity, OpSetProcessor, OpSetMemory, OpMoveVM,
-	OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec,
+	OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec, OpSetHardware,
 }
 
 // Valid reports whether k is one of the closed set.
@@ -216,12 +223,14 @@ type Params struct {
 	Generation   int    `json:"generation,omitempty"`
 	SecurityType string `json:"security_type,omitempty"`
 	Image        *Image `json:"image,omitempty"`
-	// create-vm, set-processor
+	// create-vm, set-processor, set-hardware
 	Processors int `json:"processors,omitempty"`
-	// create-vm, set-memory
+	// create-vm, set-memory, set-hardware
 	MemoryMB int64 `json:"memory_mb,omitempty"`
-	// set-secure-boot
+	// set-secure-boot; create-vm on a platform whose security profile is
+	// fixed at create (SecureBoot and VTPM then travel with the create)
 	SecureBoot         *bool  `json:"secure_boot,omitempty"`
+	VTPM               *bool  `json:"vtpm,omitempty"`
 	SecureBootTemplate string `json:"secure_boot_template,omitempty"`
 	// ensure-key-protector: Reset replaces an existing protector (destructive).
 	Reset bool `json:"reset,omitempty"`

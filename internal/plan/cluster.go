@@ -12,6 +12,7 @@ import (
 type clusterPlan struct {
 	spec       spec.Cluster
 	obs        *drivers.Observed
+	prof       drivers.Profile // what the platform allows (never the zero value)
 	nodes      map[string]*drivers.Node
 	nodeOrder  []string          // observed node names, sorted
 	agentStart map[string]string // node -> id of its planned start-igvm-agent
@@ -28,6 +29,7 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 	cp := &clusterPlan{
 		spec:       c,
 		obs:        obs,
+		prof:       obs.Profile.OrDefault(),
 		nodes:      map[string]*drivers.Node{},
 		agentStart: map[string]string{},
 		ipsec:      map[string]string{},

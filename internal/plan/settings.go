@@ -37,11 +37,16 @@ func newIdentity(set []setting) bool {
 	return false
 }
 
-// guard blocks the destructive steps of a protected VM.
+// guard is what the setting rules need besides d and o: whether the VM's
+// destructive steps are blocked (protect), and what the platform allows.
 type guard struct {
 	res     string
-	protect bool // the YAML or the record on the VM says protect: true
+	protect bool            // the YAML or the record on the VM says protect: true
+	prof    drivers.Profile // the zero value is ClassicHyperV (see p)
 }
+
+// p is the platform's profile.
+func (g guard) p() drivers.Profile { return g.prof.OrDefault() }
 
 // block is why the destructive step what is blocked; nil when not protected.
 func (g guard) block(what string) *Blocked {
@@ -57,6 +62,17 @@ type settingRule func(d *spec.VM, o *drivers.VM, g guard) setting
 // settings is every setting rule's decision, in DESIGN order: the order of
 // the steps.
 func settings(d *spec.VM, o *drivers.VM, g guard) [7]setting {
+	if g.p().Has(drivers.OpSetHardware) {
+		return [...]setting{
+			vtpmResetRule(d, o, g),
+			secureBootRule(d, o, g),
+			keyProtectorRule(d, o, g),
+			tpmRule(d, o, g),
+			securityRule(d, o, g),
+			hardwareRule(d, o, g),
+			{},
+		}
+	}
 	return [...]setting{
 		vtpmResetRule(d, o, g),
 		secureBootRule(d, o, g),
@@ -83,7 +99,7 @@ func needsVTPMReset(d *spec.VM, o *drivers.VM) bool {
 // template can change; it destroys the vTPM's secrets. The drift is the
 // template's, which secureBootRule reports.
 func vtpmResetRule(d *spec.VM, o *drivers.VM, g guard) setting {
-	if !needsVTPMReset(d, o) {
+	if !needsVTPMReset(d, o) || g.p().IsCreateOnly(drivers.SettingSecureBootTemplate) {
 		return setting{}
 	}
 	s := Step{RequiresPowerOff: true, Destructive: true, Blocked: g.block("the vTPM reset"),
@@ -92,7 +108,10 @@ func vtpmResetRule(d *spec.VM, o *drivers.VM, g guard) setting {
 }
 
 // secureBootRule turns Secure Boot on or off and sets its template.
-func secureBootRule(d *spec.VM, o *drivers.VM, _ guard) setting {
+func secureBootRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	if g.p().IsCreateOnly(drivers.SettingSecureBoot) {
+		return reEnableSecureBoot(d, o, g)
+	}
 	var out setting
 	parts := out.drift[:0]
 	if o.SecureBoot != d.SecureBoot.Enabled {
@@ -111,8 +130,8 @@ func secureBootRule(d *spec.VM, o *drivers.VM, _ guard) setting {
 
 // keyProtectorRule creates the key protector that a vTPM and state
 // encryption need, unless a vTPM reset creates a new one anyway.
-func keyProtectorRule(d *spec.VM, o *drivers.VM, _ guard) setting {
-	if !(d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic) || o.KeyProtector || needsVTPMReset(d, o) {
+func keyProtectorRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	if g.p().Protection != drivers.ProtectionKeyProtector || !(d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic) || o.KeyProtector || needsVTPMReset(d, o) {
 		return setting{}
 	}
 	s := Step{RequiresPowerOff: true, Reason: "the VM has no key protector, which Enable-VMTPM and state encryption need: create one (needs the VM Off)"}
@@ -122,6 +141,9 @@ func keyProtectorRule(d *spec.VM, o *drivers.VM, _ guard) setting {
 // tpmRule enables or disables the vTPM; either gives it a new identity, and
 // disabling it destroys its secrets.
 func tpmRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	if g.p().IsCreateOnly(drivers.SettingVTPM) {
+		return setting{} // a difference is a replace (replaceReasons)
+	}
 	switch {
 	case d.VTPM.Enabled && !o.TPMEnabled:
 		s := Step{RequiresPowerOff: true, Reason: "vtpm is disabled, want enabled; its identity is recorded once apply has verified it"}
@@ -136,7 +158,10 @@ func tpmRule(d *spec.VM, o *drivers.VM, g guard) setting {
 
 // securityRule sets state encryption and the VBS opt-out in one step; only
 // the VBS opt-out needs the VM Off.
-func securityRule(d *spec.VM, o *drivers.VM, _ guard) setting {
+func securityRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	if !g.p().Has(drivers.OpSetSecurity) {
+		return setting{} // the platform has no such setting (validation says so)
+	}
 	var out setting
 	parts := out.drift[:0]
 	if o.EncryptState != d.EncryptStateAndMigrationTraffic {
@@ -173,4 +198,44 @@ func memoryRule(d *spec.VM, o *drivers.VM, _ guard) setting {
 	p := fmt.Sprintf("memoryMB is %d, want %d", o.MemoryMB, d.MemoryMB)
 	s := Step{RequiresPowerOff: true, Reason: p + " (static memory changes need the VM Off)"}
 	return setting{step: pending{drivers.OpSetMemory, &drivers.Params{MemoryMB: d.MemoryMB}, s}, drift: [2]string{p}}
+}
+
+// reEnableSecureBoot switches Secure Boot found off back on, in place, on a
+// platform where Secure Boot is otherwise fixed at create (Azure Local: from
+// the owner node, template unchanged, in a stop/start window). The other
+// differences (turning it off, another template) are replaceReasons'.
+func reEnableSecureBoot(d *spec.VM, o *drivers.VM, g guard) setting {
+	if !d.SecureBoot.Enabled || o.SecureBoot || !g.p().CanReEnable(drivers.SettingSecureBoot) {
+		return setting{}
+	}
+	p := "secureBoot is off, want on"
+	s := Step{RequiresPowerOff: g.p().NeedsOff(drivers.SettingSecureBoot),
+		Reason: p + ": switch it back on with its template unchanged (the platform changes Secure Boot only while the VM is Off)"}
+	return setting{step: pending{drivers.OpSetSecureBoot, &drivers.Params{SecureBoot: drivers.Bool(true)}, s}, drift: [2]string{p}}
+}
+
+// hardwareRule changes processors and memory in one set-hardware, Off only
+// when a setting that changes needs it.
+func hardwareRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	var out setting
+	parts := out.drift[:0]
+	off := false
+	if o.Processors != d.Processors {
+		parts = append(parts, fmt.Sprintf("processors is %d, want %d", o.Processors, d.Processors))
+		off = off || g.p().NeedsOff(drivers.SettingProcessors)
+	}
+	if o.MemoryMB != d.MemoryMB {
+		parts = append(parts, fmt.Sprintf("memoryMB is %d, want %d", o.MemoryMB, d.MemoryMB))
+		off = off || g.p().NeedsOff(drivers.SettingMemory)
+	}
+	if len(parts) == 0 {
+		return out
+	}
+	why := strings.Join(parts, "; ")
+	if off {
+		why += " (the processor count changes only while the VM is Off)"
+	}
+	out.step = pending{drivers.OpSetHardware, &drivers.Params{Processors: d.Processors, MemoryMB: d.MemoryMB},
+		Step{RequiresPowerOff: off, Reason: why}}
+	return out
 }

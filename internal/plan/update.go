@@ -13,7 +13,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	if f := identityFinding(res, c, o, id); f != nil {
 		b.plan.Findings = append(b.plan.Findings, *f)
 	}
-	why := replaceReasons(d, o)
+	why := replaceReasons(d, o, cp.prof)
 	if guarded := guardedChange(d, o, why); guarded != "" {
 		b.releaseProtect(cp, d, o, guarded)
 		return
@@ -41,7 +41,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 	k := b.newChain(ch, d.Name)
 	b.fileAccess(cp, k, o)
 
-	set := settings(d, o, guard{res: ch.Resource, protect: d.Protect || o.Annotations.Protect})
+	set := settings(d, o, guard{res: ch.Resource, protect: d.Protect || o.Annotations.Protect, prof: cp.prof})
 	w := newPowerWindow(o.Power, wantPower(d), set[:])
 	if w.stop {
 		k.add(drivers.OpStopVM, nil, w.stopStep())

@@ -104,40 +104,47 @@ func validateStep(addr drivers.Resource, s *Step) error {
 // checkParams checks that an op carries the arguments it cannot run without,
 // so apply never meets a half-written step.
 func checkParams(op drivers.Op) error {
-	p := op.Params
-	switch op.Kind {
-	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
-		if op.Node == "" {
-			return errors.New("names no node")
-		}
-	case drivers.OpCreateVM:
-		if p == nil || p.Annotations == nil {
-			return errors.New("create-vm has no params or no annotations")
-		}
-	case drivers.OpSetAnnotations:
-		if p == nil || p.Annotations == nil {
-			return errors.New("set-annotations has no annotations")
-		}
-	case drivers.OpMoveVM:
-		if p == nil || p.TargetNode == "" {
-			return errors.New("move-vm has no target node")
-		}
-	case drivers.OpSetSecureBoot:
-		if p == nil || p.SecureBoot == nil {
-			return errors.New("set-secure-boot has no secure_boot")
-		}
-	case drivers.OpSetSecurity:
-		if p == nil || (p.EncryptState == nil && p.VBSOptOut == nil) {
-			return errors.New("set-security has nothing to set")
-		}
-	case drivers.OpSetProcessor:
-		if p == nil || p.Processors <= 0 {
-			return errors.New("set-processor has no processor count")
-		}
-	case drivers.OpSetMemory:
-		if p == nil || p.MemoryMB <= 0 {
-			return errors.New("set-memory has no memory size")
-		}
+	if check, ok := paramChecks[op.Kind]; ok {
+		return check(op)
 	}
 	return nil
+}
+
+// paramChecks are the arguments each op cannot run without.
+var paramChecks = map[drivers.OpKind]func(drivers.Op) error{
+	drivers.OpStartIgvmAgent:       needNode,
+	drivers.OpEnableMigrationIPsec: needNode,
+	drivers.OpCreateVM: needParams(func(p *drivers.Params) bool { return p.Annotations != nil },
+		"create-vm has no params or no annotations"),
+	drivers.OpSetAnnotations: needParams(func(p *drivers.Params) bool { return p.Annotations != nil },
+		"set-annotations has no annotations"),
+	drivers.OpMoveVM: needParams(func(p *drivers.Params) bool { return p.TargetNode != "" },
+		"move-vm has no target node"),
+	drivers.OpSetSecureBoot: needParams(func(p *drivers.Params) bool { return p.SecureBoot != nil },
+		"set-secure-boot has no secure_boot"),
+	drivers.OpSetSecurity: needParams(func(p *drivers.Params) bool { return p.EncryptState != nil || p.VBSOptOut != nil },
+		"set-security has nothing to set"),
+	drivers.OpSetProcessor: needParams(func(p *drivers.Params) bool { return p.Processors > 0 },
+		"set-processor has no processor count"),
+	drivers.OpSetMemory: needParams(func(p *drivers.Params) bool { return p.MemoryMB > 0 },
+		"set-memory has no memory size"),
+	drivers.OpSetHardware: needParams(func(p *drivers.Params) bool { return p.Processors > 0 && p.MemoryMB > 0 },
+		"set-hardware needs both a processor count and a memory size"),
+}
+
+func needNode(op drivers.Op) error {
+	if op.Node == "" {
+		return errors.New("names no node")
+	}
+	return nil
+}
+
+// needParams checks op.Params with ok, failing with msg.
+func needParams(ok func(*drivers.Params) bool, msg string) func(drivers.Op) error {
+	return func(op drivers.Op) error {
+		if op.Params == nil || !ok(op.Params) {
+			return errors.New(msg)
+		}
+		return nil
+	}
 }

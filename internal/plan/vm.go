@@ -38,8 +38,13 @@ func declaredAt(d *spec.VM) string {
 
 // createSteps appends the full create sequence: create-vm (Off, Generation 2,
 // annotated) → set-secure-boot → ensure-key-protector → enable-tpm →
-// set-security → start-vm → set-annotations.
+// set-security → start-vm → set-annotations. On a platform whose security
+// profile is fixed at create, createWhole plans it instead.
 func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
+	if cp.prof.IsCreateOnly(drivers.SettingVTPM) {
+		b.createWhole(k, cp, d)
+		return
+	}
 	node, dep, blocked := cp.pickNode(d)
 	hash := d.Hash()
 	st := securityType(d)
@@ -82,8 +87,8 @@ func onNode(node string) string {
 }
 
 // replaceReasons lists why d cannot be reached by changing o in place.
-func replaceReasons(d *spec.VM, o *drivers.VM) []string {
-	var why []string
+func replaceReasons(d *spec.VM, o *drivers.VM, prof drivers.Profile) []string {
+	why := createOnlyReasons(d, o, prof)
 	if o.Generation == 1 {
 		why = append(why, "generation is 1, want 2: Secure Boot and a vTPM need a Generation 2 VM and Hyper-V cannot convert one")
 	}

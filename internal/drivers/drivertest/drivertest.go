@@ -48,6 +48,7 @@ func Run(t *testing.T, h Harness) {
 		{"RuleViolations", testRules},
 		{"IgvmAgentRules", testAgentRules},
 		{"NotFound", testNotFound},
+		{"OutsideProfile", testOutsideProfile},
 		{"Idempotent", testIdempotent},
 		{"Annotations", testAnnotations},
 		{"MoveKeepsIdentity", testMoveKeepsIdentity},

@@ -144,7 +144,7 @@ func testNotFound(t *testing.T, h Harness) {
 		drivers.OpMoveVM:         {TargetNode: e.node(1)},
 		drivers.OpSetAnnotations: {Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy}},
 	}
-	for _, k := range drivers.AllOps {
+	for _, k := range drivers.ProfileOf(e.d).Ops {
 		switch k {
 		case drivers.OpCreateVM, drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
 			continue
@@ -210,5 +210,24 @@ func testIdempotent(t *testing.T, h Harness) {
 		if d := diffVM(after.VMs[i], before.VMs[i]); d != "" {
 			t.Errorf("no-op ops changed VM %s:\n%s", before.VMs[i].Name, d)
 		}
+	}
+}
+
+// testOutsideProfile: an op the driver's profile does not list is refused
+// with ErrNotSupported and changes nothing, so a plan made for another
+// platform (or edited by hand) cannot half-run.
+func testOutsideProfile(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	e.createTL("real", e.node(0))
+	prof := drivers.ProfileOf(e.d)
+	for _, k := range drivers.AllOps {
+		if prof.Has(k) {
+			continue
+		}
+		t.Run(string(k), func(t *testing.T) {
+			op := e.op(k, "real", &drivers.Params{Processors: 2, MemoryMB: 2048})
+			_, err := e.d.Apply(e.ctx, e.ref, op)
+			wantErr(t, string(k)+" outside the "+prof.Name+" profile", err, drivers.ErrNotSupported, "vm/real")
+		})
 	}
 }

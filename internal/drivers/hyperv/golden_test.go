@@ -58,8 +58,8 @@ func TestRequestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops := sampleOps()
-	if len(ops) != len(drivers.AllOps) {
-		t.Fatalf("sampleOps has %d ops, want one per kind (%d)", len(ops), len(drivers.AllOps))
+	if len(ops) != len(drivers.ClassicHyperV().Ops) {
+		t.Fatalf("sampleOps has %d ops, want one per op of the classic profile (%d)", len(ops), len(drivers.ClassicHyperV().Ops))
 	}
 	for _, op := range ops {
 		t.Run(string(op.Kind), func(t *testing.T) {

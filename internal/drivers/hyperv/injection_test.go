@@ -184,7 +184,7 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 	if !annotated {
 		t.Error("no set-annotations request compared against the VM's real Notes")
 	}
-	for _, k := range drivers.AllOps {
+	for _, k := range drivers.ClassicHyperV().Ops {
 		if !seen[string(k)] {
 			t.Errorf("no %s request was sent", k)
 		}

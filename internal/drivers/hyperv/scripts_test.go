@@ -98,7 +98,7 @@ func TestScriptsShape(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range drivers.AllOps {
+	for _, k := range drivers.ClassicHyperV().Ops {
 		if _, ok := hyperv.Scripts().Text(string(k)); !ok {
 			t.Errorf("op %s has no script", k)
 		}
