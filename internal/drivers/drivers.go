@@ -124,6 +124,10 @@ type VM struct {
 	VTPMInitialized    bool         `json:"vtpm_initialized"` // the vTPM has been started at least once since its last reset
 	VTPMIdentity       string       `json:"vtpm_identity"`    // hex sha256 of the EK public area (hyperv: of the key protector); "" when none
 	Annotations        *Annotations `json:"annotations"`      // nil: not managed by tlreconcile
+	// Infrastructure: the platform's own VM (Azure Local's Arc resource
+	// bridge). Nothing may ever change it, whatever its tags or annotations
+	// say: the planner plans no step against it in any command.
+	Infrastructure bool `json:"infrastructure,omitempty"`
 }
 
 // ManagedBy is the marker value of Annotations.ManagedBy.

@@ -26,6 +26,7 @@ const (
 	RuleImageOutsideCatalog      = "image-outside-builtin-catalog"
 	RuleNodeNotObserved          = "node-not-observed"
 	RuleProtectReleased          = "protect-released"
+	RuleInfrastructureVM         = "infrastructure-vm"
 )
 
 // VTPMStateLostMessage is the first sentence of every vtpm-state-lost finding.

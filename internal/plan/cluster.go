@@ -79,6 +79,9 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 		}
 		b.plan.Observed[drivers.VMResource(c.Name, o.Name).Key()] = fingerprint(o)
 		switch {
+		case o.Infrastructure:
+			b.finding(SeverityInfo, RuleInfrastructureVM, res, c.Name,
+				fmt.Sprintf("%s on node %s is platform infrastructure (the Arc resource bridge); tlreconcile never changes it", res, o.Node))
 		case !managed(o):
 			b.finding(SeverityInfo, RuleUnmanagedVM, res, c.Name,
 				fmt.Sprintf("%s on node %s is not managed by tlreconcile (no tlreconcile annotations); it is left untouched", res, o.Node))
@@ -199,7 +202,7 @@ func notReady(format string, args ...any) *Blocked {
 }
 
 func managed(o *drivers.VM) bool {
-	return o.Annotations != nil && o.Annotations.ManagedBy == drivers.ManagedBy
+	return !o.Infrastructure && o.Annotations != nil && o.Annotations.ManagedBy == drivers.ManagedBy
 }
 
 // needsAgent reports whether the VM can only run where IgvmAgent runs: a

@@ -21,6 +21,9 @@ func (b *builder) vm(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		ch.Expect = expectFor(d, "")
 		propagateBlocked(ch, false)
 		b.add(ch)
+	case o.Infrastructure:
+		b.finding(SeverityError, RuleInfrastructureVM, res, c,
+			fmt.Sprintf("%s: the YAML declares a VM named like the platform's infrastructure VM (the Arc resource bridge) on node %s; tlreconcile never changes it: rename the VM in the YAML%s", res, o.Node, declaredAt(d)))
 	case !managed(o):
 		b.finding(SeverityWarning, RuleUnmanagedVM, res, c,
 			fmt.Sprintf("%s: a VM with this name already exists on node %s but tlreconcile does not manage it (no tlreconcile annotations), so it is left untouched; rename the VM in the YAML, or remove or rename the existing VM outside tlreconcile", res, o.Node))
