@@ -90,6 +90,7 @@ func (o *simPortalDeleteOptions) refuseClusterOnly(ctx context.Context, h *clust
 	if err != nil {
 		return "", err
 	}
+	managed := false
 	for _, st := range states {
 		for _, v := range st.VMs {
 			if !strings.EqualFold(v.Name, o.vm) && !strings.EqualFold(v.VMID, o.vm) {
@@ -100,8 +101,13 @@ func (o *simPortalDeleteOptions) refuseClusterOnly(ctx context.Context, h *clust
 			}
 			if !v.Managed {
 				local = v.Name
+			} else {
+				managed = true
 			}
 		}
+	}
+	if managed {
+		return "", nil
 	}
 	return local, nil
 }

@@ -279,3 +279,26 @@ func SimPlatformFaultEffects(f SimPlatformFault) []string {
 	}
 	return what
 }
+
+// SimARMFaults renders the faults injected into the simulated ARM, as text
+// (one line each, or a line saying there are none) or as a JSON array.
+func SimARMFaults(w io.Writer, format string, faults []arm.Fault) error {
+	list := SimPlatformFaults(faults)
+	switch format {
+	case FormatText, "":
+		var b strings.Builder
+		if len(list) == 0 {
+			b.WriteString("no ARM faults injected\n")
+		}
+		for _, f := range list {
+			fmt.Fprintf(&b, "%s: %s\n", f.Operation, strings.Join(SimPlatformFaultEffects(f), ", "))
+		}
+		_, err := io.WriteString(w, b.String())
+		return err
+	case FormatJSON:
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(list)
+	}
+	return fmt.Errorf("format %q: unknown; use text or json", format)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,11 +89,26 @@ func (a *Admin) InjectFault(f Fault) (Fault, error) {
 	if err != nil {
 		return f, err
 	}
+	if err := a.mkdir(); err != nil {
+		return f, err
+	}
 	return f, a.srv.Inject(f)
+}
+
+// mkdir creates the ARM state dir, which a fault may precede (staged
+// before the first sim serve).
+func (a *Admin) mkdir() error {
+	if err := os.MkdirAll(a.srv.store.root, 0o700); err != nil {
+		return fmt.Errorf("arm: %w", err)
+	}
+	return nil
 }
 
 // ClearFaults removes every injected fault and returns how many there were.
 func (a *Admin) ClearFaults() (int, error) {
+	if err := a.mkdir(); err != nil {
+		return 0, err
+	}
 	n := 0
 	err := a.srv.updateFaults(func(fs []Fault) []Fault { n = len(fs); return nil })
 	return n, err
@@ -151,6 +167,7 @@ func vmiOf(machineID string) string {
 type PortalDeleted struct {
 	MachineID   string
 	VMID        string // the VM deleted on the cluster; "" when there was none
+	Instance    bool   // the machine had a virtual machine instance
 	RunCommands int
 	Canceled    int // long-running operations that were still running on them
 }
@@ -189,6 +206,7 @@ func (a *Admin) PortalDelete(ctx context.Context, host Host, machineID string) (
 		return out, err
 	}
 	if vmi != nil {
+		out.Instance = true
 		if out.VMID, err = a.deleteOnCluster(ctx, host, vmi); err != nil {
 			return out, err
 		}

@@ -171,3 +171,21 @@ func TestPortalDeleteRefusesOtherIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminFaultBeforeFirstServe: a fault can be staged on a state dir no
+// server has used yet, and the first server applies it.
+func TestAdminFaultBeforeFirstServe(t *testing.T) {
+	dir := t.TempDir()
+	admin := arm.OpenAdmin(dir)
+	if fs, err := admin.Faults(); err != nil || len(fs) != 0 {
+		t.Fatalf("Faults() on a fresh state dir = %+v, %v", fs, err)
+	}
+	if _, err := admin.InjectFault(arm.Fault{Operation: "Machines_Get", Transient: 1}); err != nil {
+		t.Fatal(err)
+	}
+	s := startSim(t, dir, arm.Options{})
+	s.must(503, "GET", machinePath("m1")+hcAPI, nil)
+	if n, err := arm.OpenAdmin(t.TempDir()).ClearFaults(); err != nil || n != 0 {
+		t.Errorf("ClearFaults() on a fresh state dir = %d, %v", n, err)
+	}
+}
