@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 	"github.com/tlreconcile/tlreconcile/internal/view"
