@@ -57,17 +57,34 @@ TPM 2.0 behind every vTPM. These commands create a cluster and do to it what no 
 drift a VM's settings, fail it over (with or without its vTPM state), stop a node's IgvmAgent,
 inject op failures and latency, or create a VM behind tlreconcile's back. They are for tests,
 demos and rehearsing incidents; every change is written to disk, so the next plan, apply or
-watch sees it.`,
+watch sees it.
+
+The incidents of the simulated Azure Local that 'sim serve' serves (internal/sim: ARM over
+HTTPS, nodes and agents, the MOC key vault, sealed vTPMs) are beside them, under their own
+heading: sim platform shows it; fail-node, recover-node, move-vm, stop-agent, start-agent,
+delete-key, local-vm, arm-fault and portal-delete change it, also while sim serve runs.
+'driver: sim' does not use that platform yet.`,
 		Example: `  tlreconcile sim init --cluster hci-west --nodes node1,node2,node3
   tlreconcile sim create-unmanaged --vm legacy-01 --running
   tlreconcile sim failover --vm avd-01 --to node2 --lose-vtpm
-  tlreconcile sim show`,
+  tlreconcile sim show
+
+  # the simulated Azure Local of sim serve
+  tlreconcile sim fail-node --node node1
+  tlreconcile sim platform`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(
 		newSimInitCmd(root), newSimShowCmd(root), newSimDriftCmd(root), newSimFailoverCmd(root),
 		newSimAgentCmd(root), newSimIPsecCmd(root), newSimInjectCmd(root), newSimCreateUnmanagedCmd(root),
-		newSimServeCmd(root),
 	)
+	for _, c := range cmd.Commands() {
+		c.GroupID = simGroupDriver
+	}
+	cmd.AddGroup(&cobra.Group{ID: simGroupPlatform, Title: "Simulated Azure Local (sim serve):"},
+		&cobra.Group{ID: simGroupDriver, Title: "sim driver (driver: sim):"})
+	cmd.AddCommand(azlCommand(newSimServeCmd(root)), newSimPlatformCmd(root), newSimFailNodeCmd(root), newSimRecoverNodeCmd(root),
+		newSimMoveVMCmd(root), newSimStopAgentCmd(root), newSimStartAgentCmd(root), newSimDeleteKeyCmd(root),
+		newSimLocalVMCmd(root), newSimARMFaultCmd(root), newSimPortalDeleteCmd(root))
 	return cmd
 }
