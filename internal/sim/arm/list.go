@@ -169,11 +169,15 @@ func (s *Server) skipTokenMAC(payload []byte) []byte {
 // nextLink is the URL of the page after next: the list's own URL and
 // api-version with a $skiptoken.
 func (s *Server) nextLink(c *call, next cursor) string {
-	payload, _ := json.Marshal(skipToken{List: strings.ToLower(c.r.URL.Path), After: next, Issued: time.Now().Unix()})
-	enc := base64.RawURLEncoding
-	tok := enc.EncodeToString(payload) + "." + enc.EncodeToString(s.skipTokenMAC(payload))
+	tok := s.signSkipToken(skipToken{List: strings.ToLower(c.r.URL.Path), After: next, Issued: time.Now().Unix()})
 	q := url.Values{"api-version": {c.r.URL.Query().Get("api-version")}, "$skiptoken": {tok}}
 	return baseURLOf(c.r) + c.r.URL.EscapedPath() + "?" + q.Encode()
+}
+
+func (s *Server) signSkipToken(tok skipToken) string {
+	payload, _ := json.Marshal(tok)
+	enc := base64.RawURLEncoding
+	return enc.EncodeToString(payload) + "." + enc.EncodeToString(s.skipTokenMAC(payload))
 }
 
 // readSkipToken is the cursor of the call's $skiptoken, nil without one, or
