@@ -193,6 +193,9 @@ func (s *Server) respondAccepted(c *call, rec *record, action string, status int
 	if err != nil {
 		return err
 	}
+	if err := s.step("accept"); err != nil {
+		return err
+	}
 	if err := s.store.put(rec); err != nil {
 		return err
 	}

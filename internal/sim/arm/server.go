@@ -78,6 +78,17 @@ type Server struct {
 	mu  sync.Mutex
 	srv *http.Server
 	url string
+
+	crashAt func(step string) error // tests: simulate a kill between writes
+}
+
+// step is where a test's crash hook simulates a kill between two writes:
+// the hook's error stops the request there, with no further write.
+func (s *Server) step(name string) error {
+	if s.crashAt != nil {
+		return s.crashAt(name)
+	}
+	return nil
 }
 
 // New opens (creating on first use) the ARM state under stateDir/arm and the
