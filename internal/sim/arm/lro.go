@@ -152,7 +152,12 @@ func (s *Server) finish(ctx context.Context, op *operation) error {
 	}
 	end := time.Now().UTC()
 	op.EndTime, op.Status = &end, opSucceeded
-	if rec == nil || rec.Op != op.ID {
+	switch {
+	case rec == nil && op.Action == actDelete:
+		// Gone another way (a machine's delete takes its run commands).
+		op.Removed = true
+		return simfs.WriteJSON(s.store.opPath(op.ID), op)
+	case rec == nil || rec.Op != op.ID:
 		op.Status, op.Error = opFailed, &errorBody{Code: "OperationInterrupted",
 			Message: "the request that started this operation was interrupted before it was accepted, and nothing was changed: send it again"}
 		return simfs.WriteJSON(s.store.opPath(op.ID), op)
