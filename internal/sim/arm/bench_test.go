@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -119,6 +120,26 @@ func (s *benchSim) want(status int, method, path string, body any) error {
 	return nil
 }
 
+// walkList follows a list's nextLinks from first and counts its pages,
+// members and body bytes.
+func (s *benchSim) walkList(first string) (pages, members, bytes int, err error) {
+	for next := first; next != ""; pages++ {
+		status, raw, err := s.call("GET", strings.TrimPrefix(next, s.base), nil)
+		if err != nil || status != 200 {
+			return pages, members, bytes, fmt.Errorf("GET %s: %d %v", next, status, err)
+		}
+		var page struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"nextLink"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return pages, members, bytes, err
+		}
+		members, bytes, next = members+len(page.Value), bytes+len(raw), page.NextLink
+	}
+	return pages, members, bytes, nil
+}
+
 func benchVMName(i int) string { return fmt.Sprintf("vm-%05d", i) }
 
 // seed creates n trusted-launch VMs through ARM, as a client would: the
@@ -220,26 +241,42 @@ func BenchmarkARM10kVMs(b *testing.B) {
 			}
 		})
 	})
+	// ListMachines walks the whole list, page by page through each
+	// nextLink, as a client's pager does: one op is every page.
 	b.Run("ListMachines", func(b *testing.B) {
-		path := group() + "/providers/Microsoft.HybridCompute/machines" + hcAPI
-		status, raw, err := s.call("GET", path, nil)
-		var list struct {
-			Value    []json.RawMessage `json:"value"`
-			NextLink string            `json:"nextLink"`
-		}
-		if err == nil && status == 200 {
-			err = json.Unmarshal(raw, &list)
-		}
-		if err != nil || status != 200 || len(list.Value) != benchVMs || list.NextLink != "" {
-			b.Fatalf("list: %d, %d machines and nextLink %q, want 200 and all %d in one page (%v)", status, len(list.Value), list.NextLink, benchVMs, err)
+		first := group() + "/providers/Microsoft.HybridCompute/machines" + hcAPI
+		pages, members, bytes, err := s.walkList(first)
+		if err != nil || members != benchVMs || pages != benchVMs/arm.DefaultPageSize {
+			b.Fatalf("list: %d machines in %d pages, want all %d in pages of %d (%v)", members, pages, benchVMs, arm.DefaultPageSize, err)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			if status, _, err := s.call("GET", path, nil); err != nil || status != 200 {
-				b.Fatalf("list: %d %v", status, err)
+			if _, _, _, err := s.walkList(first); err != nil {
+				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(len(raw)), "body-bytes")
+		b.ReportMetric(float64(pages), "pages/op")
+		b.ReportMetric(float64(bytes), "body-bytes/op")
+	})
+	// ListMachinesFirstPage is one page: the latency of a list's first answer.
+	b.Run("ListMachinesFirstPage", func(b *testing.B) {
+		first := group() + "/providers/Microsoft.HybridCompute/machines" + hcAPI
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := s.want(200, "GET", first, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	// ListMachinesBySubscription is the subscription-wide walk.
+	b.Run("ListMachinesBySubscription", func(b *testing.B) {
+		first := "/subscriptions/" + sub + "/providers/Microsoft.HybridCompute/machines" + hcAPI
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, n, _, err := s.walkList(first); err != nil || n != benchVMs {
+				b.Fatalf("list: %d machines (%v)", n, err)
+			}
+		}
 	})
 	// Memory times nothing (no loop: an empty one would spin for the whole
 	// benchtime); its numbers are the seeded sim's.

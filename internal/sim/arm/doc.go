@@ -4,8 +4,11 @@
 // (Microsoft.AzureStackHCI 2024-01-01: virtualMachineInstances,
 // marketplaceGalleryImages, logicalNetworks, networkInterfaces,
 // storageContainers) at the paths and api-versions of Microsoft's REST spec,
-// with ARM's long-running operations, error bodies, bearer tokens issued by its
-// own identity endpoint, injectable faults, and the platform's trusted-launch
+// with ARM's long-running operations (written so that a kill at any step
+// completes on the next reader), paged lists (nextLink with a signed
+// $skiptoken) at resource group and subscription scope, error bodies (405
+// with Allow), bearer tokens issued by its own identity endpoint, injectable
+// faults, and the platform's trusted-launch
 // rules (the security profile is fixed at create; TrustedLaunch needs a vTPM
 // and Secure Boot; images come from the built-in catalog). It owns the ARM
 // resource state under its state dir (one JSON file per resource, atomic

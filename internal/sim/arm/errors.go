@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // armError is an ARM error response: the status it is sent with and the
@@ -12,6 +13,9 @@ type armError struct {
 	Status  int
 	Code    string
 	Message string
+	// Allow is the methods a path serves, sent as the Allow header of a
+	// 405 (RFC 9110 §15.5.6).
+	Allow []string
 }
 
 func (e *armError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -47,6 +51,9 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, e *armError) {
 	w.Header().Set("x-ms-failure-cause", "gateway")
+	if len(e.Allow) > 0 {
+		w.Header().Set("Allow", strings.Join(e.Allow, ", "))
+	}
 	writeJSON(w, e.Status, map[string]errorBody{"error": {Code: e.Code, Message: e.Message}})
 }
 

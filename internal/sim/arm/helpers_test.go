@@ -43,6 +43,14 @@ type sim struct {
 func startSim(t *testing.T, dir string, opts arm.Options) *sim {
 	t.Helper()
 	host := &arm.MemoryHost{}
+	s := startSimOn(t, dir, host, opts)
+	s.host = host
+	return s
+}
+
+// startSimOn is startSim over another Host (s.host stays nil).
+func startSimOn(t *testing.T, dir string, host arm.Host, opts arm.Options) *sim {
+	t.Helper()
 	srv, err := arm.New(dir, host, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +62,7 @@ func startSim(t *testing.T, dir string, opts arm.Options) *sim {
 	}
 	t.Cleanup(func() { cancel(); _ = srv.Close() })
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}
-	s := &sim{t: t, srv: srv, host: host, dir: dir, base: base, client: &http.Client{Transport: tr}}
+	s := &sim{t: t, srv: srv, dir: dir, base: base, client: &http.Client{Transport: tr}}
 	s.token = s.getToken()
 	// Every ARM answer the sim gives in these tests is held against
 	// Microsoft's specification (the token endpoint is not ARM: s.client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 )
 
@@ -11,11 +12,20 @@ import (
 // the calls Azure Local's resource bridge and MOC make into the nodes. ARM
 // calls it when a long-running operation completes, with the resource group
 // of the resource locked; an error fails the operation with the error's text.
-// The cluster model of internal/sim implements it; MemoryHost stands in until
-// then.
+// The cluster model (internal/sim/cluster) implements it; MemoryHost is the
+// stand-in for tests.
+//
+// A process killed after a Host call and before ARM recorded its outcome
+// makes the next reader call again (see operation), so every call must be
+// safe to repeat: PlaceVM returns the VM it placed before for the same
+// MachineID, DeleteVM of a VM that is gone returns an error wrapping
+// ErrNoVM (which ARM takes as deleted), StartVM, StopVM and SetHardware
+// leave the VM as one call does. RestartVM and RunCommand run again (a second
+// reboot, a second run): at least once, as a client retrying them gets.
 type Host interface {
 	// PlaceVM creates the VM of a new virtual machine instance on a node of
-	// the cluster and returns where it went and its Hyper-V VM ID.
+	// the cluster and returns where it went and its Hyper-V VM ID; for a
+	// MachineID that has a VM already, it returns that VM's placement.
 	PlaceVM(ctx context.Context, req PlaceRequest) (Placement, error)
 	StartVM(ctx context.Context, vmID string) error
 	StopVM(ctx context.Context, vmID string) error
@@ -86,9 +96,8 @@ type RunCommandResult struct {
 var ErrNoVM = errors.New("no such VM on the cluster")
 
 // MemoryHost is an in-memory cluster of one node that places every VM and
-// echoes run commands. It is the stand-in Host for tests and the sim until
-// the cluster model moves under internal/sim; it models nothing of trusted
-// launch (no keys, no vTPM). Safe for concurrent use.
+// echoes run commands: the stand-in Host for ARM's own tests. It models
+// nothing of trusted launch (no keys, no vTPM). Safe for concurrent use.
 type MemoryHost struct {
 	// Node is the node VMs are placed on ("node1" when empty).
 	Node string
@@ -130,13 +139,18 @@ func (h *MemoryHost) PlaceVM(_ context.Context, req PlaceRequest) (Placement, er
 	if h.vms == nil {
 		h.vms = map[string]*MemoryVM{}
 	}
-	h.next++
-	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", h.next)
-	h.vms[id] = &MemoryVM{Request: req, Running: true}
 	node := h.Node
 	if node == "" {
 		node = "node1"
 	}
+	for id, vm := range h.vms {
+		if strings.EqualFold(vm.Request.MachineID, req.MachineID) {
+			return Placement{Node: node, VMID: id}, nil
+		}
+	}
+	h.next++
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", h.next)
+	h.vms[id] = &MemoryVM{Request: req, Running: true}
 	return Placement{Node: node, VMID: id}, nil
 }
 

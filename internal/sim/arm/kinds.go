@@ -111,9 +111,11 @@ func (c *call) setOperation(method string) *armError {
 			return err
 		}
 	default:
-		allowed := []string{http.MethodGet, http.MethodPut, http.MethodDelete}
-		if k == kindMachine || k == kindVMI {
-			allowed = append(allowed, http.MethodPatch)
+		// Every served type has its PATCH (*_Update) but run commands,
+		// whose MachineRunCommands_Update the sim does not serve.
+		allowed := []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodDelete}
+		if k == kindRunCommand {
+			allowed = []string{http.MethodGet, http.MethodPut, http.MethodDelete}
 		}
 		if err := methodOnly(method, allowed...); err != nil {
 			return err

@@ -32,6 +32,17 @@ const (
 // on the state dir can report and complete it. It completes lazily: the first
 // read of its status (or of its resource) after ReadyAt finishes it, calling
 // the Host then, so a process killed mid-operation leaves it to the next one.
+//
+// Writes are ordered so that a kill at any point leaves a state the next
+// reader completes (issue 10 item 7). Accepting: the operation file first,
+// then the resource naming it (a kill between leaves an operation nothing
+// names, which its next reader fails as interrupted). Completing, under the
+// resource group's lock: the Host calls, then the operation file with its
+// terminal status and Result, the resource as the operation leaves it (the
+// commit point), then the resource itself. A kill before the commit repeats
+// the Host calls on the next reader, so they must be idempotent (Host says
+// which are); a kill after it leaves a resource still naming a finished
+// operation, which the next reader rolls forward to Result.
 type operation struct {
 	ID         string     `json:"id"`
 	Sub        string     `json:"subscription"`
@@ -46,6 +57,10 @@ type operation struct {
 	ReadyAt    time.Time  `json:"readyAt"`
 	Fail       bool       `json:"fail,omitempty"` // an injected FailAsync fault
 	Error      *errorBody `json:"error,omitempty"`
+	// Result is the resource as the finished operation leaves it; Removed
+	// says a delete succeeded and the resource goes.
+	Result  *record `json:"result,omitempty"`
+	Removed bool    `json:"removed,omitempty"`
 }
 
 func newID() string {
@@ -95,39 +110,93 @@ func (s *Server) loadOp(id string) (*operation, error) {
 	return &op, nil
 }
 
-// settle completes op if it is due; it returns the operation as it now is.
+// settle completes op if it is due, and rolls its resource forward if a
+// kill left it behind the finished operation; it returns the operation as
+// it now is.
 func (s *Server) settle(ctx context.Context, op *operation) (*operation, error) {
-	if op.Status != opInProgress || time.Now().Before(op.ReadyAt) {
+	if op.Status == opInProgress && time.Now().Before(op.ReadyAt) {
 		return op, nil
+	}
+	if op.Status != opInProgress {
+		rec, err := s.store.get(op.ResourceID)
+		if err != nil || rec == nil || rec.Op != op.ID {
+			return op, err
+		}
 	}
 	unlock, err := s.store.lockGroup(op.Sub, op.RG)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if op, err = s.loadOp(op.ID); err != nil || op == nil || op.Status != opInProgress {
+	if op, err = s.loadOp(op.ID); err != nil || op == nil {
 		return op, err
 	}
+	if op.Status == opInProgress {
+		if err := s.finish(ctx, op); err != nil {
+			return nil, err
+		}
+		if err := s.step("commit"); err != nil {
+			return nil, err
+		}
+	}
+	return op, s.rollForward(op)
+}
+
+// finish carries out op on its resource and writes op finished, with the
+// resource as it leaves it (the commit point); the resource itself is
+// written by rollForward.
+func (s *Server) finish(ctx context.Context, op *operation) error {
 	rec, err := s.store.get(op.ResourceID)
 	if err != nil {
-		return nil, err
-	}
-	var ferr error
-	if rec != nil && rec.Op == op.ID {
-		ferr = s.complete(ctx, rec, op)
+		return err
 	}
 	end := time.Now().UTC()
 	op.EndTime, op.Status = &end, opSucceeded
+	switch {
+	case rec == nil && op.Action == actDelete:
+		// Gone another way (a machine's delete takes its run commands).
+		op.Removed = true
+		return simfs.WriteJSON(s.store.opPath(op.ID), op)
+	case rec == nil || rec.Op != op.ID:
+		op.Status, op.Error = opFailed, &errorBody{Code: "OperationInterrupted",
+			Message: "the request that started this operation was interrupted before it was accepted, and nothing was changed: send it again"}
+		return simfs.WriteJSON(s.store.opPath(op.ID), op)
+	}
+	result, ferr := s.complete(ctx, rec, op)
+	if err := s.step("host"); err != nil {
+		return err
+	}
+	op.Result, op.Removed = result, result == nil && ferr == nil
 	if ferr != nil {
 		e := asARM(ferr)
 		op.Status, op.Error = opFailed, &errorBody{Code: e.Code, Message: e.Message}
 	}
-	return op, simfs.WriteJSON(s.store.opPath(op.ID), op)
+	return simfs.WriteJSON(s.store.opPath(op.ID), op)
 }
 
-// complete carries out op on rec and writes rec (or removes it, for a
-// successful delete).
-func (s *Server) complete(ctx context.Context, rec *record, op *operation) error {
+// rollForward writes the resource of a finished operation as the operation
+// left it, if it still names the operation.
+func (s *Server) rollForward(op *operation) error {
+	rec, err := s.store.get(op.ResourceID)
+	if err != nil || rec == nil || rec.Op != op.ID {
+		return err
+	}
+	switch {
+	case op.Removed:
+		return s.store.remove(rec.Resource.ID)
+	case op.Result != nil:
+		return s.store.put(op.Result)
+	}
+	// An operation file from before Result was kept: say how it ended.
+	rec.Op = ""
+	rec.Resource.Properties["provisioningState"] = op.Status
+	return s.store.put(rec)
+}
+
+// complete carries out op on rec and returns the record as op leaves it,
+// nil for a successful delete, with the error that failed op. It writes
+// nothing but what the Host calls write.
+func (s *Server) complete(ctx context.Context, rec *record, op *operation) (*record, error) {
 	k := kindBySegment(op.Kind)
 	var err error
 	switch {
@@ -138,7 +207,7 @@ func (s *Server) complete(ctx context.Context, rec *record, op *operation) error
 			err = rulesOf(k).onDelete(ctx, s, rec)
 		}
 		if err == nil {
-			return s.store.remove(rec.Resource.ID)
+			return nil, nil
 		}
 	case op.Action == actCreate || op.Action == actUpdate:
 		if rulesOf(k).finish != nil {
@@ -166,10 +235,7 @@ func (s *Server) complete(ctx context.Context, rec *record, op *operation) error
 		}
 		st["provisioningStatus"] = map[string]any{"operationId": op.ID, "status": props["provisioningState"]}
 	}
-	if werr := s.store.put(rec); werr != nil {
-		return werr
-	}
-	return err
+	return rec, err
 }
 
 // statusOf is properties.status of rec, created when absent.

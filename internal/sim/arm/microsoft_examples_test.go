@@ -19,8 +19,12 @@ import (
 // subscriptions and four resource groups; the sim serves any, so the
 // fixtures are created at the examples' own IDs.
 const (
-	exDogfood  = "/subscriptions/a95612cb-f1fa-4daa-a4fd-272844fa512c/resourceGroups/dogfoodarc/providers/Microsoft.AzureStackHCI"
-	exTestRG   = "/subscriptions/" + sub + "/resourceGroups/test-rg/providers/Microsoft.AzureStackHCI"
+	exDogfood = "/subscriptions/a95612cb-f1fa-4daa-a4fd-272844fa512c/resourceGroups/dogfoodarc/providers/Microsoft.AzureStackHCI"
+	exTestRG  = "/subscriptions/" + sub + "/resourceGroups/test-rg/providers/Microsoft.AzureStackHCI"
+	// exOtherRG is a second group of the examples' subscription, for the
+	// subscription-wide lists (exDogfood, of another subscription, must
+	// stay out of them).
+	exOtherRG  = "/subscriptions/" + sub + "/resourceGroups/other-rg/providers/Microsoft.AzureStackHCI"
 	exLocation = "/subscriptions/a95612cb-f1fa-4daa-a4fd-272844fa512c/resourceGroups/dogfoodarc/providers/Microsoft.ExtendedLocation/customLocations/dogfood-location"
 	// exDemoVM is the Arc machine the virtual machine instance examples
 	// name (in group(): testrg), exMyMachine the one of the HybridCompute
@@ -114,6 +118,42 @@ type exampleCase struct {
 	// the ARM error the sim answers it with. Empty for an example the sim
 	// must accept.
 	notServed, code string
+	// check, when set, holds the accepted example's answer (after its
+	// operation ended) to what the setup makes it mean.
+	check func(t *testing.T, s *sim, r reply)
+}
+
+// wantListed: the list holds exactly the resources ids, in any order.
+func wantListed(ids ...string) func(*testing.T, *sim, reply) {
+	return func(t *testing.T, _ *sim, r reply) {
+		t.Helper()
+		var got []string
+		for _, v := range r.prop("value").([]any) {
+			got = append(got, strings.ToLower(v.(map[string]any)["id"].(string)))
+		}
+		var want []string
+		for _, id := range ids {
+			want = append(want, strings.ToLower(id))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("listed %v, want %v", got, want)
+		}
+	}
+}
+
+// wantTag: the resource the example updated has the tag, read back with a
+// GET after the operation.
+func wantTag(key, value string) func(*testing.T, *sim, reply) {
+	return func(t *testing.T, s *sim, r reply) {
+		t.Helper()
+		id, _ := r.prop("id").(string)
+		got := s.must(200, "GET", id+hciAPI, nil)
+		if got.prop("tags."+key) != value || got.prop("properties.provisioningState") != "Succeeded" {
+			t.Fatalf("after the update: %s, want tag %s=%s and Succeeded", got.raw, key, value)
+		}
+	}
 }
 
 // exampleCases holds every example file of the bundle, by name: a file
@@ -159,14 +199,41 @@ var exampleCases = map[string]exampleCase{
 	"DeleteGuestAgent.json":                   {setup: func(w exampleWorld) { w.vm(exDemoVM) }, notServed: "guestAgents are not served", code: "InvalidResourceType"},
 	"GetHybridIdentityMetadata.json":          {setup: func(w exampleWorld) { w.vm(exDemoVM) }, notServed: "hybridIdentityMetadata is not served", code: "InvalidResourceType"},
 	"HybridIdentityMetadata_List.json":        {setup: func(w exampleWorld) { w.vm(exDemoVM) }, notServed: "hybridIdentityMetadata is not served", code: "InvalidResourceType"},
-	// Sim gaps (the types, operations the spec has): the sim does
-	// not serve subscription-scope lists (*_ListAll) nor PATCH (*_Update)
-	// of the Azure Local resources other than virtual machine instances.
-	"ListLogicalNetworkBySubscription.json":          {setup: func(w exampleWorld) { w.lnet(exTestRG + "/logicalNetworks/test-lnet") }, notServed: "sim gap: LogicalNetworks_ListAll (subscription scope) is not served", code: "InvalidResourceType"},
-	"ListMarketplaceGalleryImageBySubscription.json": {setup: func(w exampleWorld) { w.image(exTestRG + "/marketplaceGalleryImages/win11") }, notServed: "sim gap: MarketplaceGalleryImages_ListAll (subscription scope) is not served", code: "InvalidResourceType"},
-	"ListNetworkInterfaceBySubscription.json":        {setup: func(w exampleWorld) { w.nic(exTestRG + "/networkInterfaces/test-nic") }, notServed: "sim gap: NetworkInterfaces_ListAll (subscription scope) is not served", code: "InvalidResourceType"},
-	"UpdateMarketplaceGalleryImage.json":             {setup: func(w exampleWorld) { w.image(exTestRG + "/marketplaceGalleryImages/test-marketplce-gallery-image") }, notServed: "sim gap: MarketplaceGalleryImages_Update (PATCH tags) is not served", code: "MethodNotAllowed"},
-	"UpdateStorageContainer.json":                    {setup: func(w exampleWorld) { w.container(exTestRG + "/storageContainers/Default_Container") }, notServed: "sim gap: StorageContainers_Update (PATCH tags) is not served", code: "MethodNotAllowed"},
+	// Subscription-wide lists, with a second resource group of the
+	// subscription (listed) and one of another subscription (not), and
+	// tags-only updates.
+	"ListLogicalNetworkBySubscription.json": {
+		setup: func(w exampleWorld) {
+			w.lnet(exTestRG + "/logicalNetworks/test-lnet")
+			w.lnet(exOtherRG + "/logicalNetworks/other-lnet")
+			w.lnet(exDogfood + "/logicalNetworks/elsewhere")
+		},
+		check: wantListed(exTestRG+"/logicalNetworks/test-lnet", exOtherRG+"/logicalNetworks/other-lnet"),
+	},
+	"ListMarketplaceGalleryImageBySubscription.json": {
+		setup: func(w exampleWorld) {
+			w.image(exTestRG + "/marketplaceGalleryImages/win11")
+			w.image(exOtherRG + "/marketplaceGalleryImages/other")
+			w.image(exDogfood + "/marketplaceGalleryImages/elsewhere")
+		},
+		check: wantListed(exTestRG+"/marketplaceGalleryImages/win11", exOtherRG+"/marketplaceGalleryImages/other"),
+	},
+	"ListNetworkInterfaceBySubscription.json": {
+		setup: func(w exampleWorld) {
+			w.nic(exTestRG + "/networkInterfaces/test-nic")
+			w.nic(exOtherRG + "/networkInterfaces/other-nic")
+			w.nic(exDogfood + "/networkInterfaces/elsewhere")
+		},
+		check: wantListed(exTestRG+"/networkInterfaces/test-nic", exOtherRG+"/networkInterfaces/other-nic"),
+	},
+	"UpdateMarketplaceGalleryImage.json": {
+		setup: func(w exampleWorld) { w.image(exTestRG + "/marketplaceGalleryImages/test-marketplce-gallery-image") },
+		check: wantTag("additionalProperties", "sample"),
+	},
+	"UpdateStorageContainer.json": {
+		setup: func(w exampleWorld) { w.container(exTestRG + "/storageContainers/Default_Container") },
+		check: wantTag("additionalProperties", "sample"),
+	},
 }
 
 // machineRef finds the Arc machine in a {resourceUri} of the examples,
@@ -279,6 +346,9 @@ func TestMicrosoftExamples(t *testing.T) {
 				if st := s.wait(r); st != "Succeeded" {
 					t.Fatalf("%s: the operation ended %s", ex.OperationID, st)
 				}
+			}
+			if tc.check != nil {
+				tc.check(t, s, r)
 			}
 		})
 	}

@@ -36,8 +36,10 @@ func (s *Server) dispatch(c *call) {
 		err = s.put(c)
 	case c.r.Method == http.MethodPatch && c.kind == kindMachine:
 		err = s.patchMachine(c)
-	case c.r.Method == http.MethodPatch:
+	case c.r.Method == http.MethodPatch && c.kind == kindVMI:
 		err = s.patchVMI(c)
+	case c.r.Method == http.MethodPatch:
+		err = s.patchTags(c)
 	case c.r.Method == http.MethodDelete && c.kind == kindMachine:
 		err = s.deleteMachine(c)
 	case c.r.Method == http.MethodDelete:
@@ -86,27 +88,6 @@ func (s *Server) get(c *call) error {
 		return s.notFound(c)
 	}
 	writeJSON(c.w, http.StatusOK, rec.Resource)
-	return nil
-}
-
-func (s *Server) list(c *call) error {
-	if _, err := s.checkParent(c); err != nil {
-		return err
-	}
-	recs, err := s.store.list(c.collectionID())
-	if err != nil {
-		return err
-	}
-	value := []resource{}
-	for _, rec := range recs {
-		if rec, err = s.settleRecord(c.r.Context(), rec); err != nil {
-			return err
-		}
-		if rec != nil {
-			value = append(value, rec.Resource)
-		}
-	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"value": value})
 	return nil
 }
 
@@ -210,6 +191,9 @@ func (s *Server) put(c *call) error {
 func (s *Server) respondAccepted(c *call, rec *record, action string, status int) error {
 	op, err := s.startOp(c, rec, action)
 	if err != nil {
+		return err
+	}
+	if err := s.step("accept"); err != nil {
 		return err
 	}
 	if err := s.store.put(rec); err != nil {

@@ -27,6 +27,8 @@ type call struct {
 	opStatus  string // operationStatuses or operationResults
 	opID      string
 	operation string // the spec's operationId, e.g. Machines_Get
+
+	subscriptionWide bool // a list across the subscription's resource groups
 }
 
 // Handler serves ARM and the identity endpoints.
@@ -112,6 +114,8 @@ func route(segs []string, method string) (*call, *armError) {
 			return nil, noProvider(rest[1])
 		}
 		return c, methodOnly(method, http.MethodGet)
+	case len(rest) == 3 && eq(rest[0], "providers"):
+		return c, c.routeSubscriptionList(rest[1], rest[2], method)
 	case len(rest) >= 4 && eq(rest[0], "resourceGroups") && eq(rest[2], "providers"):
 		c.rg = rest[1]
 		return c, c.routeProvider(rest[3], rest[4:], method)
@@ -139,7 +143,9 @@ func methodOnly(method string, allowed ...string) *armError {
 			return nil
 		}
 	}
-	return errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "the method %s is not allowed here: use %s", method, strings.Join(allowed, ", "))
+	e := errf(http.StatusMethodNotAllowed, "MethodNotAllowed", "The requested resource does not support http method '%s': use %s", method, strings.Join(allowed, ", "))
+	e.Allow = allowed
+	return e
 }
 
 func (c *call) routeProvider(ns string, rest []string, method string) *armError {
@@ -197,4 +203,35 @@ func (c *call) routeCompute(rest []string, method string) *armError {
 		return bad
 	}
 	return c.setOperation(method)
+}
+
+// routeSubscriptionList is GET /subscriptions/{sub}/providers/{ns}/{type}:
+// the subscription-wide lists the spec has (Machines_ListBySubscription and
+// the Azure Local types' *_ListAll), across resource groups. Virtual machine
+// instances and run commands have none: they are listed per Arc machine.
+func (c *call) routeSubscriptionList(ns, typ, method string) *armError {
+	c.ns, c.subscriptionWide = canonicalNS(ns), true
+	switch c.ns {
+	case nsCompute:
+		if eq(typ, kindMachine.segment) {
+			c.kind = kindMachine
+		}
+	case nsHCI:
+		if k := hciKind(typ); k != nil && k != kindVMI {
+			c.kind = k
+		}
+	default:
+		return noProvider(ns)
+	}
+	if c.kind == nil {
+		return errf(http.StatusNotFound, "InvalidResourceType", "the resource type %s/%s is not listed at subscription scope by the simulated Azure Local", ns, typ)
+	}
+	if err := methodOnly(method, http.MethodGet); err != nil {
+		return err
+	}
+	c.operation = c.kind.opPrefix + "_ListAll"
+	if c.kind == kindMachine {
+		c.operation = "Machines_ListBySubscription"
+	}
+	return nil
 }

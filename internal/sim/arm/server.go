@@ -40,6 +40,9 @@ type Options struct {
 	CustomLocations []string
 	// OperationDelay is how long a long-running operation stays InProgress.
 	OperationDelay time.Duration
+	// PageSize is the most members one page of a list holds; a longer list
+	// carries a nextLink (DefaultPageSize when zero or less).
+	PageSize int
 	// Clients, when not empty, are the client IDs and secrets the token
 	// endpoint accepts; empty accepts any client with a non-empty secret.
 	Clients map[string]string
@@ -51,6 +54,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Location == "" {
 		o.Location = DefaultLocation
+	}
+	if o.PageSize <= 0 {
+		o.PageSize = DefaultPageSize
 	}
 	if len(o.CustomLocations) == 0 {
 		o.CustomLocations = []string{DefaultCustomLocation}
@@ -72,6 +78,17 @@ type Server struct {
 	mu  sync.Mutex
 	srv *http.Server
 	url string
+
+	crashAt func(step string) error // tests: simulate a kill between writes
+}
+
+// step is where a test's crash hook simulates a kill between two writes:
+// the hook's error stops the request there, with no further write.
+func (s *Server) step(name string) error {
+	if s.crashAt != nil {
+		return s.crashAt(name)
+	}
+	return nil
 }
 
 // New opens (creating on first use) the ARM state under stateDir/arm and the

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -67,8 +66,13 @@ func (s *store) dir(id string) string {
 
 // get returns the record of id, or nil when there is none.
 func (s *store) get(id string) (*record, error) {
+	return s.read(filepath.Join(s.dir(id), resourceFile))
+}
+
+// read returns the record in file, or nil when there is none.
+func (s *store) read(file string) (*record, error) {
 	var rec record
-	ok, err := simfs.ReadJSON(filepath.Join(s.dir(id), resourceFile), &rec)
+	ok, err := simfs.ReadJSON(file, &rec)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -87,31 +91,11 @@ func (s *store) remove(id string) error {
 	return err
 }
 
-// list returns the records directly under the collection ID, by name.
+// list returns every record directly under the collection ID, in the
+// order of their lower-case names (the order lists page in).
 func (s *store) list(collectionID string) ([]*record, error) {
-	entries, err := os.ReadDir(s.dir(collectionID))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []*record
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		var rec record
-		ok, err := simfs.ReadJSON(filepath.Join(s.dir(collectionID), e.Name(), resourceFile), &rec)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, &rec)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Resource.Name < out[j].Resource.Name })
-	return out, nil
+	recs, _, err := s.page([]collection{{dir: s.dir(collectionID)}}, nil, -1)
+	return recs, err
 }
 
 // lockGroup serialises every write in one resource group, across goroutines

@@ -3,6 +3,7 @@ package arm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -230,9 +231,14 @@ func finishVMI(ctx context.Context, s *Server, rec *record, op *operation) error
 	return nil
 }
 
+// deleteVMI deletes the instance's VM from the cluster. A VM the cluster no
+// longer has is deleted already: a delete the Host finished before a kill
+// is repeated by the next reader (see operation).
 func deleteVMI(ctx context.Context, s *Server, rec *record) error {
 	if id, _ := rec.Resource.Properties["vmId"].(string); id != "" {
-		return s.host.DeleteVM(ctx, id)
+		if err := s.host.DeleteVM(ctx, id); err != nil && !errors.Is(err, ErrNoVM) {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 )
@@ -14,10 +15,16 @@ import (
 // run, and boots it (ARM reports a new instance Running). A TrustedLaunch VM
 // gets GuestStateIsolationType TrustedLaunch, a guest state protection key
 // named by its VM ID and a freshly manufactured vTPM sealed with that key.
-// The record is written last: a kill before it leaves only orphans.
+// The record is written last: a kill before it leaves only orphans. A
+// machine that has a VM already gets that VM's placement, no second VM or
+// key: ARM repeats the call when it was killed before recording the answer.
 func (h *Host) PlaceVM(_ context.Context, req arm.PlaceRequest) (arm.Placement, error) {
 	var pl arm.Placement
 	err := h.locked(func() error {
+		if prev, ok, err := h.placed(req.MachineID); err != nil || ok {
+			pl = prev
+			return err
+		}
 		c, err := h.clusterFor(req.CustomLocation)
 		if err != nil {
 			return err
@@ -49,6 +56,20 @@ func (h *Host) PlaceVM(_ context.Context, req arm.PlaceRequest) (arm.Placement, 
 		return nil
 	})
 	return pl, err
+}
+
+// placed is the placement of the ARM-managed VM of machineID, if it has one.
+func (h *Host) placed(machineID string) (arm.Placement, bool, error) {
+	recs, err := h.records("")
+	if err != nil {
+		return arm.Placement{}, false, err
+	}
+	for _, r := range recs {
+		if r.Managed && !r.Infrastructure && machineID != "" && strings.EqualFold(r.MachineID, machineID) {
+			return arm.Placement{Node: r.Node, VMID: r.VMID}, true, nil
+		}
+	}
+	return arm.Placement{}, false, nil
 }
 
 // StartVM boots a VM on its node (see boot).
