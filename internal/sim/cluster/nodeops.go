@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 )
 
 // Owner-node operations that the simulated node face (internal/sim/node) runs besides
@@ -41,4 +42,23 @@ func (h *Host) DisableSecureBoot(_ context.Context, vmID string) error {
 		rec.SecureBootOff = true
 		return h.writeRecord(rec)
 	})
+}
+
+// Node reports one node of a cluster (status, agents, live migration) without reading any
+// VM: what a node face checks before it answers a request.
+func (h *Host) Node(_ context.Context, cluster, node string) (NodeState, error) {
+	var out NodeState
+	err := h.locked(func() error {
+		c, err := h.readCluster(cluster)
+		if err != nil {
+			return err
+		}
+		n, err := nodeOf(c, node)
+		if err != nil {
+			return err
+		}
+		out = NodeState{Name: n.Name, Status: n.Status, Agents: maps.Clone(n.Agents), LiveMigration: n.LM, Encrypted: n.Encrypted}
+		return nil
+	})
+	return out, err
 }

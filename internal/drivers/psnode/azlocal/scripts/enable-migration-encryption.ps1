@@ -25,7 +25,8 @@ if ($transport -eq 'SMB') {
 }
 $security = 'Request'
 if ($phase -eq 'require') { $security = 'Require' }
-if ((Get-TlrMigrationIPsec) -eq $phase) { return (Get-TlrResult ('live migration IPsec already {0}' -f $phase) $false) }
+$current = Get-TlrMigrationIPsec
+if ($current -eq 'require' -or $current -eq $phase) { return (Get-TlrResult ('live migration IPsec already {0}' -f $current) $false) }
 $name = 'tlreconcile live migration'
 $rule = Get-NetIPsecRule -DisplayName $name -PolicyStore PersistentStore -ErrorAction SilentlyContinue
 if ($null -eq $rule) {
