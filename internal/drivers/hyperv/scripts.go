@@ -17,7 +17,7 @@ const (
 	scriptHost       = "host"
 )
 
-// Scripts is the driver's embedded catalog: the host loop scripts/host.ps1 (with the helpers
-// every op script uses) and one script per op and per query. A fake host identifies requests
-// by it.
-func Scripts() psnode.Scripts { return psnode.NewScripts(scriptFS, "scripts", scriptHost) }
+// Scripts is the driver's embedded catalog: the host loop (the helpers every op script uses,
+// scripts/host.ps1, followed by psnode's shared loop) and one script per op and per query. A
+// fake host identifies requests by it.
+func Scripts() psnode.Scripts { return psnode.NewHostScripts(scriptFS, "scripts", scriptHost) }

@@ -11,22 +11,37 @@ import (
 	"unicode/utf16"
 )
 
-//go:embed scripts/bootstrap.ps1
+//go:embed scripts/bootstrap.ps1 scripts/host.ps1
 var bootstrapFS embed.FS
 
 // Scripts is a driver's catalog of embedded PowerShell scripts: one host loop, which the
 // bootstrap stub reads as its first stdin line, and the request scripts, each sent by name
 // as constant text. The driver owns the files; psnode only reads them.
 type Scripts struct {
-	fsys fs.FS
-	dir  string
-	host string
+	fsys   fs.FS
+	dir    string
+	host   string
+	shared bool // the host loop is psnode's, preceded by the driver's helpers file host
 }
 
 // NewScripts reads the scripts NAME.ps1 in dir of fsys (typically an embed.FS); host names
 // the host loop among them.
 func NewScripts(fsys fs.FS, dir, host string) Scripts {
 	return Scripts{fsys: fsys, dir: dir, host: host}
+}
+
+// NewHostScripts is NewScripts for a driver that runs psnode's shared host loop
+// (scripts/host.ps1: the frame protocol, Stop-Tlr and the quiet preferences): the host loop
+// a session sends is the driver's helpers file dir/helpers.ps1 followed by that loop, so the
+// helpers are defined before the loop starts and every request script sees them.
+func NewHostScripts(fsys fs.FS, dir, helpers string) Scripts {
+	return Scripts{fsys: fsys, dir: dir, host: helpers, shared: true}
+}
+
+// SharedHostLoop is the text of psnode's shared host loop, byte for byte.
+func SharedHostLoop() []byte {
+	b, _ := bootstrapFS.ReadFile("scripts/host.ps1")
+	return b
 }
 
 // Text returns the text of the named script ("observe", "create-vm", ...).
@@ -66,10 +81,19 @@ func (s Scripts) Identify(text []byte) (string, bool) {
 	return "", false
 }
 
-// Host is the host loop's text.
+// Host is the host loop's text: the driver's helpers and the shared loop for a catalog of
+// NewHostScripts, the driver's own file for one of NewScripts.
 func (s Scripts) Host() []byte {
 	b, _ := s.Text(s.host)
-	return b
+	if !s.shared {
+		return b
+	}
+	out := make([]byte, 0, len(b)+1+len(SharedHostLoop()))
+	out = append(out, b...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, SharedHostLoop()...)
 }
 
 // HostLine is the first line written to a new PowerShell process: the host loop, base64.

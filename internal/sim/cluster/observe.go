@@ -106,7 +106,7 @@ func (h *Host) vmState(rec *vmRecord, out *VMState) (*sealed, error) {
 	*out = VMState{Name: rec.Name, VMID: rec.VMID, Cluster: rec.Cluster, Node: rec.Node, Power: rec.Power,
 		GuestStateIsolationType: rec.Isolation, Managed: rec.Managed, Infrastructure: rec.Infrastructure,
 		Processors: rec.Processors, MemoryMB: rec.MemoryMB, Owner: rec.Owner, ACL: slices.Clone(rec.ACL),
-		ACLRestricted: aclRestricted(rec), Resets: rec.Resets}
+		ACLRestricted: aclRestricted(rec), Resets: rec.Resets, SecureBoot: !rec.SecureBootOff}
 	if rec.StateGen == 0 {
 		return nil, nil
 	}

@@ -57,6 +57,8 @@ type vmRecord struct {
 	Owner          string   `json:"owner"`
 	ACL            []string `json:"acl"`
 	Resets         int      `json:"resets"`
+	// SecureBootOff: someone switched Secure Boot off on the node (drift); nodeops.go.
+	SecureBootOff bool `json:"secure_boot_off,omitempty"`
 }
 
 // clusterFile is <cluster>/cluster.json.

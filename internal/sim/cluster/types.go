@@ -149,6 +149,7 @@ type VMState struct {
 	KeyPresent     bool   // the vault holds a key named by VMID
 	KeyID          string // the key's opaque handle: vault/group/name
 	KeyFingerprint string // sha256 of the key material, hex; "" when absent
+	SecureBoot     bool   // the VM's firmware has Secure Boot on
 	// StateMissing: the record names a guest state file that is not there.
 	StateMissing bool
 	// Resets counts the vTPM resets the platform made (a start without the key).

@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+func TestSecureBootReEnable(t *testing.T) {
+	ctx := context.Background()
+	e := newCrashEnv(t)
+	h := e.open()
+	id := e.place(h)
+	secureBoot := func() bool {
+		t.Helper()
+		st, err := h.VM(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.SecureBoot
+	}
+	if !secureBoot() {
+		t.Fatal("a new trusted-launch VM has Secure Boot off")
+	}
+	if err := h.DisableSecureBoot(ctx, id); err != nil || secureBoot() {
+		t.Fatalf("DisableSecureBoot: %v; Secure Boot still on: %v", err, secureBoot())
+	}
+	if err := h.EnableSecureBoot(ctx, id); !errors.Is(err, ErrInvalidState) {
+		t.Fatalf("EnableSecureBoot of a running VM: %v, want ErrInvalidState", err)
+	}
+	if err := h.StopVM(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.EnableSecureBoot(ctx, id); err != nil || !secureBoot() {
+		t.Fatalf("EnableSecureBoot of a stopped VM: %v; on: %v", err, secureBoot())
+	}
+	if err := h.EnableSecureBoot(ctx, id); err != nil {
+		t.Fatalf("EnableSecureBoot again: %v, want no-op", err)
+	}
+	st, err := h.Observe(ctx, "c1", ObserveOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range st.VMs {
+		if !vm.Infrastructure {
+			continue
+		}
+		if err := h.DisableSecureBoot(ctx, vm.VMID); !errors.Is(err, ErrInfrastructure) {
+			t.Errorf("DisableSecureBoot of the resource bridge: %v, want ErrInfrastructure", err)
+		}
+		if err := h.EnableSecureBoot(ctx, vm.VMID); !errors.Is(err, ErrInfrastructure) {
+			t.Errorf("EnableSecureBoot of the resource bridge: %v, want ErrInfrastructure", err)
+		}
+	}
+}
