@@ -43,7 +43,7 @@ func (h *Host) PlaceVM(_ context.Context, req arm.PlaceRequest) (arm.Placement, 
 		rec := &vmRecord{Name: path.Base(req.MachineID), VMID: id, Cluster: c.Name, Node: node, Power: PowerRunning,
 			Isolation: isolationNone, Managed: true, Processors: req.Hardware.Processors, MemoryMB: req.Hardware.MemoryMB,
 			MachineID: req.MachineID, ComputerName: req.ComputerName, Image: req.Image,
-			Owner: PrincipalAdministrators, ACL: restrictedACL(id)}
+			Owner: PrincipalAdministrators, ACL: restrictedACL(id), SecureBootOff: !req.Security.SecureBoot}
 		if req.Security.Type == isolationTL {
 			rec.Isolation = isolationTL
 			if err := h.newVTPM(rec); err != nil {

@@ -45,7 +45,7 @@ func rsaKey(t *testing.T, bits int) *rsa.PrivateKey {
 func TestBackupKeysWrapsEveryKeyAndListsIt(t *testing.T) {
 	e := newCrashEnv(t)
 	h := e.open()
-	ids := []string{e.place(h), e.place(h)}
+	ids := []string{e.placeMachine(h, "/m/avd-01"), e.placeMachine(h, "/m/avd-02")}
 	slices.Sort(ids)
 	priv := rsaKey(t, 2048)
 	wrap := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&priv.PublicKey))
@@ -146,7 +146,7 @@ func TestBackupKeysRefusesBadInput(t *testing.T) {
 func TestKillDuringBackup(t *testing.T) {
 	e := newCrashEnv(t)
 	h := e.open()
-	ids := []string{e.place(h), e.place(h)}
+	ids := []string{e.placeMachine(h, "/m/avd-01"), e.placeMachine(h, "/m/avd-02")}
 	slices.Sort(ids)
 	priv := rsaKey(t, 2048)
 	wrap := writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&priv.PublicKey))

@@ -58,7 +58,14 @@ func killAt(h *Host, step string) {
 
 func (e *crashEnv) place(h *Host) string {
 	e.t.Helper()
-	pl, err := h.PlaceVM(context.Background(), arm.PlaceRequest{MachineID: "/m/avd-01", CustomLocation: arm.DefaultCustomLocation,
+	return e.placeMachine(h, "/m/avd-01")
+}
+
+// placeMachine places the VM of machine (PlaceVM is idempotent per machine:
+// a second VM needs another machine).
+func (e *crashEnv) placeMachine(h *Host, machine string) string {
+	e.t.Helper()
+	pl, err := h.PlaceVM(context.Background(), arm.PlaceRequest{MachineID: machine, CustomLocation: arm.DefaultCustomLocation,
 		Hardware: arm.Hardware{Processors: 2, MemoryMB: 4096}, Security: arm.Security{Type: "TrustedLaunch", TPM: true, SecureBoot: true}})
 	if err != nil {
 		e.t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 )
 
 func TestSecureBootReEnable(t *testing.T) {
@@ -51,5 +53,22 @@ func TestSecureBootReEnable(t *testing.T) {
 		if err := h.EnableSecureBoot(ctx, vm.VMID); !errors.Is(err, ErrInfrastructure) {
 			t.Errorf("EnableSecureBoot of the resource bridge: %v, want ErrInfrastructure", err)
 		}
+	}
+}
+
+// TestPlaceKeepsSecureBootOff: a VM created without Secure Boot (a standard
+// VM) is observed with it off, not with the trusted-launch default.
+func TestPlaceKeepsSecureBootOff(t *testing.T) {
+	ctx := context.Background()
+	e := newCrashEnv(t)
+	h := e.open()
+	pl, err := h.PlaceVM(ctx, arm.PlaceRequest{MachineID: "/m/std-01", CustomLocation: arm.DefaultCustomLocation,
+		Hardware: arm.Hardware{Processors: 2, MemoryMB: 4096}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.VM(ctx, pl.VMID)
+	if err != nil || st.SecureBoot {
+		t.Fatalf("standard VM: SecureBoot=%v %v, want off", st.SecureBoot, err)
 	}
 }
