@@ -57,6 +57,8 @@ type vmRecord struct {
 	Owner          string   `json:"owner"`
 	ACL            []string `json:"acl"`
 	Resets         int      `json:"resets"`
+	// Boot is how the guest boots and what its running boot measured (boot.go).
+	Boot bootRecord `json:"boot"`
 }
 
 // clusterFile is <cluster>/cluster.json.
