@@ -261,4 +261,3 @@ func (h *Host) sealBack(e guestEntry, kept map[string][]byte) error {
 	}
 	return removeFile(h.statePath(rec.Cluster, rec.VMID, old))
 }
-
