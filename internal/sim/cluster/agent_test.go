@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"fmt"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,7 +58,6 @@ func TestDefaultAgent(t *testing.T) {
 		})
 	}
 }
-
 
 // TestRunCommandNeedsARunningGuest: a stopped VM, the resource bridge and a
 // VM without a vTPM get what a shell in them would, or an ARM failure.
