@@ -43,6 +43,15 @@ func (r *Reference) Do(seed int64, fn func(tr transport.TPM) error) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.open(seed); err != nil {
+		return err
+	}
+	return fn(transport.FromReadWriter(r.sim))
+}
+
+// open makes the open instance the one of seed, manufacturing it when
+// needed. The caller holds mu.
+func (r *Reference) open(seed int64) error {
 	if r.closed {
 		return ErrClosed
 	}
@@ -53,14 +62,15 @@ func (r *Reference) Do(seed int64, fn func(tr transport.TPM) error) error {
 			return fmt.Errorf("reference tpm: close instance of seed %d: %w", r.seed, err)
 		}
 	}
-	if r.sim == nil {
-		sim, err := simulator.GetWithFixedSeedInsecure(seed)
-		if err != nil {
-			return fmt.Errorf("reference tpm: start with seed %d: %w", seed, err)
-		}
-		r.sim, r.seed = sim, seed
+	if r.sim != nil {
+		return nil
 	}
-	return fn(transport.FromReadWriter(r.sim))
+	sim, err := simulator.GetWithFixedSeedInsecure(seed)
+	if err != nil {
+		return fmt.Errorf("reference tpm: start with seed %d: %w", seed, err)
+	}
+	r.sim, r.seed = sim, seed
+	return nil
 }
 
 // Close stops the simulator, freeing it for another Reference in this process.

@@ -150,20 +150,6 @@ func (h *Host) SetHardware(_ context.Context, vmID string, hw arm.Hardware) erro
 	})
 }
 
-// RunCommand runs a run command in a running guest. Guests do not boot an
-// operating system yet, so the output echoes the script or command ID.
-func (h *Host) RunCommand(_ context.Context, req arm.RunCommandRequest) (arm.RunCommandResult, error) {
-	var res arm.RunCommandResult
-	err := h.withVM(req.VMID, func(rec *vmRecord, _ *clusterFile) error {
-		if rec.Power != PowerRunning {
-			return fmt.Errorf("vm %s: run command %s: the VM is not running: start it first: %w", rec.Name, req.Name, ErrInvalidState)
-		}
-		res = arm.RunCommandResult{Output: req.Script + req.CommandID}
-		return nil
-	})
-	return res, err
-}
-
 func nodeAgentRuns(c *clusterFile, rec *vmRecord) error {
 	n := c.node(rec.Node)
 	if n == nil {

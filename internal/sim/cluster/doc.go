@@ -9,7 +9,11 @@
 // in the VM's guest state file. It owns that state under <stateDir>/cluster,
 // written with atomic renames in an order that a kill at any point leaves
 // readable (the VM record is the commit point), under one file lock shared by
-// every process. It implements arm.Host, reports what the owner node would show
+// every process. Starting a VM boots its guest: a real firmware event log
+// (internal/sim/guestboot, chosen by the image's OS and Secure Boot) and any
+// planted boot component are extended into its vTPM, and Run Commands run
+// inside the guest through a pluggable GuestAgent that reaches that vTPM and
+// log. It implements arm.Host, reports what the owner node would show
 // (Observe) and injects the platform's incidents. It must not import any
 // driver implementation, the planner, apply or view, must never let key
 // material out (only a fingerprint), and must never let anyone change the Arc

@@ -18,9 +18,12 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 )
 
-// TPM runs functions on a TPM manufactured from a seed: *vtpm.Reference.
+// TPM runs functions on a TPM manufactured from a seed: *vtpm.Reference. Do
+// finds it as the last call left it; Boot finds it just powered on (PCRs at
+// their reset values, the seed's EK), where a guest's boot starts.
 type TPM interface {
 	Do(seed int64, fn func(tr transport.TPM) error) error
+	Boot(seed int64, fn func(tr transport.TPM) error) error
 }
 
 // guestState is the vTPM state sealed in a guest state file: the seed the
@@ -29,6 +32,9 @@ type TPM interface {
 type guestState struct {
 	Seed  int64 `json:"seed"`
 	Epoch int   `json:"epoch"`
+	// Kept is what guest commands keep bound to this vTPM (Guest.Keep), such
+	// as key blobs only this TPM can load; a new vTPM starts without it.
+	Kept map[string][]byte `json:"kept,omitempty"`
 }
 
 // sealedFile is a guest state file: guestState sealed with AES-256-GCM under
@@ -162,26 +168,28 @@ func freshState(epoch int) (guestState, error) {
 	return guestState{Seed: int64(binary.LittleEndian.Uint64(b[:]) >> 1), Epoch: epoch}, nil
 }
 
-// unlocks reports whether the VM's key is in its cluster's vault and opens
-// the guest state its record names.
-func (h *Host) unlocks(rec *vmRecord) (bool, error) {
-	key, ok, err := h.readKey(rec.Cluster, rec.VMID)
+// openState returns the vTPM state sealed in the guest state file rec names
+// and the key that opens it; ok is false when the VM's key is not in its
+// cluster's vault, is not the one that sealed the state, or the file is gone.
+func (h *Host) openState(rec *vmRecord) (st guestState, key []byte, ok bool, err error) {
+	key, ok, err = h.readKey(rec.Cluster, rec.VMID)
 	if err != nil || !ok || fingerprint(key) != rec.KeyFingerprint {
-		return false, err
+		return guestState{}, nil, false, err
 	}
 	data, err := os.ReadFile(h.statePath(rec.Cluster, rec.VMID, rec.StateGen))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return guestState{}, nil, false, nil
 	}
 	if err != nil {
-		return false, err
+		return guestState{}, nil, false, err
 	}
-	if _, err := unseal(data, rec.VMID, key); errors.Is(err, errLocked) {
-		return false, nil
+	st, err = unseal(data, rec.VMID, key)
+	if errors.Is(err, errLocked) {
+		return guestState{}, nil, false, nil
 	} else if err != nil {
-		return false, err
+		return guestState{}, nil, false, err
 	}
-	return true, nil
+	return st, key, true, nil
 }
 
 // newVTPM gives rec a freshly manufactured vTPM sealed with its key, creating
@@ -215,6 +223,9 @@ func (h *Host) newVTPM(rec *vmRecord) error {
 	if err != nil {
 		return err
 	}
+	if err := h.measureBoot(rec, st.Seed); err != nil {
+		return fmt.Errorf("vm %s: boot the guest: %w", rec.Name, err)
+	}
 	data, err := seal(rec.VMID, key, st)
 	if err != nil {
 		return err
@@ -240,8 +251,9 @@ func (h *Host) newVTPM(rec *vmRecord) error {
 	return removeFile(h.statePath(rec.Cluster, rec.VMID, old))
 }
 
-// boot starts rec on its node: with the VM's key its vTPM comes back as it
-// was; without it, the platform creates a new key and a new vTPM.
+// boot starts rec on its node and boots its guest (boot.go): with the VM's
+// key its vTPM comes back as it was and measures this boot; without it, the
+// platform creates a new key and a new vTPM, which measures the boot.
 func (h *Host) boot(c *clusterFile, rec *vmRecord) error {
 	n := c.node(rec.Node)
 	if n == nil {
@@ -252,14 +264,18 @@ func (h *Host) boot(c *clusterFile, rec *vmRecord) error {
 	}
 	rec.Power = PowerRunning
 	if rec.StateGen == 0 && rec.Isolation != isolationTL {
+		rec.Boot.Boots++ // no vTPM: nothing measures this boot
 		return h.writeRecord(rec)
 	}
-	ok, err := h.unlocks(rec)
+	st, _, ok, err := h.openState(rec)
 	if err != nil {
 		return fmt.Errorf("vm %s: start: %w", rec.Name, err)
 	}
-	if ok {
-		return h.writeRecord(rec)
+	if !ok {
+		return h.newVTPM(rec)
 	}
-	return h.newVTPM(rec)
+	if err := h.measureBoot(rec, st.Seed); err != nil {
+		return fmt.Errorf("vm %s: boot the guest: %w", rec.Name, err)
+	}
+	return h.writeRecord(rec)
 }

@@ -21,6 +21,7 @@ type Host struct {
 	root    string
 	tpm     TPM
 	ownTPM  *vtpm.Reference
+	agent   GuestAgent
 	mu      sync.Mutex
 	cache   map[string]cacheEntry
 	crashAt func(step string) error // tests: simulate a kill between writes
@@ -32,7 +33,7 @@ var _ arm.Host = (*Host)(nil)
 // cluster of opts that does not exist yet (an existing cluster keeps its
 // state), and repairs what an interrupted write left behind.
 func Open(stateDir string, opts Options) (*Host, error) {
-	h := &Host{root: filepath.Join(stateDir, "cluster"), tpm: opts.TPM, cache: map[string]cacheEntry{}}
+	h := &Host{root: filepath.Join(stateDir, "cluster"), tpm: opts.TPM, agent: opts.GuestAgent, cache: map[string]cacheEntry{}}
 	for _, d := range []string{vmsDir, cacheDir} {
 		if err := os.MkdirAll(filepath.Join(h.root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("cluster: open %s: %w", stateDir, err)

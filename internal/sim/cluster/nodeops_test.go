@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -70,5 +71,53 @@ func TestPlaceKeepsSecureBootOff(t *testing.T) {
 	st, err := h.VM(ctx, pl.VMID)
 	if err != nil || st.SecureBoot {
 		t.Fatalf("standard VM: SecureBoot=%v %v, want off", st.SecureBoot, err)
+	}
+}
+
+// TestSecureBootOffBootsWithoutIt: Secure Boot switched off on the node is
+// what the next boot measures (the guest sees it off, and its event log
+// changes), and switching it back on is measured at the boot after.
+func TestSecureBootOffBootsWithoutIt(t *testing.T) {
+	ctx := context.Background()
+	e := newCrashEnv(t)
+	h := e.open()
+	id := e.place(h)
+	look := func() (bool, []byte) {
+		t.Helper()
+		var sb bool
+		var log []byte
+		if err := h.InGuest(ctx, id, func(g *Guest) error { sb, log = g.SecureBoot, g.EventLog(); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return sb, log
+	}
+	on, logOn := look()
+	if !on {
+		t.Fatal("a new trusted-launch guest booted without Secure Boot")
+	}
+	if err := h.DisableSecureBoot(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if sb, _ := look(); !sb {
+		t.Fatal("switching Secure Boot off changed the running boot")
+	}
+	if err := h.RestartVM(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	off, logOff := look()
+	if off || bytes.Equal(logOn, logOff) {
+		t.Fatalf("after a restart with Secure Boot off: guest sees %v, log changed %v", off, !bytes.Equal(logOn, logOff))
+	}
+	if err := h.StopVM(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.EnableSecureBoot(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.StartVM(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if sb, log := look(); !sb || !bytes.Equal(log, logOn) {
+		t.Fatalf("after re-enabling: guest sees %v, log back to the first %v", sb, bytes.Equal(log, logOn))
 	}
 }

@@ -59,6 +59,8 @@ type vmRecord struct {
 	Resets         int      `json:"resets"`
 	// SecureBootOff: someone switched Secure Boot off on the node (drift); nodeops.go.
 	SecureBootOff bool `json:"secure_boot_off,omitempty"`
+	// Boot is how the guest boots and what its running boot measured (boot.go).
+	Boot bootRecord `json:"boot"`
 }
 
 // clusterFile is <cluster>/cluster.json.

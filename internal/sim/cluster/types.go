@@ -104,6 +104,8 @@ type Options struct {
 	// TPM is the process's reference TPM (one per process, see
 	// vtpm.Reference); nil makes Open create one that Close closes.
 	TPM TPM
+	// GuestAgent runs Run Commands inside guests; nil is DefaultAgent.
+	GuestAgent GuestAgent
 }
 
 // ClusterState is what an observer of one cluster sees.
