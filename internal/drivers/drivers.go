@@ -101,6 +101,11 @@ type Node struct {
 	State          NodeState  `json:"state"`
 	IgvmAgent      AgentState `json:"igvm_agent"`
 	MigrationIPsec bool       `json:"migration_ipsec"` // live-migration traffic covered by IPsec rules
+	// NodeAgent is Azure Local's MOC node agent (wssdagent); "" on a
+	// platform without one. "VM start, stop or delete may fail" without it,
+	// so a node whose node agent does not run is blocked for
+	// trusted-launch VMs, as for IgvmAgent.
+	NodeAgent AgentState `json:"node_agent,omitempty"`
 }
 
 // VM is one observed virtual machine.

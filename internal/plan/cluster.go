@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strings"
 	"sort"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -163,6 +164,8 @@ func (cp *clusterPlan) nodeReady(node string, trusted bool) (dep string, blocked
 		return "", notReady("node %s is not a node of cluster %s; fix placement.node", node, cp.spec.Name)
 	case n.State != drivers.NodeUp:
 		return "", notReady("node %s is %s; plan again once it is Up, or choose another placement.node", node, n.State)
+	case trusted && n.NodeAgent != "" && n.NodeAgent != drivers.AgentRunning:
+		return "", notReady("the MOC node agent (wssdagent) on node %s is %s, so VMs cannot start, stop or be created there; restart it on the node (Restart-Service wssdagent) or choose another placement.node", node, n.NodeAgent)
 	case !trusted || n.IgvmAgent == drivers.AgentRunning:
 		return "", nil
 	case n.IgvmAgent == drivers.AgentAbsent:
@@ -182,16 +185,20 @@ func (cp *clusterPlan) pickNode(d *spec.VM) (node, dep string, blocked *Blocked)
 		dep, blocked = cp.nodeReady(d.Placement.Node, trusted)
 		return d.Placement.Node, dep, blocked
 	}
+	var why []string
 	for _, pass := range []bool{false, true} {
 		for _, name := range cp.nodeOrder {
 			dep, blocked := cp.nodeReady(name, trusted)
 			if blocked == nil && (dep != "") == pass {
 				return name, dep, nil
 			}
+			if blocked != nil && !pass {
+				why = append(why, blocked.Reason)
+			}
 		}
 	}
 	if trusted {
-		return "", "", notReady("no Up node of cluster %s has a running IgvmAgent, so no node can run a trusted-launch VM; start or install IgvmAgent on a node", cp.spec.Name)
+		return "", "", notReady("no node of cluster %s can run a trusted-launch VM: %s", cp.spec.Name, strings.Join(why, "; "))
 	}
 	return "", "", notReady("no node of cluster %s is Up; plan again once one is", cp.spec.Name)
 }

@@ -149,3 +149,38 @@ func TestClassicProfileIsTheDefault(t *testing.T) {
 		t.Fatalf("the classic plan lost its Hyper-V steps:\n%s", render(none))
 	}
 }
+
+// TestNodeAgentBlocksTrustedLaunch: a node whose MOC node agent (wssdagent)
+// does not run cannot take a trusted-launch VM; the create goes to a node
+// whose agent runs, or is blocked when none does.
+func TestNodeAgentBlocksTrustedLaunch(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		stopped []string
+		node    string // "" = blocked
+	}{
+		{"first node's agent stopped", []string{"node1"}, "node2"},
+		{"every agent stopped", []string{"node1", "node2", "node3"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			obs := azureLocalObserved()
+			for i := range obs["c1"].Nodes {
+				n := &obs["c1"].Nodes[i]
+				n.NodeAgent = drivers.AgentRunning
+				for _, s := range tt.stopped {
+					if n.Name == s {
+						n.NodeAgent = drivers.AgentStopped
+					}
+				}
+			}
+			p := mustBuild(t, desiredOf(clusterSpec(), vmSpec("a")), obs, plan.Options{})
+			create := findStep(p, "vm/a/create-vm")
+			switch {
+			case tt.node == "" && (create.Blocked == nil || !strings.Contains(create.Blocked.Reason, "wssdagent")):
+				t.Fatalf("create not blocked by the node agents: %+v", create)
+			case tt.node != "" && (create.Blocked != nil || create.Params.TargetNode != tt.node):
+				t.Fatalf("create: blocked %+v on %q, want %s", create.Blocked, create.Params.TargetNode, tt.node)
+			}
+		})
+	}
+}
