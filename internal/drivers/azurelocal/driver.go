@@ -31,6 +31,10 @@ type Endpoint struct {
 	Location       string
 	CustomLocation string
 	Nodes          psnode.Transport
+	// GuestIdentity: the guests run tlreconcile's guest agent, so the vTPM
+	// identity is read through Run Command (the simulated guests do; on a
+	// real cluster the agent must be in the image, issue 12).
+	GuestIdentity bool
 	// LogicalNetwork is the logical network the NIC of a new VM joins (until
 	// a VM declares its own network).
 	LogicalNetwork string

@@ -47,7 +47,11 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 	if nodeErr != nil {
 		return nil, fmt.Errorf("cluster/%s: observe the nodes: %w", ref.Name, nodeErr)
 	}
-	return c.join(vms, reports), nil
+	obs := c.join(vms, reports)
+	if err := c.readIdentities(ctx, obs.VMs); err != nil {
+		return nil, fmt.Errorf("cluster/%s: %w", ref.Name, err)
+	}
+	return obs, nil
 }
 
 // armInventory lists the resource group's HCI machines and reads their VM

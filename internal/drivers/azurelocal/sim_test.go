@@ -58,7 +58,7 @@ func newSimPlatform(t *testing.T) *simPlatform {
 	}
 	ep := Endpoint{Cloud: c, Credential: cred, HTTP: &http.Client{Transport: specChecked{spec: spec, t: t, next: hc.Transport}},
 		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet",
+		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true,
 		Infrastructure: []string{simClusterName + "-arcbridge"},
 		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, PollFrequency: 10 * time.Millisecond}
 	d := New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
@@ -124,6 +124,11 @@ func TestDriverOnSimulatedAzureLocal(t *testing.T) {
 		t.Fatalf("observed after create: %+v (annotations %+v)", vm, vm.Annotations)
 	}
 
+	id1 := vm.VTPMIdentity
+	if st, err := p.host.Observe(ctx, simClusterName, cluster.ObserveOptions{Identities: true}); err != nil || !hasIdentity(st, vm.ID, id1) || id1 == "" {
+		t.Fatalf("the identity read in the guest (%q) is not the vTPM's: %v", id1, err)
+	}
+
 	p.apply(drivers.Op{Kind: drivers.OpStopVM, VM: "avd-01"})
 	p.apply(drivers.Op{Kind: drivers.OpSetHardware, VM: "avd-01", Params: &drivers.Params{Processors: 4, MemoryMB: 8192}})
 	p.apply(drivers.Op{Kind: drivers.OpStartVM, VM: "avd-01"})
@@ -136,8 +141,8 @@ func TestDriverOnSimulatedAzureLocal(t *testing.T) {
 		other = "node1"
 	}
 	p.apply(drivers.Op{Kind: drivers.OpMoveVM, VM: "avd-01", Params: &drivers.Params{TargetNode: other}})
-	if vm = p.observe()["avd-01"]; vm.Node != other {
-		t.Fatalf("after move to %s: on %s", other, vm.Node)
+	if vm = p.observe()["avd-01"]; vm.Node != other || vm.VTPMIdentity != id1 {
+		t.Fatalf("after a live migration to %s: on %s, identity %s (was %s)", other, vm.Node, vm.VTPMIdentity, id1)
 	}
 
 	if err := p.host.DisableSecureBoot(ctx, vm.ID); err != nil {
@@ -232,5 +237,38 @@ func TestDriverNodesAndUnmanaged(t *testing.T) {
 	}
 	if st, _ := p.host.Observe(ctx, simClusterName, cluster.ObserveOptions{}); len(st.VMs) != 2 {
 		t.Fatalf("the cluster holds %d VMs, want the bridge and the local VM", len(st.VMs))
+	}
+}
+
+func hasIdentity(st cluster.ClusterState, vmID, id string) bool {
+	for _, v := range st.VMs {
+		if v.VMID == vmID {
+			return v.Identity == id
+		}
+	}
+	return false
+}
+
+// TestDriverSeesALostVTPM: a failover without the guest state key (the VM
+// starts on a node of a system that lacks it) gives the vTPM a new identity,
+// and the next Observe reads it from the guest; with the key it is kept.
+func TestDriverSeesALostVTPM(t *testing.T) {
+	p := newSimPlatform(t)
+	ctx := context.Background()
+	p.apply(tlCreate("avd-02"))
+	before := p.observe()["avd-02"]
+	other := map[string]string{"node1": "node2", "node2": "node1"}[before.Node]
+	if err := p.host.MoveVM(ctx, before.ID, cluster.Target{Node: other}, true); err != nil {
+		t.Fatal(err)
+	}
+	if kept := p.observe()["avd-02"]; kept.VTPMIdentity != before.VTPMIdentity || kept.Node != other {
+		t.Fatalf("failover with the key: %s on %s, want %s on %s", kept.VTPMIdentity, kept.Node, before.VTPMIdentity, other)
+	}
+	if err := p.host.MoveVM(ctx, before.ID, cluster.Target{Node: before.Node}, false); err != nil {
+		t.Fatal(err)
+	}
+	lost := p.observe()["avd-02"]
+	if lost.VTPMIdentity == "" || lost.VTPMIdentity == before.VTPMIdentity {
+		t.Fatalf("failover without the key: identity %q, want a new one (was %s)", lost.VTPMIdentity, before.VTPMIdentity)
 	}
 }

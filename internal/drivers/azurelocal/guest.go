@@ -1,0 +1,130 @@
+package azurelocal
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
+
+// The vTPM's identity is read from inside the guest (DESIGN §4, §8): the
+// host cannot see the EK of a trusted-launch vTPM, so the driver asks the
+// guest through the Arc machine's Run Command, the channel into a guest that
+// needs no network path to it. The command is the guest agent's; a guest
+// without it answers "command not found", and its identity is unknown ("",
+// never "lost").
+
+// identityCommand is the guest agent command that prints the hex sha256 of
+// the vTPM's EK public area.
+const identityCommand = "tpm-ek"
+
+// runCommandName is the run command the driver creates, and deletes after.
+const runCommandName = "tlreconcile-vtpm-identity"
+
+// identityConcurrency bounds the run commands of one observation.
+const identityConcurrency = 8
+
+var identityHex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+type runCommand struct {
+	Location   string               `json:"location"`
+	Properties runCommandProperties `json:"properties"`
+}
+
+type runCommandProperties struct {
+	Source           *runCommandSource `json:"source,omitempty"`
+	TimeoutInSeconds int               `json:"timeoutInSeconds,omitempty"`
+	InstanceView     *runCommandView   `json:"instanceView,omitempty"`
+}
+
+type runCommandSource struct {
+	Script string `json:"script"`
+}
+
+type runCommandView struct {
+	ExecutionState string `json:"executionState"`
+	ExitCode       int    `json:"exitCode"`
+	Output         string `json:"output"`
+	Error          string `json:"error"`
+}
+
+func (c *armClient) runCommandPath(machine string) string {
+	return c.machinePath(machine) + "/runCommands/" + runCommandName
+}
+
+// guestIdentity runs the identity command in the guest of machine and
+// returns the identity it printed; "" when the guest has no agent that
+// knows the command (not an error: attestation is unavailable there).
+func (c *armClient) guestIdentity(ctx context.Context, machine string) (string, error) {
+	body := runCommand{Location: c.cfg.Location, Properties: runCommandProperties{
+		Source: &runCommandSource{Script: identityCommand}, TimeoutInSeconds: 60}}
+	resp, err := c.do(ctx, http.MethodPut, c.runCommandPath(machine), body, http.StatusOK, http.StatusCreated)
+	if err != nil {
+		return "", err
+	}
+	rc, err := wait[runCommand](ctx, c, resp, runtime.FinalStateViaAzureAsyncOp)
+	defer c.deleteRunCommand(context.WithoutCancel(ctx), machine)
+	if err != nil {
+		return "", nil // the command failed in the guest (no agent, no TPM): unknown
+	}
+	v := rc.Properties.InstanceView
+	if v == nil || v.ExitCode != 0 {
+		return "", nil
+	}
+	id := strings.TrimSpace(v.Output)
+	if !identityHex.MatchString(id) {
+		return "", fmt.Errorf("vm/%s: the guest answered %q for its vTPM identity, not a sha256", machine, truncate(id, 80))
+	}
+	return id, nil
+}
+
+func (c *armClient) deleteRunCommand(ctx context.Context, machine string) {
+	resp, err := c.do(ctx, http.MethodDelete, c.runCommandPath(machine), nil, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
+	if err != nil {
+		return
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		_ = decode(resp, nil)
+		return
+	}
+	_, _ = wait[struct{}](ctx, c, resp, runtime.FinalStateViaLocation)
+}
+
+// readIdentities fills VTPMIdentity of every running managed VM with a
+// vTPM, identityConcurrency guests at a time (when the endpoint's guests run
+// the agent).
+func (c *conn) readIdentities(ctx context.Context, vms []drivers.VM) error {
+	if !c.ep.GuestIdentity {
+		return nil
+	}
+	sem := make(chan struct{}, identityConcurrency)
+	errs := make([]error, len(vms))
+	var wg sync.WaitGroup
+	for i := range vms {
+		v := &vms[i]
+		if v.Annotations == nil || v.Infrastructure || !v.TPMEnabled || v.Power != drivers.PowerRunning {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			id, err := c.arm.guestIdentity(ctx, v.Name)
+			v.VTPMIdentity, errs[i] = id, err
+			v.VTPMInitialized = v.VTPMInitialized || id != ""
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
