@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
@@ -83,6 +84,7 @@ func (o *rootOptions) registry() *drivers.Registry {
 	r := drivers.NewRegistry()
 	r.Register(sim.Name, sim.Factory)
 	r.Register(hyperv.Name, hyperv.Factory)
+	r.Register(azurelocal.Name, azurelocal.Factory)
 	return r
 }
 

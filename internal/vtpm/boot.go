@@ -32,5 +32,6 @@ func (r *Reference) Boot(seed int64, fn func(tr transport.TPM) error) error {
 	if err := r.open(seed); err != nil {
 		return err
 	}
+	defer r.done()
 	return fn(transport.FromReadWriter(r.sim))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
@@ -345,5 +346,30 @@ func TestReferenceConcurrent(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestReleasingReferenceDoesNotBlockOthers: a releasing Reference gives the
+// process's one simulator back after each call, so a second Reference is
+// not blocked while the first is idle; the EK of a seed stays the same.
+func TestReleasingReferenceDoesNotBlockOthers(t *testing.T) {
+	a, b := vtpm.NewReleasingReference(), vtpm.NewReference()
+	defer a.Close()
+	defer b.Close()
+	var ekA, ekB string
+	if err := a.Do(7, func(tr transport.TPM) error { var err error; ekA, err = vtpm.EKFingerprint(tr, vtpm.ECC); return err }); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Do(7, func(tr transport.TPM) error { var err error; ekB, err = vtpm.EKFingerprint(tr, vtpm.ECC); return err })
+	}()
+	select {
+	case err := <-done:
+		if err != nil || ekA != ekB {
+			t.Fatalf("second Reference: %v, EK %s vs %s", err, ekB, ekA)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the second Reference is blocked by an idle releasing one")
 	}
 }

@@ -55,7 +55,10 @@ func Open(stateDir string, opts Options) (*Host, error) {
 		return nil, err
 	}
 	if h.tpm == nil {
-		h.ownTPM = vtpm.NewReference()
+		// Released after every call: a process may hold several simulated
+		// systems (sim serve and an incident command in tests, two clusters)
+		// and the sim driver, and the C simulator is one per process.
+		h.ownTPM = vtpm.NewReleasingReference()
 		h.tpm = h.ownTPM
 	}
 	return h, nil
