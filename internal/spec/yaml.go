@@ -32,7 +32,6 @@ type document struct {
 	node   *yaml.Node // the document's root content node; positions come from here
 	value  any
 	broken bool // had a YAML-level error: reported, but not used
-	valid  bool // passed the schema and has no YAML-level error
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
