@@ -134,6 +134,7 @@ type fileResult struct {
 	// names of Cluster documents that failed the schema but did name
 	// themselves, so references to them do not cascade into unknown-cluster noise
 	brokenClusters []string
+	intern         interner // while the file is checked
 }
 
 // checkFiles reads, parses, schema-checks and decodes files with one worker
@@ -187,6 +188,7 @@ func checkFile(src source, col *collector, val *validator) fileResult {
 		valid := val.validate(doc, &r.diags) && !doc.broken
 		r.add(doc, valid)
 	}
+	r.intern = interner{}
 	return r
 }
 
@@ -210,7 +212,7 @@ func (r *fileResult) add(doc *document, valid bool) {
 	case KindCluster:
 		r.clusters = append(r.clusters, clusterDoc{Cluster: decodeCluster(doc), doc: ref()})
 	case KindTrustedLaunchVM:
-		r.vms = append(r.vms, decodeVM(doc))
+		r.vms = append(r.vms, r.intern.vm(doc))
 		r.vmRefs = append(r.vmRefs, ref())
 	case KindImageCatalog:
 		name, imgs := decodeCatalog(doc, false)
