@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -113,7 +114,9 @@ func BenchmarkValidate10000VMs(b *testing.B) {
 
 // BenchmarkLoadFleet loads the fleet bench/fleet.sh measures (one Cluster,
 // VMs in files of 100) at three sizes; allocations per op are the number the
-// script prints beside the OS's peak RSS. Run with -benchtime 1x.
+// script prints beside the OS's peak RSS, and live-B/VM is the heap the
+// loaded Desired keeps per VM (the heap grows with it, not with the YAML's
+// node count). Run with -benchtime 1x.
 func BenchmarkLoadFleet(b *testing.B) {
 	for _, n := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprintf("vms=%d", n), func(b *testing.B) {
@@ -122,12 +125,20 @@ func BenchmarkLoadFleet(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			var d *spec.Desired
 			for b.Loop() {
-				d, ds := spec.Load(spec.LoadOptions{Paths: []string{dir}})
+				var ds spec.Diagnostics
+				d, ds = spec.Load(spec.LoadOptions{Paths: []string{dir}})
 				if len(ds) != 0 || len(d.VMs) != n {
 					b.Fatalf("load: %d VMs, %d diagnostics", len(d.VMs), len(ds))
 				}
 			}
+			// what the result keeps alive, per VM: it bounds the heap at scale
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapAlloc)/float64(n), "live-B/VM")
+			runtime.KeepAlive(d)
 		})
 	}
 }
