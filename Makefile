@@ -6,7 +6,7 @@ PKGS     ?= ./...
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 export CGO_ENABLED = 1
 
-.PHONY: all build build-deps deps install test test-short lint fuzz bench demo golden clean
+.PHONY: all build build-deps deps install test test-short lint fuzz bench bench-fleet demo golden clean
 
 all: build
 
@@ -67,6 +67,11 @@ fuzz:
 BENCHTIME ?= 1x
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(PKGS)
+
+## bench-fleet: validate and plan 1,000 / 10,000 / 100,000 generated VMs (wall, CPU,
+## peak RSS from /usr/bin/time -v, beside kubeconform when installed); SIZES, REPEAT.
+bench-fleet:
+	@bash bench/fleet.sh
 
 ## demo: the main job on the sim driver, in a throw-away state dir. It needs no
 ## node (it parses no PowerShell) and no swtpm (the reference TPM).

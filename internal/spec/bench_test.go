@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/tlreconcile/tlreconcile/internal/spec"
+	"github.com/tlreconcile/tlreconcile/internal/spec/fleet"
 )
 
 // writeFleet writes 10,000 VM documents over 100 files, plus one cluster file.
@@ -108,4 +110,35 @@ func BenchmarkValidate10000VMs(b *testing.B) {
 			b.ReportMetric(float64(time.Since(start)/time.Duration(b.N))/float64(bare), "x-bare-decode")
 		}
 	})
+}
+
+// BenchmarkLoadFleet loads the fleet bench/fleet.sh measures (one Cluster,
+// VMs in files of 100) at three sizes; allocations per op are the number the
+// script prints beside the OS's peak RSS, and live-B/VM is the heap the
+// loaded Desired keeps per VM (the heap grows with it, not with the YAML's
+// node count). Run with -benchtime 1x.
+func BenchmarkLoadFleet(b *testing.B) {
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("vms=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			if _, err := fleet.Write(dir, fleet.Options{VMs: n}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			var d *spec.Desired
+			for b.Loop() {
+				var ds spec.Diagnostics
+				d, ds = spec.Load(spec.LoadOptions{Paths: []string{dir}})
+				if len(ds) != 0 || len(d.VMs) != n {
+					b.Fatalf("load: %d VMs, %d diagnostics", len(d.VMs), len(ds))
+				}
+			}
+			// what the result keeps alive, per VM: it bounds the heap at scale
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(ms.HeapAlloc)/float64(n), "live-B/VM")
+			runtime.KeepAlive(d)
+		})
+	}
 }

@@ -1,5 +1,10 @@
 package spec
 
+import (
+	"slices"
+	"strconv"
+)
+
 // Typed decoding of schema-valid documents, with the defaults of DESIGN §3.
 // The schema has already checked every type, so a wrong type here can only
 // mean "absent" and falls back to the default.
@@ -54,6 +59,67 @@ func labels(m map[string]any) map[string]string {
 		out[k] = s
 	}
 	return out
+}
+
+// interner makes the VMs of one file share their repeated strings (cluster,
+// image, template, power, node, label values) and their label maps, instead
+// of each VM keeping its own copies alive after the file's values are
+// garbage: a fleet file repeats most of them in every document. It lives as
+// long as one file's check.
+type interner struct {
+	strs   map[string]string
+	labels map[string]map[string]string
+	key    []byte
+}
+
+func (in *interner) str(s string) string {
+	if t, ok := in.strs[s]; ok {
+		return t
+	}
+	if in.strs == nil {
+		in.strs = map[string]string{}
+	}
+	in.strs[s] = s
+	return s
+}
+
+// labelSet returns a map equal to l, shared with every earlier VM of the file
+// whose labels are equal. l is the VM's own, freshly made map.
+func (in *interner) labelSet(l map[string]string) map[string]string {
+	if len(l) == 0 {
+		return l
+	}
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	in.key = in.key[:0]
+	for _, k := range keys {
+		in.key = strconv.AppendQuote(in.key, k)
+		in.key = strconv.AppendQuote(in.key, l[k])
+	}
+	if shared, ok := in.labels[string(in.key)]; ok {
+		return shared
+	}
+	if in.labels == nil {
+		in.labels = map[string]map[string]string{}
+	}
+	in.labels[string(in.key)] = l
+	return l
+}
+
+// vm decodes a VM document with in's shared strings and label maps.
+func (in *interner) vm(doc *document) VM {
+	v := decodeVM(doc)
+	v.Cluster = in.str(v.Cluster)
+	v.Labels = in.labelSet(v.Labels)
+	v.SecurityType = in.str(v.SecurityType)
+	v.Image = Image{Publisher: in.str(v.Image.Publisher), Offer: in.str(v.Image.Offer), Sku: in.str(v.Image.Sku), Version: in.str(v.Image.Version)}
+	v.SecureBoot.Template = in.str(v.SecureBoot.Template)
+	v.Placement.Node = in.str(v.Placement.Node)
+	v.Power = in.str(v.Power)
+	return v
 }
 
 func (d *document) pos() Pos { return Pos{File: d.file, Line: d.node.Line, Column: d.node.Column} }

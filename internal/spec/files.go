@@ -20,6 +20,9 @@ const StdinName = "<stdin>"
 type source struct {
 	name string
 	data []byte
+	// deferred: data is read by the worker that checks the file (readChecked),
+	// so only the files being checked are in memory at once.
+	deferred bool
 }
 
 // collector walks the given paths and reads every YAML file once.
@@ -114,9 +117,10 @@ func (c *collector) walk(dir string) {
 	}
 }
 
-// readFile reads one file under the size limit, once per resolved path. Only
-// regular files are read, and they are opened without blocking, so a file
-// swapped for a FIFO after the walk still never hangs the read.
+// readFile records one file under the size limit, once per resolved path, to
+// be read by readChecked. Only regular files are read, and they are opened
+// without blocking, so a file swapped for a FIFO after the walk still never
+// hangs the read.
 func (c *collector) readFile(path string, fi fs.FileInfo) {
 	key := path
 	if real, err := resolve(path); err == nil {
@@ -134,20 +138,20 @@ func (c *collector) readFile(path string, fi fs.FileInfo) {
 		c.report(RuleFileTooLarge, path, c.tooLarge(fmt.Sprintf("file (%d bytes)", fi.Size())))
 		return
 	}
-	if c.listOnly {
-		c.srcs = append(c.srcs, source{name: path})
-		return
-	}
+	c.srcs = append(c.srcs, source{name: path, deferred: !c.listOnly})
+}
+
+// readChecked reads a deferred source; a problem is returned as its
+// diagnostic. It only reads c's settings, so workers call it concurrently.
+func (c *collector) readChecked(path string) ([]byte, *Diagnostic) {
 	data, err := c.readRegular(path)
 	if err != nil {
-		c.report(RuleFileUnreadable, path, err.Error())
-		return
+		return nil, &Diagnostic{Severity: SeverityError, Rule: RuleFileUnreadable, File: path, Message: err.Error()}
 	}
 	if int64(len(data)) > c.maxSize {
-		c.report(RuleFileTooLarge, path, c.tooLarge("file"))
-		return
+		return nil, &Diagnostic{Severity: SeverityError, Rule: RuleFileTooLarge, File: path, Message: c.tooLarge("file")}
 	}
-	c.srcs = append(c.srcs, source{name: path, data: data})
+	return data, nil
 }
 
 // readRegular opens path without blocking and reads it only if it is still a

@@ -49,15 +49,7 @@ func Load(opts LoadOptions) (*Desired, Diagnostics) {
 	}
 	l := &loader{val: val, diags: &diags}
 	l.loadBuiltinCatalog()
-	for _, fr := range checkFiles(col.srcs, val) {
-		diags = append(diags, fr.diags...)
-		for _, doc := range fr.docs {
-			l.add(doc)
-		}
-	}
-	for _, src := range col.srcs {
-		l.files = append(l.files, src.name)
-	}
+	checkFiles(col, val, l.merge)
 	d := l.resolve()
 	return d, diags.sortAndDedup()
 }
@@ -68,7 +60,8 @@ type loader struct {
 	diags    *Diagnostics
 	files    []string
 	clusters []clusterDoc
-	vms      []vmDoc
+	vms      []VM      // in input order; become Desired.VMs
+	vmRefs   []*docRef // vmRefs[i] is where vms[i] was written
 	catalogs []catalogDoc
 	builtin  []CatalogImage
 	// names of documents that failed the schema but did name themselves,
@@ -78,18 +71,20 @@ type loader struct {
 
 type clusterDoc struct {
 	Cluster
-	doc *document
+	doc *docRef
 }
 
+// vmDoc is one of the loader's VMs while the rules run: a VM is only copied
+// once, from its file's result into the loader, which hands it on as Desired.VMs.
 type vmDoc struct {
-	VM
-	doc *document
+	*VM
+	doc *docRef
 }
 
 type catalogDoc struct {
 	name   string
 	images []CatalogImage
-	doc    *document
+	doc    *docRef
 }
 
 func (l *loader) loadBuiltinCatalog() {
@@ -126,61 +121,120 @@ func builtinCatalog() ([]CatalogImage, bool) {
 	return out, len(diags) == 0 && len(out) > 0
 }
 
-// fileResult is one file's documents, already checked against the schema.
+// fileResult is what one file leaves once checked: its typed documents,
+// reduced positions and diagnostics. Its node trees and maps are garbage.
 type fileResult struct {
-	docs  []*document
-	diags Diagnostics
+	name     string
+	read     bool // the file could be read: it is one of Desired.Files
+	diags    Diagnostics
+	clusters []clusterDoc
+	vms      []VM
+	vmRefs   []*docRef
+	catalogs []catalogDoc
+	// names of Cluster documents that failed the schema but did name
+	// themselves, so references to them do not cascade into unknown-cluster noise
+	brokenClusters []string
+	intern         interner // while the file is checked
 }
 
-// checkFiles parses and schema-checks files in parallel (one worker per CPU);
-// files are independent until the cross-document rules, and results keep the
-// input order so the outcome does not depend on scheduling.
-func checkFiles(srcs []source, val *validator) []fileResult {
+// checkFiles reads, parses, schema-checks and decodes files with one worker
+// per CPU; a worker holds one file's bytes, node tree and values at a time.
+// merge sees the results in input order (so the outcome does not depend on
+// scheduling), each as soon as it and every file before it are done.
+func checkFiles(col *collector, val *validator, merge func(*fileResult)) {
+	srcs := col.srcs
 	results := make([]fileResult, len(srcs))
+	done := make([]chan struct{}, len(srcs))
+	for i := range done {
+		done[i] = make(chan struct{})
+	}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), max(len(srcs), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				r := &results[i]
-				r.docs = parseFile(srcs[i], &r.diags)
-				for _, doc := range r.docs {
-					doc.valid = val.validate(doc, &r.diags) && !doc.broken
-				}
+				results[i] = checkFile(srcs[i], col, val)
+				close(done[i])
 			}
 		})
 	}
+	go func() {
+		for i := range srcs {
+			next <- i
+		}
+		close(next)
+	}()
 	for i := range srcs {
-		next <- i
+		<-done[i]
+		merge(&results[i])
+		results[i] = fileResult{}
 	}
-	close(next)
 	wg.Wait()
-	return results
+}
+
+// checkFile is one file's whole check: it is independent of every other file.
+func checkFile(src source, col *collector, val *validator) fileResult {
+	r := fileResult{name: src.name}
+	if src.deferred {
+		data, d := col.readChecked(src.name)
+		if d != nil {
+			r.diags = append(r.diags, *d)
+			return r
+		}
+		src.data = data
+	}
+	r.read = true
+	for _, doc := range parseFile(src, &r.diags) {
+		valid := val.validate(doc, &r.diags) && !doc.broken
+		r.add(doc, valid)
+	}
+	r.intern = interner{}
+	return r
 }
 
 // add keeps one schema-checked document when usable.
-func (l *loader) add(doc *document) {
+func (r *fileResult) add(doc *document, valid bool) {
 	root, _ := doc.value.(map[string]any)
 	kind, _ := root["kind"].(string)
-	if !doc.valid {
+	if !valid {
 		if kind == string(KindCluster) {
 			if name, isStr := obj(root, "metadata")["name"].(string); isStr {
-				if l.brokenClusters == nil {
-					l.brokenClusters = map[string]bool{}
-				}
-				l.brokenClusters[name] = true
+				r.brokenClusters = append(r.brokenClusters, name)
 			}
 		}
 		return
 	}
+	ref := func() *docRef {
+		ref := newDocRef(doc.file, doc.node)
+		return &ref
+	}
 	switch Kind(kind) {
 	case KindCluster:
-		l.clusters = append(l.clusters, clusterDoc{Cluster: decodeCluster(doc), doc: doc})
+		r.clusters = append(r.clusters, clusterDoc{Cluster: decodeCluster(doc), doc: ref()})
 	case KindTrustedLaunchVM:
-		l.vms = append(l.vms, vmDoc{VM: decodeVM(doc), doc: doc})
+		r.vms = append(r.vms, r.intern.vm(doc))
+		r.vmRefs = append(r.vmRefs, ref())
 	case KindImageCatalog:
 		name, imgs := decodeCatalog(doc, false)
-		l.catalogs = append(l.catalogs, catalogDoc{name: name, images: imgs, doc: doc})
+		r.catalogs = append(r.catalogs, catalogDoc{name: name, images: imgs, doc: ref()})
+	}
+}
+
+// merge takes one file's result, in input order.
+func (l *loader) merge(r *fileResult) {
+	*l.diags = append(*l.diags, r.diags...)
+	if r.read {
+		l.files = append(l.files, r.name)
+	}
+	l.clusters = append(l.clusters, r.clusters...)
+	l.vms = append(l.vms, r.vms...)
+	l.vmRefs = append(l.vmRefs, r.vmRefs...)
+	l.catalogs = append(l.catalogs, r.catalogs...)
+	for _, name := range r.brokenClusters {
+		if l.brokenClusters == nil {
+			l.brokenClusters = map[string]bool{}
+		}
+		l.brokenClusters[name] = true
 	}
 }
 
@@ -197,7 +251,7 @@ func (l *loader) resolve() *Desired {
 		l.checkCluster(c)
 	}
 	for i := range l.vms {
-		l.checkVM(&l.vms[i], clusters, catalog)
+		l.checkVM(vmDoc{VM: &l.vms[i], doc: l.vmRefs[i]}, clusters, catalog)
 	}
 	if len(l.clusters) == 0 && len(l.vms) == 0 && len(l.catalogs) == 0 {
 		return nil
@@ -208,9 +262,7 @@ func (l *loader) resolve() *Desired {
 	for _, c := range l.clusters {
 		d.Clusters = append(d.Clusters, c.Cluster)
 	}
-	for _, v := range l.vms {
-		d.VMs = append(d.VMs, v.VM)
-	}
+	d.VMs, l.vms, l.vmRefs = l.vms, nil, nil
 	slices.SortStableFunc(d.Clusters, func(a, b Cluster) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortStableFunc(d.VMs, func(a, b VM) int { return cmp.Or(cmp.Compare(a.Cluster, b.Cluster), cmp.Compare(a.Name, b.Name)) })
 	if d.Clusters == nil {

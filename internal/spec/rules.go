@@ -8,14 +8,14 @@ import (
 
 // Trusted-launch rules beyond the schema. Each diagnostic says what to do.
 
-func (l *loader) at(doc *document, ptr string, sev Severity, rule, msg string) {
-	_, n, _ := locate(doc.node, ptr)
-	*l.diags = append(*l.diags, Diagnostic{Severity: sev, Rule: rule, File: doc.file, Line: n.Line, Column: n.Column, Path: ptr, Message: msg})
+func (l *loader) at(doc *docRef, c cited, sev Severity, rule, msg string) {
+	p := doc.at(c)
+	*l.diags = append(*l.diags, Diagnostic{Severity: sev, Rule: rule, File: p.File, Line: p.Line, Column: p.Column, Path: c.pointer(), Message: msg})
 }
 
-func where(doc *document, ptr string) string {
-	_, n, _ := locate(doc.node, ptr)
-	return fmt.Sprintf("%s:%d:%d", doc.file, n.Line, n.Column)
+func where(doc *docRef, c cited) string {
+	p := doc.at(c)
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
 }
 
 // checkDuplicates reports every document whose kind and name another document
@@ -23,10 +23,10 @@ func where(doc *document, ptr string) string {
 func (l *loader) checkDuplicates() {
 	type named struct {
 		name string
-		doc  *document
+		doc  *docRef
 	}
 	check := func(kind string, items []named) {
-		byName := map[string][]*document{}
+		byName := map[string][]*docRef{}
 		var order []string
 		for _, it := range items {
 			if _, seen := byName[it.name]; !seen {
@@ -44,8 +44,8 @@ func (l *loader) checkDuplicates() {
 				if i == 0 {
 					other = docs[1]
 				}
-				l.at(doc, "/metadata/name", SeverityError, RuleDuplicateName,
-					fmt.Sprintf("%s name %q is also declared at %s; names must be unique across all files, so rename or remove one of them", kind, name, where(other, "/metadata/name")))
+				l.at(doc, citeMetadataName, SeverityError, RuleDuplicateName,
+					fmt.Sprintf("%s name %q is also declared at %s; names must be unique across all files, so rename or remove one of them", kind, name, where(other, citeMetadataName)))
 			}
 		}
 	}
@@ -53,8 +53,8 @@ func (l *loader) checkDuplicates() {
 	for _, c := range l.clusters {
 		cs = append(cs, named{c.Name, c.doc})
 	}
-	for _, v := range l.vms {
-		vs = append(vs, named{v.Name, v.doc})
+	for i := range l.vms {
+		vs = append(vs, named{l.vms[i].Name, l.vmRefs[i]})
 	}
 	for _, c := range l.catalogs {
 		ic = append(ic, named{c.name, c.doc})
@@ -66,20 +66,20 @@ func (l *loader) checkDuplicates() {
 
 func (l *loader) checkCluster(c *clusterDoc) {
 	if c.LiveMigration.Encryption == "none" {
-		l.at(c.doc, "/spec/liveMigration/encryption", SeverityWarning, RuleLiveMigrationPlain,
+		l.at(c.doc, citeLiveMigrationEncryption, SeverityWarning, RuleLiveMigrationPlain,
 			"live-migration traffic is not encrypted, and network-layer encryption such as IPsec is strongly recommended; set liveMigration.encryption: ipsec unless the migration network is otherwise protected")
 	}
 	if c.IgvmAgent == "ignore" {
-		l.at(c.doc, "/spec/igvmAgent", SeverityWarning, RuleIgvmAgentIgnored,
+		l.at(c.doc, citeIgvmAgent, SeverityWarning, RuleIgvmAgentIgnored,
 			"igvmAgent: ignore turns off the IGVmAgent check, but every node needs the IGVmAgent service for vTPM state transfer (a VM that moves to a node without it cannot unlock its vTPM); remove the field to use the default, required")
 	}
 	if c.VMFileAccess == "ignore" {
-		l.at(c.doc, "/spec/vmFileAccess", SeverityWarning, RuleVMFileAccessIgnored,
+		l.at(c.doc, citeVMFileAccess, SeverityWarning, RuleVMFileAccessIgnored,
 			"vmFileAccess: ignore turns off the file-access check, but VM state files hold the vTPM and must stay restricted to host administrators; remove the field to use the default, hostAdminsOnly")
 	}
 }
 
-func (l *loader) checkVM(v *vmDoc, clusters map[string]*clusterDoc, catalog []CatalogImage) {
+func (l *loader) checkVM(v vmDoc, clusters map[string]*clusterDoc, catalog []CatalogImage) {
 	doc := v.doc
 	// Cluster reference.
 	var cluster *clusterDoc
@@ -87,7 +87,7 @@ func (l *loader) checkVM(v *vmDoc, clusters map[string]*clusterDoc, catalog []Ca
 	case v.Cluster != "":
 		cluster = clusters[v.Cluster]
 		if cluster == nil && !l.brokenClusters[v.Cluster] {
-			l.at(doc, "/metadata/cluster", SeverityError, RuleUnknownCluster,
+			l.at(doc, citeMetadataCluster, SeverityError, RuleUnknownCluster,
 				fmt.Sprintf("cluster %q is not declared in any file; %s", v.Cluster, declareHint(l.clusterNames())))
 		}
 	case len(l.clusters) == 1 && len(l.brokenClusters) == 0:
@@ -96,11 +96,11 @@ func (l *loader) checkVM(v *vmDoc, clusters map[string]*clusterDoc, catalog []Ca
 	case len(l.clusters) == 0 && len(l.brokenClusters) > 0:
 		// the only clusters are invalid and reported already
 	default:
-		l.at(doc, "/metadata", SeverityError, RuleMissingCluster,
+		l.at(doc, citeMetadata, SeverityError, RuleMissingCluster,
 			"metadata.cluster is required unless exactly one Cluster is declared; "+declareHint(l.clusterNames()))
 	}
 	if cluster != nil && v.Placement.Node != "" && !slices.Contains(cluster.Nodes, v.Placement.Node) {
-		l.at(doc, "/spec/placement/node", SeverityError, RuleUnknownNode,
+		l.at(doc, citePlacementNode, SeverityError, RuleUnknownNode,
 			fmt.Sprintf("node %q is not a node of cluster %q (nodes: %s); use one of them, or add it to the cluster's spec.nodes", v.Placement.Node, cluster.Name, strings.Join(cluster.Nodes, ", ")))
 	}
 
@@ -111,20 +111,20 @@ func (l *loader) checkVM(v *vmDoc, clusters map[string]*clusterDoc, catalog []Ca
 	}
 	if v.SecurityType == SecurityTrustedLaunch {
 		if !v.SecureBoot.Enabled {
-			l.at(doc, "/spec/secureBoot/enabled", SeverityError, RuleTLNeedsSBAndVTPM,
+			l.at(doc, citeSecureBootEnabled, SeverityError, RuleTLNeedsSBAndVTPM,
 				"securityType TrustedLaunch needs Secure Boot: SecureBootEnabled must be true for trusted launch to function; set secureBoot.enabled: true (or securityType: Standard)")
 		}
 		if !v.VTPM.Enabled {
-			l.at(doc, "/spec/vtpm/enabled", SeverityError, RuleTLNeedsSBAndVTPM,
+			l.at(doc, citeVTPMEnabled, SeverityError, RuleTLNeedsSBAndVTPM,
 				"securityType TrustedLaunch needs the vTPM: EnableTPM must be true for trusted launch to function; set vtpm.enabled: true (or securityType: Standard)")
 		}
 	}
 	if found && v.SecureBoot.Enabled && !templateFits(img.OS, v.SecureBoot.Template) {
-		l.at(doc, "/spec/secureBoot/template", SeverityError, RuleTemplateMismatch,
+		l.at(doc, citeSecureBootTemplate, SeverityError, RuleTemplateMismatch,
 			fmt.Sprintf("Secure Boot template %s does not fit the %s image %s; use %s", v.SecureBoot.Template, img.OS, img.Image, strings.Join(templatesFor(img.OS), " or ")))
 	}
 	if v.BootIntegrityVerification {
-		l.at(doc, "/spec/bootIntegrityVerification", SeverityError, RuleBootIntegrity,
+		l.at(doc, citeBootIntegrity, SeverityError, RuleBootIntegrity,
 			"guest boot integrity verification is not available on Azure Local 23H2; remove bootIntegrityVerification or set it to false")
 	}
 }
@@ -175,13 +175,14 @@ func findImage(catalog []CatalogImage, img Image) (CatalogImage, bool) {
 }
 
 // imageNotSupported names the nearest catalog image and the first field that differs from it.
-func (l *loader) imageNotSupported(v *vmDoc, catalog []CatalogImage) {
+func (l *loader) imageNotSupported(v vmDoc, catalog []CatalogImage) {
 	if len(catalog) == 0 {
-		l.at(v.doc, "/spec/image", SeverityError, RuleImageNotSupported, "image catalog is empty; the binary is broken, rebuild it")
+		l.at(v.doc, citeImage, SeverityError, RuleImageNotSupported, "image catalog is empty; the binary is broken, rebuild it")
 		return
 	}
 	fields := func(i Image) [4]string { return [4]string{i.Publisher, i.Offer, i.Sku, i.Version} }
 	names := [4]string{"publisher", "offer", "sku", "version"}
+	cites := [4]cited{citeImagePublisher, citeImageOffer, citeImageSku, citeImageVersion}
 	want := fields(v.Image)
 	best, bestScore := catalog[0], -1<<30
 	for _, c := range catalog {
@@ -200,12 +201,12 @@ func (l *loader) imageNotSupported(v *vmDoc, catalog []CatalogImage) {
 	}
 	have := fields(best.Image)
 	var differ []string
-	first := ""
+	first := citeImage
 	for i := range have {
 		if !strings.EqualFold(have[i], want[i]) {
 			differ = append(differ, fmt.Sprintf("%s is %q, not %q", names[i], want[i], have[i]))
-			if first == "" {
-				first = names[i]
+			if first == citeImage {
+				first = cites[i]
 			}
 		}
 	}
@@ -213,7 +214,7 @@ func (l *loader) imageNotSupported(v *vmDoc, catalog []CatalogImage) {
 	if !best.BuiltIn {
 		where = "catalog"
 	}
-	l.at(v.doc, "/spec/image/"+first, SeverityError, RuleImageNotSupported,
+	l.at(v.doc, first, SeverityError, RuleImageNotSupported,
 		fmt.Sprintf("image %s is not a supported image: %s as in the nearest supported image %s of the %s; use a supported image, or add this one with an ImageCatalog document (images from outside Azure Marketplace are not supported)",
 			v.Image, strings.Join(differ, ", "), best.Image, where))
 }

@@ -74,7 +74,8 @@ type Image struct {
 	Version   string `json:"version"`
 }
 
-// VM is a `kind: TrustedLaunchVM` document with defaults applied.
+// VM is a `kind: TrustedLaunchVM` document with defaults applied. Labels
+// is read-only: VMs of one file with equal labels share one map.
 type VM struct {
 	Name                            string            `json:"name"`
 	Cluster                         string            `json:"cluster"`

@@ -19,7 +19,15 @@ import (
 // errors into diagnostics at the offending node.
 type validator struct {
 	compiled *jsonschema.Schema
-	raw      map[string]any // the schema as data, to list a mapping's known fields
+	// byKind is each kind's own definition ($defs/KIND), compiled from the same
+	// resource. For a document whose kind is KIND, the whole schema holds
+	// exactly when $defs/KIND does (the definition requires and checks
+	// apiVersion and kind itself; the root's allOf only dispatches on kind),
+	// so a valid document is checked once, without the root's three if
+	// branches. An invalid one is checked again against the whole schema,
+	// so its diagnostics are those the whole schema gives.
+	byKind map[string]*jsonschema.Schema
+	raw    map[string]any // the schema as data, to list a mapping's known fields
 }
 
 func newValidator() (*validator, error) {
@@ -37,11 +45,35 @@ func newValidator() (*validator, error) {
 	if err := json.Unmarshal(src, &raw); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return &validator{compiled: compiled, raw: raw}, nil
+	byKind := map[string]*jsonschema.Schema{}
+	for _, kind := range []Kind{KindCluster, KindTrustedLaunchVM, KindImageCatalog} {
+		s, err := c.Compile(schema.ID + "#/$defs/" + string(kind))
+		if err != nil {
+			return nil, fmt.Errorf("schema: %s: %w", kind, err)
+		}
+		byKind[string(kind)] = s
+	}
+	return &validator{compiled: compiled, byKind: byKind, raw: raw}, nil
+}
+
+// valid reports whether value passes the whole schema, checking only its
+// kind's definition when the kind is known (see byKind).
+func (v *validator) valid(value any) bool {
+	if m, ok := value.(map[string]any); ok {
+		if kind, ok := m["kind"].(string); ok {
+			if s := v.byKind[kind]; s != nil {
+				return s.Validate(value) == nil
+			}
+		}
+	}
+	return v.compiled.Validate(value) == nil
 }
 
 // validate reports every schema error of doc; it returns false if there was any.
 func (v *validator) validate(doc *document, diags *Diagnostics) bool {
+	if v.valid(doc.value) {
+		return true
+	}
 	err := v.compiled.Validate(doc.value)
 	if err == nil {
 		return true

@@ -32,7 +32,6 @@ type document struct {
 	node   *yaml.Node // the document's root content node; positions come from here
 	value  any
 	broken bool // had a YAML-level error: reported, but not used
-	valid  bool // passed the schema and has no YAML-level error
 }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -221,7 +220,6 @@ func (c *converter) convert(n *yaml.Node, depth int) (any, bool) {
 
 func (c *converter) mapping(n *yaml.Node, depth int) (any, bool) {
 	out := make(map[string]any, len(n.Content)/2)
-	keys := make(map[string]*yaml.Node, len(n.Content)/2)
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, vn := n.Content[i], n.Content[i+1]
@@ -233,13 +231,12 @@ func (c *converter) mapping(n *yaml.Node, depth int) (any, bool) {
 		if !ok {
 			continue
 		}
-		if first, dup := keys[key]; dup {
+		if _, dup := out[key]; dup {
 			c.path = append(c.path, key)
-			c.errorAt(k, RuleDuplicateKey, fmt.Sprintf("key %q is already defined at line %d; remove one of the two", key, first.Line))
+			c.errorAt(k, RuleDuplicateKey, fmt.Sprintf("key %q is already defined at line %d; remove one of the two", key, previousKey(n, i, key).Line))
 			c.path = c.path[:len(c.path)-1]
 			c.broken = true
 		}
-		keys[key] = k
 		c.path = append(c.path, key)
 		v, ok := c.convert(vn, depth+1)
 		c.path = c.path[:len(c.path)-1]
@@ -273,6 +270,26 @@ func (c *converter) mapping(n *yaml.Node, depth int) (any, bool) {
 		}
 	}
 	return out, true
+}
+
+// previousKey is the last key node before Content[i] of mapping n that
+// spells key: the definition a duplicate repeats. Only called for a
+// duplicate, so the mapping needs no map of its keys' nodes.
+func previousKey(n *yaml.Node, i int, key string) *yaml.Node {
+	for j := i - 2; j >= 0; j -= 2 {
+		orig, k := n.Content[j], n.Content[j]
+		for k.Kind == yaml.AliasNode && k.Alias != nil {
+			k = k.Alias
+		}
+		if k.Kind != yaml.ScalarNode || k.Value != key {
+			continue
+		}
+		if orig.Kind == yaml.ScalarNode && orig.Value == mergeKey && (orig.Tag == mergeTag || orig.ShortTag() == mergeTag) {
+			continue
+		}
+		return orig // the node the converter saw, alias or not: its line is the one cited
+	}
+	return n.Content[i]
 }
 
 // key returns a mapping key as a string; only scalar keys make sense in JSON.
@@ -363,7 +380,18 @@ func splitPointer(p string) []string {
 // found is false then. It follows aliases and merge keys, with bounded work.
 func locate(root *yaml.Node, ptr string) (key, val *yaml.Node, found bool) {
 	val = root
-	for _, seg := range splitPointer(ptr) {
+	if ptr == "" || ptr == "/" {
+		return key, val, true
+	}
+	// the segments of splitPointer, one at a time: the loader locates every
+	// cited pointer of every document, so this allocates only to unescape
+	rest := strings.TrimPrefix(ptr, "/")
+	for more := true; more; {
+		var seg string
+		seg, rest, more = strings.Cut(rest, "/")
+		if strings.Contains(seg, "~") {
+			seg = strings.ReplaceAll(strings.ReplaceAll(seg, "~1", "/"), "~0", "~")
+		}
 		k, v := child(val, seg, 0)
 		if v == nil {
 			return key, val, false

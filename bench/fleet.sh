@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# fleet.sh: validate and plan a synthetic fleet at several sizes and print wall
+# time, CPU (user+system) and peak RSS as the OS measures them (/usr/bin/time -v),
+# each run REPEAT times (the range is printed: other work on the machine moves
+# the numbers), then the allocations from the Go benchmarks of the same fleet.
+# When kubeconform is on PATH (or in ~/go/bin), it validates the same files
+# against the same schema in the same run, so the ratio is measured side by side.
+#
+#   bash bench/fleet.sh                       # 1,000 / 10,000 / 100,000 VMs, 3 runs each
+#   SIZES="10000" REPEAT=5 bash bench/fleet.sh
+#   BIN=/tmp/old-tlreconcile bash bench/fleet.sh   # measure another build
+#
+# Plan is measured for an all-create fleet (a fresh sim state dir, nothing
+# created): its text output is discarded and its -out plan file size is printed.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-"1000 10000 100000"}
+REPEAT=${REPEAT:-3}
+PER_FILE=${PER_FILE:-100}
+ALLOCS=${ALLOCS:-1}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tlreconcile-fleet.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+TIME=/usr/bin/time
+if ! "$TIME" -v true >/dev/null 2>&1; then
+	echo "fleet.sh: $TIME -v is missing; install GNU time (apt-get install time)" >&2
+	exit 1
+fi
+if [ -z "${BIN:-}" ]; then
+	BIN=$WORK/tlreconcile
+	go build -o "$BIN" ./cmd/tlreconcile
+fi
+KUBECONFORM=${KUBECONFORM:-$(command -v kubeconform || true)}
+if [ -z "$KUBECONFORM" ] && [ -x "$HOME/go/bin/kubeconform" ]; then
+	KUBECONFORM=$HOME/go/bin/kubeconform
+fi
+# kubeconform finds a schema by kind; every kind gets the whole schema (it
+# dispatches on kind itself), exactly what tlreconcile validates against.
+mkdir -p "$WORK/schemas"
+for k in cluster trustedlaunchvm imagecatalog; do
+	cp schema/tlreconcile.schema.json "$WORK/schemas/$k.json"
+done
+
+# measure LABEL CMD...: run CMD REPEAT times; print min-max of wall s, CPU s, peak RSS MB.
+measure() {
+	local label=$1 out=$WORK/time.txt walls=() cpus=() rsss=()
+	shift
+	for _ in $(seq "$REPEAT"); do
+		if ! "$TIME" -v -o "$out" "$@" >"$WORK/stdout.txt" 2>"$WORK/stderr.txt"; then
+			echo "fleet.sh: $label failed:" >&2
+			tail -5 "$WORK/stdout.txt" "$WORK/stderr.txt" >&2
+			exit 1
+		fi
+		walls+=("$(awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for (i=1;i<=n;i++) s=s*60+p[i]; print s}' "$out")")
+		cpus+=("$(awk -F': ' '/User time/ {u=$2} /System time/ {s=$2} END {print u+s}' "$out")")
+		rsss+=("$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$out")")
+	done
+	printf '%-34s wall %-13s cpu %-13s rss(MB) %s\n' "$label" "$(span "${walls[@]}")" "$(span "${cpus[@]}")" "$(span "${rsss[@]}")"
+}
+
+span() {
+	printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {if (lo==hi) print lo; else print lo "-" hi}'
+}
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $REPEAT runs each, $PER_FILE VMs per file"
+echo "# binary: $BIN; kubeconform: ${KUBECONFORM:-not installed}"
+for n in $SIZES; do
+	fleet=$WORK/fleet-$n
+	go run ./internal/spec/fleet/fleetgen -vms "$n" -per-file "$PER_FILE" -dir "$fleet" >/dev/null
+	echo "## $n VMs ($(find "$fleet" -name '*.yaml' | wc -l) files, $(du -sh "$fleet" | cut -f1))"
+	measure "tlreconcile validate" "$BIN" validate -f "$fleet"
+	if [ -n "$KUBECONFORM" ]; then
+		measure "kubeconform -strict" "$KUBECONFORM" -strict -summary -schema-location "$WORK/schemas/{{ .ResourceKind }}.json" "$fleet"
+	fi
+	rm -rf "$WORK/state"
+	measure "tlreconcile plan -out (all create)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" -out "$WORK/plan.json"
+	printf '%-34s %s bytes\n' "  plan file" "$(stat -c %s "$WORK/plan.json")"
+	rm -rf "$WORK/state" "$WORK/plan.json"
+done
+
+if [ "$ALLOCS" = 1 ]; then
+	echo "## allocations (go test -bench, one run each)"
+	go test -run '^$' -bench 'BenchmarkLoadFleet' -benchmem -benchtime 1x ./internal/spec/ | grep -E '^Benchmark'
+	go test -run '^$' -bench 'BenchmarkBuild10000VMs|BenchmarkPlanFile10000VMs' -benchmem -benchtime 1x ./internal/plan/ | grep -E '^Benchmark'
+fi
