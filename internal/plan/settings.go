@@ -89,22 +89,27 @@ func templateChange(d *spec.VM, o *drivers.VM) bool {
 	return d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template
 }
 
-// needsVTPMReset: the template is measured into the vTPM, so it can change
-// only after a vTPM reset once the vTPM has been initialised (DESIGN §1).
+// needsVTPMReset: the template is measured into the vTPM and Hyper-V keeps it
+// fixed once the vTPM has been initialised (DESIGN §1.2).
 func needsVTPMReset(d *spec.VM, o *drivers.VM) bool {
 	return templateChange(d, o) && o.VTPMInitialized
 }
 
-// vtpmResetRule resets the vTPM (a new key protector) so that the Secure Boot
-// template can change; it destroys the vTPM's secrets. The drift is the
-// template's, which secureBootRule reports.
-func vtpmResetRule(d *spec.VM, o *drivers.VM, g guard) setting {
-	if !needsVTPMReset(d, o) || g.p().IsCreateOnly(drivers.SettingSecureBootTemplate) {
-		return setting{}
+// vtpmResetRule plans no vTPM reset for a template change: a new key
+// protector does not empty the guest-state file, so the template stays fixed
+// after it (set-secure-boot refuses while the .vmgs holds data) and the reset
+// would destroy the vTPM's secrets for a change that still fails.
+// secureBootRule blocks the change instead (templateFixed).
+func vtpmResetRule(*spec.VM, *drivers.VM, guard) setting { return setting{} }
+
+// templateFixed is why a template change of a VM with an initialised vTPM
+// cannot be made in place on a key-protector platform; nil when it can.
+func templateFixed(d *spec.VM, o *drivers.VM, g guard) *Blocked {
+	if !needsVTPMReset(d, o) || o.SecureBootTemplate == "" || g.p().Protection != drivers.ProtectionKeyProtector {
+		return nil
 	}
-	s := Step{RequiresPowerOff: true, Destructive: true, Blocked: g.block("the vTPM reset"),
-		Reason: fmt.Sprintf("secureBoot.template is %s, want %s, and the vTPM is already initialised: reset the vTPM (new key protector) so the template can change; destroys every secret sealed to the vTPM (BitLocker keys)", orNone(o.SecureBootTemplate), d.SecureBoot.Template)}
-	return setting{step: pending{drivers.OpEnsureKeyProtector, &drivers.Params{Reset: true}, s}, newIdentity: true}
+	return block(BlockPlatformForbids, fmt.Sprintf("secureBoot.template is %s, want %s, but %s has already initialised its vTPM, and Hyper-V keeps the template fixed from then on, also after a vTPM reset: keep template %s in the YAML, or replace the VM (a new VM under another name, then delete this one with --prune)",
+		orNone(o.SecureBootTemplate), d.SecureBoot.Template, g.res, orNone(o.SecureBootTemplate)))
 }
 
 // secureBootRule turns Secure Boot on or off and sets its template.
@@ -124,7 +129,7 @@ func secureBootRule(d *spec.VM, o *drivers.VM, g guard) setting {
 		return out
 	}
 	out.step = pending{drivers.OpSetSecureBoot, secureBootParams(d),
-		Step{RequiresPowerOff: true, Reason: strings.Join(parts, "; ") + " (Hyper-V changes Secure Boot only while the VM is Off)"}}
+		Step{RequiresPowerOff: true, Blocked: templateFixed(d, o, g), Reason: strings.Join(parts, "; ") + " (Hyper-V changes Secure Boot only while the VM is Off)"}}
 	return out
 }
 
@@ -190,13 +195,17 @@ func processorsRule(d *spec.VM, o *drivers.VM, _ guard) setting {
 	return setting{step: pending{drivers.OpSetProcessor, &drivers.Params{Processors: d.Processors}, s}, drift: [2]string{p}}
 }
 
-// memoryRule sets the static memory (needs the VM Off).
-func memoryRule(d *spec.VM, o *drivers.VM, _ guard) setting {
+// memoryRule sets the static memory: in place where the platform resizes a
+// running VM's memory (Profile.OffFor has no memoryMB), otherwise while Off.
+func memoryRule(d *spec.VM, o *drivers.VM, g guard) setting {
 	if o.MemoryMB == d.MemoryMB {
 		return setting{}
 	}
 	p := fmt.Sprintf("memoryMB is %d, want %d", o.MemoryMB, d.MemoryMB)
 	s := Step{RequiresPowerOff: true, Reason: p + " (static memory changes need the VM Off)"}
+	if !g.p().NeedsOff(drivers.SettingMemory) {
+		s = Step{Reason: p + " (resized while the VM runs: runtime memory resize)"}
+	}
 	return setting{step: pending{drivers.OpSetMemory, &drivers.Params{MemoryMB: d.MemoryMB}, s}, drift: [2]string{p}}
 }
 
