@@ -116,19 +116,18 @@ summary create=0 update=0 replace=1 delete=0 noop=0 blocked=0
 `,
 		},
 		{
-			// Hyper-V keeps the template fixed once the vTPM is initialised, also after a
-			// vTPM reset: blocked whole (platform-forbids), no reset, no stop.
-			name: "template change after vTPM init is blocked, with no vTPM reset",
+			name: "template change after vTPM init is a guarded vTPM reset before the template",
 			d:    desiredOf(clusterSpec(), vmSpec("a")),
 			o: observedOf(healthyNodes(), synced(vmSpec("a"), "node1", id1, func(o *drivers.VM) {
 				o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA
 			})),
 			want: `update vm/a
-  vm/a/stop-vm [disruptive BLOCKED]
-  vm/a/set-secure-boot <- vm/a/stop-vm [off BLOCKED]
-  vm/a/start-vm <- vm/a/set-secure-boot [disruptive BLOCKED]
-  vm/a/set-annotations <- vm/a/start-vm [BLOCKED]
-summary create=0 update=1 replace=0 delete=0 noop=0 blocked=1
+  vm/a/stop-vm [disruptive]
+  vm/a/ensure-key-protector <- vm/a/stop-vm [off destructive]
+  vm/a/set-secure-boot <- vm/a/ensure-key-protector [off]
+  vm/a/start-vm <- vm/a/set-secure-boot [disruptive]
+  vm/a/set-annotations <- vm/a/start-vm
+summary create=0 update=1 replace=0 delete=0 noop=0 blocked=0
 `,
 		},
 		{
@@ -548,15 +547,16 @@ func TestOrderTiesByID(t *testing.T) {
 // other changes stay runnable — the watch daemon's mode without
 // --allow-destructive.
 func TestBlockDestructive(t *testing.T) {
-	d := desiredOf(clusterSpec(), vmSpec("a", func(v *spec.VM) { v.VTPM.Enabled = false }), vmSpec("b", func(v *spec.VM) { v.Processors = 8 }))
+	d := desiredOf(clusterSpec(), vmSpec("a"), vmSpec("b", func(v *spec.VM) { v.Processors = 8 }))
 	o := observedOf(healthyNodes(),
-		synced(vmSpec("a"), "node1", id1),
+		synced(vmSpec("a"), "node1", id1, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA }),
 		synced(vmSpec("b"), "node1", id2))
 	got := render(mustBuild(t, d, o, plan.Options{BlockDestructive: true}))
 	want := `update vm/a
   vm/a/stop-vm [disruptive BLOCKED]
-  vm/a/disable-tpm <- vm/a/stop-vm [off destructive BLOCKED]
-  vm/a/start-vm <- vm/a/disable-tpm [disruptive BLOCKED]
+  vm/a/ensure-key-protector <- vm/a/stop-vm [off destructive BLOCKED]
+  vm/a/set-secure-boot <- vm/a/ensure-key-protector [off BLOCKED]
+  vm/a/start-vm <- vm/a/set-secure-boot [disruptive BLOCKED]
   vm/a/set-annotations <- vm/a/start-vm [BLOCKED]
 update vm/b
   vm/b/stop-vm [disruptive]
@@ -568,7 +568,7 @@ summary create=0 update=2 replace=0 delete=0 noop=0 blocked=1
 	if got != want {
 		t.Errorf("plan with BlockDestructive:\n%s\nwant:\n%s", got, want)
 	}
-	if s := findStep(mustBuild(t, d, o, plan.Options{BlockDestructive: true}), "vm/a/disable-tpm"); s.Blocked == nil || s.Blocked.Code != plan.BlockDestructive || !strings.Contains(s.Blocked.Reason, "--allow-destructive") {
+	if s := findStep(mustBuild(t, d, o, plan.Options{BlockDestructive: true}), "vm/a/ensure-key-protector"); s.Blocked == nil || s.Blocked.Code != plan.BlockDestructive || !strings.Contains(s.Blocked.Reason, "--allow-destructive") {
 		t.Errorf("blocked %+v: want code destructive-not-allowed and a reason that says how to let it run", s.Blocked)
 	}
 	if p := mustBuild(t, d, o, plan.Options{}); p.Summary.Blocked != 0 {

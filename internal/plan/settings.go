@@ -89,27 +89,37 @@ func templateChange(d *spec.VM, o *drivers.VM) bool {
 	return d.SecureBoot.Enabled && o.SecureBootTemplate != d.SecureBoot.Template
 }
 
-// needsVTPMReset: the template is measured into the vTPM and Hyper-V keeps it
-// fixed once the vTPM has been initialised (DESIGN §1.2).
+// needsVTPMReset: the template is measured into the vTPM, so it can change
+// only after a vTPM reset once the vTPM has been initialised (DESIGN §1).
 func needsVTPMReset(d *spec.VM, o *drivers.VM) bool {
 	return templateChange(d, o) && o.VTPMInitialized
 }
 
-// vtpmResetRule plans no vTPM reset for a template change: a new key
-// protector does not empty the guest-state file, so the template stays fixed
-// after it (set-secure-boot refuses while the .vmgs holds data) and the reset
-// would destroy the vTPM's secrets for a change that still fails.
+// vtpmResetRule resets the vTPM (a new key protector) so that the Secure Boot
+// template can change; it destroys the vTPM's secrets. The drift is the
+// template's, which secureBootRule reports. Where a reset does not free the
+// template (Profile.TemplateFixedOnceInitialised: real Hyper-V keeps the
+// guest-state file written, so set-secure-boot still refuses), no reset is
+// planned: it would destroy the vTPM for a change that still fails, and
 // secureBootRule blocks the change instead (templateFixed).
-func vtpmResetRule(*spec.VM, *drivers.VM, guard) setting { return setting{} }
+func vtpmResetRule(d *spec.VM, o *drivers.VM, g guard) setting {
+	if !needsVTPMReset(d, o) || g.p().IsCreateOnly(drivers.SettingSecureBootTemplate) || g.p().TemplateFixedOnceInitialised {
+		return setting{}
+	}
+	s := Step{RequiresPowerOff: true, Destructive: true, Blocked: g.block("the vTPM reset"),
+		Reason: fmt.Sprintf("secureBoot.template is %s, want %s, and the vTPM is already initialised: reset the vTPM (new key protector) so the template can change; destroys every secret sealed to the vTPM (BitLocker keys)", orNone(o.SecureBootTemplate), d.SecureBoot.Template)}
+	return setting{step: pending{drivers.OpEnsureKeyProtector, &drivers.Params{Reset: true}, s}, newIdentity: true}
+}
 
 // templateFixed is why a template change of a VM with an initialised vTPM
-// cannot be made in place on a key-protector platform; nil when it can.
+// cannot be made in place where the platform keeps the template fixed; nil
+// when it can.
 func templateFixed(d *spec.VM, o *drivers.VM, g guard) *Blocked {
-	if !needsVTPMReset(d, o) || o.SecureBootTemplate == "" || g.p().Protection != drivers.ProtectionKeyProtector {
+	if !needsVTPMReset(d, o) || o.SecureBootTemplate == "" || !g.p().TemplateFixedOnceInitialised {
 		return nil
 	}
-	return block(BlockPlatformForbids, fmt.Sprintf("secureBoot.template is %s, want %s, but %s has already initialised its vTPM, and Hyper-V keeps the template fixed from then on, also after a vTPM reset: keep template %s in the YAML, or replace the VM (a new VM under another name, then delete this one with --prune)",
-		orNone(o.SecureBootTemplate), d.SecureBoot.Template, g.res, orNone(o.SecureBootTemplate)))
+	return block(BlockPlatformForbids, fmt.Sprintf("secureBoot.template is %s, want %s, but %s has already initialised its vTPM, and the %s platform keeps the template fixed from then on, also after a vTPM reset: keep template %s in the YAML, or replace the VM (a new VM under another name, then delete this one with --prune)",
+		orNone(o.SecureBootTemplate), d.SecureBoot.Template, g.res, g.p().Name, orNone(o.SecureBootTemplate)))
 }
 
 // secureBootRule turns Secure Boot on or off and sets its template.

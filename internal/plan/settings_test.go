@@ -79,10 +79,10 @@ func TestSettingRules(t *testing.T) {
 	}{
 		{name: "vtpm reset: in sync", rule: vtpmResetRule, d: desiredVM()},
 		{name: "vtpm reset: template change before the vTPM is initialised needs none", rule: vtpmResetRule, d: desiredVM(uefi), o: notInit},
-		// A vTPM reset does not free the template (set-secure-boot.ps1 still sees a written
-		// .vmgs): no reset is planned, secureBootRule blocks the change instead.
-		{name: "vtpm reset: never planned for a template change after the vTPM is initialised", rule: vtpmResetRule, d: desiredVM(uefi)},
-		{name: "vtpm reset: never planned, also when protected", rule: vtpmResetRule, d: desiredVM(uefi), protect: true},
+		{name: "vtpm reset: template change after the vTPM is initialised", rule: vtpmResetRule, d: desiredVM(uefi),
+			want: "ensure-key-protector off destructive {reset}\nnew identity\n"},
+		{name: "vtpm reset: blocked when protected", rule: vtpmResetRule, d: desiredVM(uefi), protect: true,
+			want: "ensure-key-protector off destructive BLOCKED(protected) {reset}\nnew identity\n"},
 		{name: "vtpm reset: turning Secure Boot off keeps the template", rule: vtpmResetRule,
 			d: desiredVM(uefi, func(d *spec.VM) { d.SecureBoot.Enabled = false })},
 
@@ -93,13 +93,6 @@ func TestSettingRules(t *testing.T) {
 			want: "set-secure-boot off {secureBoot=false}\ndrift: secureBoot is On, want Off\n"},
 		{name: "secure boot: template and state in one step", rule: secureBootRule, d: desiredVM(uefi), o: func(o *drivers.VM) { o.SecureBoot, o.SecureBootTemplate = false, "" },
 			want: "set-secure-boot off {secureBoot=true template=MicrosoftUEFICertificateAuthority}\ndrift: secureBoot is Off, want On\ndrift: secureBoot.template is (none), want MicrosoftUEFICertificateAuthority\n"},
-
-		{name: "secure boot: template change after the vTPM is initialised is blocked: Hyper-V keeps it fixed", rule: secureBootRule, d: desiredVM(uefi),
-			want: "set-secure-boot off BLOCKED(platform-forbids) {secureBoot=true template=MicrosoftUEFICertificateAuthority}\ndrift: secureBoot.template is MicrosoftWindows, want MicrosoftUEFICertificateAuthority\n"},
-		{name: "secure boot: template change before the vTPM is initialised runs", rule: secureBootRule, d: desiredVM(uefi), o: notInit,
-			want: "set-secure-boot off {secureBoot=true template=MicrosoftUEFICertificateAuthority}\ndrift: secureBoot.template is MicrosoftWindows, want MicrosoftUEFICertificateAuthority\n"},
-		{name: "memory: classic Hyper-V resizes only while Off", rule: memoryRule, d: desiredVM(func(d *spec.VM) { d.MemoryMB = 16384 }),
-			want: "set-memory off {memoryMB=16384}\ndrift: memoryMB is 8192, want 16384\n"},
 
 		{name: "key protector: present", rule: keyProtectorRule, d: desiredVM()},
 		{name: "key protector: missing", rule: keyProtectorRule, d: desiredVM(), o: func(o *drivers.VM) { o.KeyProtector = false },
@@ -162,7 +155,7 @@ func TestSettingsOrder(t *testing.T) {
 			ops = append(ops, string(s.step.kind))
 		}
 	}
-	want := "set-secure-boot enable-tpm set-security set-processor set-memory"
+	want := "ensure-key-protector set-secure-boot enable-tpm set-security set-processor set-memory"
 	if got := strings.Join(ops, " "); got != want {
 		t.Errorf("order = %s, want %s", got, want)
 	}

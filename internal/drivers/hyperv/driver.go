@@ -72,8 +72,9 @@ func New(cfg drivers.Config, opts ...Option) (*Driver, error) {
 	return d, nil
 }
 
-// Profile is classic Hyper-V's (DESIGN §1.2), except that static memory changes while the VM
-// runs: runtime memory resize on Windows Server 2016 and later hosts and guests, so a memory
+// Profile is classic Hyper-V's (DESIGN §1.2) with two facts of real hosts: the Secure Boot
+// template stays fixed once the vTPM is initialised, also after a vTPM reset; and static
+// memory changes while the VM runs: runtime memory resize on Windows Server 2016 and later hosts and guests, so a memory
 // change needs no outage (set-memory.ps1 says "stop it first" where a guest cannot).
 func (d *Driver) Profile() drivers.Profile {
 	p := drivers.ClassicHyperV()
@@ -84,6 +85,7 @@ func (d *Driver) Profile() drivers.Profile {
 		}
 	}
 	p.OffFor = off
+	p.TemplateFixedOnceInitialised = true // set-secure-boot.ps1 refuses while the .vmgs holds data
 	return p
 }
 

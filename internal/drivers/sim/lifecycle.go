@@ -207,7 +207,7 @@ func (c *cluster) startVM(vm *vmRecord) (drivers.Result, error) {
 		case err != nil:
 			return drivers.Result{}, err
 		}
-		vm.VTPMInitialized, vm.GuestStateWritten = true, true
+		vm.VTPMInitialized = true
 	}
 	vm.Power = drivers.PowerRunning
 	return changed("started on " + vm.Node)

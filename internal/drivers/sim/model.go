@@ -61,29 +61,25 @@ type nodeRecord struct {
 // vmRecord is vms/<vm>.json. The file-access verdict is not stored: it is read
 // from the real mode bits of the VM's guest-state file.
 type vmRecord struct {
-	Format             int                `json:"format"`
-	Name               string             `json:"name"`
-	ID                 string             `json:"id"`
-	Node               string             `json:"node"`
-	Generation         int                `json:"generation"`
-	Power              drivers.PowerState `json:"power"`
-	Processors         int                `json:"processors"`
-	MemoryMB           int64              `json:"memory_mb"`
-	SecurityType       string             `json:"security_type"`
-	SecureBoot         bool               `json:"secure_boot"`
-	SecureBootTemplate string             `json:"secure_boot_template"`
-	TPMEnabled         bool               `json:"tpm_enabled"`
-	KeyProtector       []byte             `json:"key_protector,omitempty"`
-	EncryptState       bool               `json:"encrypt_state"`
-	VBSOptOut          bool               `json:"vbs_opt_out"`
-	VTPMInitialized    bool               `json:"vtpm_initialized"`
-	// GuestStateWritten: the VM has started with a vTPM, so its guest-state file holds
-	// data; a vTPM reset (new key protector) does not empty it, and Hyper-V's Secure Boot
-	// template stays fixed from then on (DESIGN §1.2).
-	GuestStateWritten bool                 `json:"guest_state_written,omitempty"`
-	Image             *drivers.Image       `json:"image,omitempty"`
-	Annotations       *drivers.Annotations `json:"annotations,omitempty"`
-	Created           time.Time            `json:"created"`
+	Format             int                  `json:"format"`
+	Name               string               `json:"name"`
+	ID                 string               `json:"id"`
+	Node               string               `json:"node"`
+	Generation         int                  `json:"generation"`
+	Power              drivers.PowerState   `json:"power"`
+	Processors         int                  `json:"processors"`
+	MemoryMB           int64                `json:"memory_mb"`
+	SecurityType       string               `json:"security_type"`
+	SecureBoot         bool                 `json:"secure_boot"`
+	SecureBootTemplate string               `json:"secure_boot_template"`
+	TPMEnabled         bool                 `json:"tpm_enabled"`
+	KeyProtector       []byte               `json:"key_protector,omitempty"`
+	EncryptState       bool                 `json:"encrypt_state"`
+	VBSOptOut          bool                 `json:"vbs_opt_out"`
+	VTPMInitialized    bool                 `json:"vtpm_initialized"`
+	Image              *drivers.Image       `json:"image,omitempty"`
+	Annotations        *drivers.Annotations `json:"annotations,omitempty"`
+	Created            time.Time            `json:"created"`
 }
 
 // cluster is one loaded cluster: its directory and cluster.json.

@@ -38,8 +38,8 @@ func setSecureBoot(vm *vmRecord, p *drivers.Params) (drivers.Result, error) {
 	if vm.Power != drivers.PowerOff {
 		return drivers.Result{}, errNotOff(vm, "changing Secure Boot")
 	}
-	if tmpl != vm.SecureBootTemplate && (vm.VTPMInitialized || vm.GuestStateWritten) {
-		return drivers.Result{}, fmt.Errorf("the Secure Boot template cannot change after the vTPM is initialised (it is measured into the vTPM): keep %s (a vTPM reset does not undo it; only a new VM has a new template): %w", vm.SecureBootTemplate, drivers.ErrPrecondition)
+	if tmpl != vm.SecureBootTemplate && vm.VTPMInitialized {
+		return drivers.Result{}, fmt.Errorf("the Secure Boot template cannot change after the vTPM is initialised (it is measured into the vTPM): keep %s, or reset the vTPM first (disable-tpm destroys its secrets): %w", vm.SecureBootTemplate, drivers.ErrPrecondition)
 	}
 	vm.SecureBoot, vm.SecureBootTemplate = on, tmpl
 	return changed(fmt.Sprintf("Secure Boot %s, template %s", onOff(on), tmpl))

@@ -32,6 +32,7 @@ type Host struct {
 	perScript map[string]int64
 	facts     facts
 	auth      map[string]string // node: main-mode auth of its tlreconcile IPsec rules
+	vmgs      map[string]bool   // VM name: its guest-state file holds data (a vTPM VM has run)
 }
 
 // Options configure a Host.
@@ -53,7 +54,7 @@ func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
 		return nil, err
 	}
 	return &Host{sim: d, ref: sref, noise: o.Noise, noIsolation: o.NoIsolation, notes: map[string]string{}, perScript: map[string]int64{},
-		facts: newFacts(), auth: map[string]string{}}, nil
+		facts: newFacts(), auth: map[string]string{}, vmgs: map[string]bool{}}, nil
 }
 
 // Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
@@ -182,6 +183,16 @@ func (h *Host) handler(node string) Handler {
 			return h.stopVM(ctx, *v, p)
 		case drivers.OpSetMemory:
 			return h.setMemory(ctx, *v, p)
+		case drivers.OpSetSecureBoot:
+			if serr := h.templateFixed(*v, p); serr != nil {
+				return nil, serr
+			}
+		case drivers.OpStartVM:
+			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
+			if serr == nil && v.TPMEnabled {
+				h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true}) // the first start writes the .vmgs
+			}
+			return res, serr
 		}
 		op := drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM, Params: &drivers.Params{
 			SecureBoot: p.Enabled, SecureBootTemplate: p.Template, Reset: p.Reset,
@@ -281,6 +292,7 @@ func (h *Host) observe(ctx context.Context, node, only string) (any, *psnode.Scr
 		}
 	}
 	for _, v := range obs.VMs {
+		h.noteGuestState(v)
 		if v.Node != node || only != "" && v.Name != only {
 			continue
 		}

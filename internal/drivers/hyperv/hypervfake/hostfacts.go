@@ -168,3 +168,30 @@ func isolationError(name, node string) *psnode.ScriptError {
 	return &psnode.ScriptError{Category: psnode.CategoryNotSupported, Message: fmt.Sprintf(
 		"vm/%s: New-VM on %s has no -GuestStateIsolationType, so this host cannot create a trusted-launch VM (Windows Server 2025 Hyper-V can); declare securityType: Standard, or place the VM on a newer host", name, strings.ToUpper(node))}
 }
+
+// noteGuestState remembers that a VM's guest-state file holds data: once its vTPM has been
+// initialised (started), the .vmgs stays written, also after Set-VMKeyProtector
+// -NewLocalKeyProtector resets the vTPM.
+func (h *Host) noteGuestState(v drivers.VM) {
+	if !v.VTPMInitialized {
+		return
+	}
+	h.mu.Lock()
+	h.vmgs[v.Name] = true
+	h.mu.Unlock()
+}
+
+// templateFixed is set-secure-boot.ps1's check: the Secure Boot template cannot change once
+// the vTPM is initialised (DESIGN §1.2), tested as a non-empty .vmgs, which a vTPM reset
+// does not empty.
+func (h *Host) templateFixed(v drivers.VM, p *hyperv.Payload) *psnode.ScriptError {
+	h.noteGuestState(v)
+	h.mu.Lock()
+	written := h.vmgs[v.Name]
+	h.mu.Unlock()
+	if !written || p.Template == "" || p.Template == v.SecureBootTemplate || !v.TPMEnabled || v.Power != drivers.PowerOff {
+		return nil
+	}
+	return &psnode.ScriptError{Category: psnode.CategoryPrecondition, Message: fmt.Sprintf(
+		"vm/%s: the Secure Boot template cannot change after the vTPM is initialised, and a vTPM reset does not undo that; keep the template, or replace the VM", v.Name)}
+}
