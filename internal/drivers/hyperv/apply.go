@@ -169,7 +169,7 @@ func (d *Driver) create(ctx context.Context, c *cluster, op drivers.Op) (drivers
 	if err := c.run(ctx, node, script, p, &r); err != nil {
 		return drivers.Result{}, err
 	}
-	c.remember(drivers.VM{Name: op.VM, Node: node, Annotations: op.Params.Annotations}, *p.Notes)
+	c.remember(drivers.VM{Name: op.VM, Node: node, SecurityType: p.SecurityType, Annotations: op.Params.Annotations}, *p.Notes)
 	return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
 }
 
