@@ -34,12 +34,7 @@ func testRules(t *testing.T, h Harness) {
 	e.applyChanged(e.op(drivers.OpEnsureKeyProtector, "wasreset", &drivers.Params{Reset: true}))
 	before := e.observe()
 
-	cases := []struct {
-		name     string
-		op       drivers.Op
-		sentinel error
-		contains string // in the message, besides the sentinel
-	}{
+	cases := []ruleCase{
 		{"trusted launch needs gen 2", e.op(drivers.OpCreateVM, "tl-gen1", &drivers.Params{Generation: 1, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n0}), drivers.ErrPrecondition, ""},
 		{"secure boot needs gen 2", e.op(drivers.OpSetSecureBoot, "gen1", &drivers.Params{SecureBoot: drivers.Bool(true)}), drivers.ErrPrecondition, "Generation"},
 		{"key protector needs gen 2", e.op(drivers.OpEnsureKeyProtector, "gen1", nil), drivers.ErrPrecondition, "Generation"},
@@ -56,22 +51,7 @@ func testRules(t *testing.T, h Harness) {
 		{"template after vtpm init", e.op(drivers.OpSetSecureBoot, "inited", &drivers.Params{SecureBootTemplate: "OpenSourceShieldedVM"}), drivers.ErrPrecondition, "template"},
 		{"create an existing name", e.op(drivers.OpCreateVM, "running", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n0}), drivers.ErrAlreadyExists, ""},
 	}
-	if drivers.ProfileOf(e.d).TemplateFixedOnceInitialised {
-		cases = append(cases, struct {
-			name     string
-			op       drivers.Op
-			sentinel error
-			contains string
-		}{"template after a vtpm reset", e.op(drivers.OpSetSecureBoot, "wasreset", &drivers.Params{SecureBootTemplate: "OpenSourceShieldedVM"}), drivers.ErrPrecondition, "template"})
-	}
-	if drivers.ProfileOf(e.d).NeedsOff(drivers.SettingMemory) {
-		cases = append(cases, struct {
-			name     string
-			op       drivers.Op
-			sentinel error
-			contains string
-		}{"static memory while running", e.op(drivers.OpSetMemory, "running", &drivers.Params{MemoryMB: 4096}), drivers.ErrInvalidState, "32775"})
-	}
+	cases = append(cases, profileRuleCases(e)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.d.Apply(e.ctx, e.ref, tc.op)
@@ -267,4 +247,27 @@ func testMemoryWhileRunning(t *testing.T, h Harness) {
 	if v := e.vm("grow"); v.MemoryMB != 4096 || v.Power != drivers.PowerRunning {
 		t.Errorf("after set-memory on a running VM: %d MB, %s; want 4096 MB, Running", v.MemoryMB, v.Power)
 	}
+}
+
+// ruleCase is one refused op of testRules.
+type ruleCase struct {
+	name     string
+	op       drivers.Op
+	sentinel error
+	contains string // in the message, besides the sentinel
+}
+
+// profileRuleCases are the refusals that depend on the platform's profile: the template of
+// a VM whose vTPM was reset (where the template stays fixed once initialised), static memory
+// of a running VM (where memory changes only while Off).
+func profileRuleCases(e *env) []ruleCase {
+	prof := drivers.ProfileOf(e.d)
+	var out []ruleCase
+	if prof.TemplateFixedOnceInitialised {
+		out = append(out, ruleCase{"template after a vtpm reset", e.op(drivers.OpSetSecureBoot, "wasreset", &drivers.Params{SecureBootTemplate: "OpenSourceShieldedVM"}), drivers.ErrPrecondition, "template"})
+	}
+	if prof.NeedsOff(drivers.SettingMemory) {
+		out = append(out, ruleCase{"static memory while running", e.op(drivers.OpSetMemory, "running", &drivers.Params{MemoryMB: 4096}), drivers.ErrInvalidState, "32775"})
+	}
+	return out
 }
