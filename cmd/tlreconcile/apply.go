@@ -27,6 +27,7 @@ type applyOptions struct {
 	planFile         string // positional: apply exactly this saved plan
 	autoApprove      bool
 	allowDestructive bool
+	allowForceStop   bool // stop-vm may turn off a guest that does not shut down
 	parallelism      int
 	targets          []string
 	prune            bool
@@ -117,6 +118,7 @@ func newApplyCmd(root *rootOptions) *cobra.Command {
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.filenames, "filename", "f", nil, "file or directory of desired state, repeatable; - reads standard input")
 	f.BoolVar(&o.autoApprove, "auto-approve", false, "apply without asking for yes (needed without a terminal)")
+	f.BoolVar(&o.allowForceStop, "allow-force-stop", false, "let a stop-vm whose guest does not shut down in time turn the VM off (power pulled: unsaved guest data, such as a running update, is lost); without it such a stop fails and the VM keeps running")
 	f.BoolVar(&o.allowDestructive, "allow-destructive", false, "let destructive steps run: vTPM disable, key-protector reset, replace, delete (vTPM secrets such as BitLocker keys are lost)")
 	f.IntVar(&o.parallelism, "parallelism", apply.DefaultParallelism, "how many VMs to change at once")
 	f.StringArrayVar(&o.targets, "target", nil, "only this resource (vm/NAME or node/NAME), repeatable")
@@ -210,7 +212,7 @@ func (o *applyOptions) Run(ctx context.Context) error {
 		}
 	}
 	rep, err := s.Apply(ctx, p, apply.Options{
-		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, Retry: o.retry, Events: o.events(),
+		Parallelism: o.parallelism, AllowDestructive: o.allowDestructive, AllowForceStop: o.allowForceStop, Retry: o.retry, Events: o.events(),
 	})
 	if err != nil {
 		return runFailed(rep, err)

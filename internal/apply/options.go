@@ -19,6 +19,10 @@ type Options struct {
 	// AllowDestructive lets destructive steps run (vTPM disable, key-protector
 	// reset, replace, delete). Without it a plan holding one fails before any step runs.
 	AllowDestructive bool
+	// AllowForceStop lets a stop-vm whose guest does not shut down in time
+	// turn the VM off (power pulled: unsaved guest data is lost). Without it
+	// the stop fails with the guest's state and the VM keeps running.
+	AllowForceStop bool
 	// Retry is the backoff for errors drivers mark Transient.
 	Retry Retry
 	// Events receives the event stream, one call at a time (nil: discarded).

@@ -436,6 +436,7 @@ func (r *runner) runStep(ctx context.Context, c *plan.Change, s *plan.Step) (Ste
 		filled = vm.VTPMIdentity
 	}
 
+	op = withForceStop(op, r.opts.AllowForceStop)
 	drv := r.drivers[c.Cluster]
 	// A running step is allowed to finish after an interrupt: the driver gets a
 	// context that is not cancelled with ctx.

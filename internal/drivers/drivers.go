@@ -106,7 +106,16 @@ type Node struct {
 	// so a node whose node agent does not run is blocked for
 	// trusted-launch VMs, as for IgvmAgent.
 	NodeAgent AgentState `json:"node_agent,omitempty"`
+	// MigrationTransport is how the node sends live-migration traffic
+	// (Get-VMHost VirtualMachineMigrationPerformanceOption: TCPIP,
+	// Compression or SMB; "" when the driver does not know). IPsec cannot
+	// protect SMB Direct, so over SMB only MigrationSMBEncrypted counts.
+	MigrationTransport    string `json:"migration_transport,omitempty"`
+	MigrationSMBEncrypted bool   `json:"migration_smb_encrypted,omitempty"`
 }
+
+// MigrationTransportSMB is the Node.MigrationTransport of SMB live migration.
+const MigrationTransportSMB = "SMB"
 
 // VM is one observed virtual machine.
 type VM struct {
@@ -133,6 +142,10 @@ type VM struct {
 	// bridge). Nothing may ever change it, whatever its tags or annotations
 	// say: the planner plans no step against it in any command.
 	Infrastructure bool `json:"infrastructure,omitempty"`
+	// ObserveError: the host listed the VM but could not report it (one
+	// cmdlet failed for it); the other fields are not to be trusted, and the
+	// planner plans nothing against it, reporting an error finding instead.
+	ObserveError string `json:"observe_error,omitempty"`
 }
 
 // ManagedBy is the marker value of Annotations.ManagedBy.
@@ -241,6 +254,9 @@ type Params struct {
 	SecureBoot         *bool  `json:"secure_boot,omitempty"`
 	VTPM               *bool  `json:"vtpm,omitempty"`
 	SecureBootTemplate string `json:"secure_boot_template,omitempty"`
+	// stop-vm: AllowForceStop lets a guest that does not shut down in time be
+	// turned off (power pulled); apply sets it only with --allow-force-stop.
+	AllowForceStop bool `json:"allow_force_stop,omitempty"`
 	// ensure-key-protector: Reset replaces an existing protector (destructive).
 	Reset bool `json:"reset,omitempty"`
 	// set-security

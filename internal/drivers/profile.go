@@ -51,6 +51,11 @@ type Profile struct {
 	ReEnableOnly []Setting `json:"re_enable_only,omitempty"`
 	// OffFor are the settings whose in-place change needs the VM Off.
 	OffFor []Setting `json:"off_for,omitempty"`
+	// TemplateFixedOnceInitialised: the Secure Boot template cannot change
+	// once the vTPM has been initialised, and a vTPM reset does not undo it
+	// (Windows Server Hyper-V: the guest-state file stays written), so the
+	// planner blocks such a change instead of planning a reset before it.
+	TemplateFixedOnceInitialised bool `json:"template_fixed_once_initialised,omitempty"`
 	// CreateStarts: create-vm leaves the VM Running (ARM starts a new
 	// Azure Local VM); otherwise it is created Off and started by start-vm.
 	CreateStarts bool `json:"create_starts,omitempty"`

@@ -80,6 +80,8 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 		}
 		b.plan.Observed[drivers.VMResource(c.Name, o.Name).Key()] = fingerprint(o)
 		switch {
+		case o.ObserveError != "":
+			b.observeFailed(c.Name, o)
 		case o.Infrastructure:
 			b.finding(SeverityInfo, RuleInfrastructureVM, res, c.Name,
 				fmt.Sprintf("%s on node %s is platform infrastructure (the Arc resource bridge); tlreconcile never changes it", res, o.Node))
@@ -133,7 +135,9 @@ func (b *builder) nodes(cp *clusterPlan) {
 					fmt.Sprintf("%s: IgvmAgent is not installed, so trusted-launch VMs cannot be created on, started on or moved to this node; redeploy the node with IgvmAgent (outside tlreconcile)", res))
 			}
 		}
-		if !n.MigrationIPsec {
+		if n.MigrationTransport == drivers.MigrationTransportSMB {
+			b.smbMigration(cp, n)
+		} else if !n.MigrationIPsec {
 			switch {
 			case c.LiveMigration.Encryption == "ipsec" && n.State == drivers.NodeUp:
 				s := Step{

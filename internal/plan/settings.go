@@ -97,14 +97,29 @@ func needsVTPMReset(d *spec.VM, o *drivers.VM) bool {
 
 // vtpmResetRule resets the vTPM (a new key protector) so that the Secure Boot
 // template can change; it destroys the vTPM's secrets. The drift is the
-// template's, which secureBootRule reports.
+// template's, which secureBootRule reports. Where a reset does not free the
+// template (Profile.TemplateFixedOnceInitialised: real Hyper-V keeps the
+// guest-state file written, so set-secure-boot still refuses), no reset is
+// planned: it would destroy the vTPM for a change that still fails, and
+// secureBootRule blocks the change instead (templateFixed).
 func vtpmResetRule(d *spec.VM, o *drivers.VM, g guard) setting {
-	if !needsVTPMReset(d, o) || g.p().IsCreateOnly(drivers.SettingSecureBootTemplate) {
+	if !needsVTPMReset(d, o) || g.p().IsCreateOnly(drivers.SettingSecureBootTemplate) || g.p().TemplateFixedOnceInitialised {
 		return setting{}
 	}
 	s := Step{RequiresPowerOff: true, Destructive: true, Blocked: g.block("the vTPM reset"),
 		Reason: fmt.Sprintf("secureBoot.template is %s, want %s, and the vTPM is already initialised: reset the vTPM (new key protector) so the template can change; destroys every secret sealed to the vTPM (BitLocker keys)", orNone(o.SecureBootTemplate), d.SecureBoot.Template)}
 	return setting{step: pending{drivers.OpEnsureKeyProtector, &drivers.Params{Reset: true}, s}, newIdentity: true}
+}
+
+// templateFixed is why a template change of a VM with an initialised vTPM
+// cannot be made in place where the platform keeps the template fixed; nil
+// when it can.
+func templateFixed(d *spec.VM, o *drivers.VM, g guard) *Blocked {
+	if !needsVTPMReset(d, o) || o.SecureBootTemplate == "" || !g.p().TemplateFixedOnceInitialised {
+		return nil
+	}
+	return block(BlockPlatformForbids, fmt.Sprintf("secureBoot.template is %s, want %s, but %s has already initialised its vTPM, and the %s platform keeps the template fixed from then on, also after a vTPM reset: keep template %s in the YAML, or replace the VM (a new VM under another name, then delete this one with --prune)",
+		orNone(o.SecureBootTemplate), d.SecureBoot.Template, g.res, g.p().Name, orNone(o.SecureBootTemplate)))
 }
 
 // secureBootRule turns Secure Boot on or off and sets its template.
@@ -124,7 +139,7 @@ func secureBootRule(d *spec.VM, o *drivers.VM, g guard) setting {
 		return out
 	}
 	out.step = pending{drivers.OpSetSecureBoot, secureBootParams(d),
-		Step{RequiresPowerOff: true, Reason: strings.Join(parts, "; ") + " (Hyper-V changes Secure Boot only while the VM is Off)"}}
+		Step{RequiresPowerOff: true, Blocked: templateFixed(d, o, g), Reason: strings.Join(parts, "; ") + " (Hyper-V changes Secure Boot only while the VM is Off)"}}
 	return out
 }
 
@@ -190,13 +205,17 @@ func processorsRule(d *spec.VM, o *drivers.VM, _ guard) setting {
 	return setting{step: pending{drivers.OpSetProcessor, &drivers.Params{Processors: d.Processors}, s}, drift: [2]string{p}}
 }
 
-// memoryRule sets the static memory (needs the VM Off).
-func memoryRule(d *spec.VM, o *drivers.VM, _ guard) setting {
+// memoryRule sets the static memory: in place where the platform resizes a
+// running VM's memory (Profile.OffFor has no memoryMB), otherwise while Off.
+func memoryRule(d *spec.VM, o *drivers.VM, g guard) setting {
 	if o.MemoryMB == d.MemoryMB {
 		return setting{}
 	}
 	p := fmt.Sprintf("memoryMB is %d, want %d", o.MemoryMB, d.MemoryMB)
 	s := Step{RequiresPowerOff: true, Reason: p + " (static memory changes need the VM Off)"}
+	if !g.p().NeedsOff(drivers.SettingMemory) {
+		s = Step{Reason: p + " (resized while the VM runs: runtime memory resize)"}
+	}
 	return setting{step: pending{drivers.OpSetMemory, &drivers.Params{MemoryMB: d.MemoryMB}, s}, drift: [2]string{p}}
 }
 

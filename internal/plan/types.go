@@ -189,10 +189,14 @@ const (
 	// BlockWouldLeaveOff: a stop-vm whose change cannot finish because the
 	// later step By is blocked; stopping would leave the VM Off.
 	BlockWouldLeaveOff BlockCode = "would-leave-off"
+	// BlockPlatformForbids: the platform cannot make this change to an
+	// existing VM at all (classic Hyper-V: the Secure Boot template of a VM
+	// whose vTPM has been initialised); the reason says what to do instead.
+	BlockPlatformForbids BlockCode = "platform-forbids"
 )
 
 // BlockCodes lists every BlockCode.
-var BlockCodes = []BlockCode{BlockProtected, BlockDestructive, BlockNodeNotReady, BlockPowerTransitional, BlockWaitsForBlocked, BlockWouldLeaveOff}
+var BlockCodes = []BlockCode{BlockProtected, BlockDestructive, BlockNodeNotReady, BlockPowerTransitional, BlockWaitsForBlocked, BlockWouldLeaveOff, BlockPlatformForbids}
 
 // Blocked is why a step cannot run. By names the step that causes it for the
 // codes that follow from another step (waits-for-blocked, would-leave-off).

@@ -21,6 +21,8 @@ func (b *builder) vm(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		ch.Expect = expectFor(d, "")
 		propagateBlocked(ch, false)
 		b.add(ch)
+	case o.ObserveError != "":
+		b.observeFailed(c, o)
 	case o.Infrastructure:
 		b.finding(SeverityError, RuleInfrastructureVM, res, c,
 			fmt.Sprintf("%s: the YAML declares a VM named like the platform's infrastructure VM (the Arc resource bridge) on node %s; tlreconcile never changes it: rename the VM in the YAML%s", res, o.Node, declaredAt(d)))

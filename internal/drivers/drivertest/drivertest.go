@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 		{"ObserveEmptyCluster", testObserveEmpty},
 		{"TrustedLaunchLifecycle", testLifecycle},
 		{"RuleViolations", testRules},
+		{"MemoryWhileRunning", testMemoryWhileRunning},
 		{"IgvmAgentRules", testAgentRules},
 		{"NotFound", testNotFound},
 		{"OutsideProfile", testOutsideProfile},

@@ -26,14 +26,15 @@ func testRules(t *testing.T, h Harness) {
 	if v := e.vm("inited"); !v.VTPMInitialized {
 		t.Fatalf("a vTPM-enabled VM that has run: VTPMInitialized = false, want true")
 	}
+	// A vTPM reset (a new key protector) leaves the guest-state file written: the
+	// template stays fixed (DESIGN §1.2), as set-secure-boot.ps1 checks it (a non-empty .vmgs).
+	e.createTL("wasreset", n0)
+	e.applyChanged(e.op(drivers.OpStartVM, "wasreset", nil))
+	e.applyChanged(e.op(drivers.OpStopVM, "wasreset", nil))
+	e.applyChanged(e.op(drivers.OpEnsureKeyProtector, "wasreset", &drivers.Params{Reset: true}))
 	before := e.observe()
 
-	cases := []struct {
-		name     string
-		op       drivers.Op
-		sentinel error
-		contains string // in the message, besides the sentinel
-	}{
+	cases := []ruleCase{
 		{"trusted launch needs gen 2", e.op(drivers.OpCreateVM, "tl-gen1", &drivers.Params{Generation: 1, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n0}), drivers.ErrPrecondition, ""},
 		{"secure boot needs gen 2", e.op(drivers.OpSetSecureBoot, "gen1", &drivers.Params{SecureBoot: drivers.Bool(true)}), drivers.ErrPrecondition, "Generation"},
 		{"key protector needs gen 2", e.op(drivers.OpEnsureKeyProtector, "gen1", nil), drivers.ErrPrecondition, "Generation"},
@@ -45,12 +46,12 @@ func testRules(t *testing.T, h Harness) {
 		{"template while running", e.op(drivers.OpSetSecureBoot, "running", &drivers.Params{SecureBootTemplate: "MicrosoftUEFICertificateAuthority"}), drivers.ErrInvalidState, "32775"},
 		{"vbs opt-out while running", e.op(drivers.OpSetSecurity, "running", &drivers.Params{VBSOptOut: drivers.Bool(true)}), drivers.ErrInvalidState, "32775"},
 		{"processors while running", e.op(drivers.OpSetProcessor, "running", &drivers.Params{Processors: 8}), drivers.ErrInvalidState, "32775"},
-		{"static memory while running", e.op(drivers.OpSetMemory, "running", &drivers.Params{MemoryMB: 4096}), drivers.ErrInvalidState, "32775"},
 		{"key protector reset while running", e.op(drivers.OpEnsureKeyProtector, "running", &drivers.Params{Reset: true}), drivers.ErrInvalidState, "32775"},
 		{"delete while running", e.op(drivers.OpDeleteVM, "running", nil), drivers.ErrInvalidState, ""},
 		{"template after vtpm init", e.op(drivers.OpSetSecureBoot, "inited", &drivers.Params{SecureBootTemplate: "OpenSourceShieldedVM"}), drivers.ErrPrecondition, "template"},
 		{"create an existing name", e.op(drivers.OpCreateVM, "running", &drivers.Params{Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, TargetNode: n0}), drivers.ErrAlreadyExists, ""},
 	}
+	cases = append(cases, profileRuleCases(e)...)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := e.d.Apply(e.ctx, e.ref, tc.op)
@@ -230,4 +231,43 @@ func testOutsideProfile(t *testing.T, h Harness) {
 			wantErr(t, string(k)+" outside the "+prof.Name+" profile", err, drivers.ErrNotSupported, "vm/real")
 		})
 	}
+}
+
+// testMemoryWhileRunning: where the profile says memory changes without a
+// stop (runtime memory resize), set-memory on a running VM takes and the VM
+// keeps running; where it needs the VM Off, RuleViolations checks the refusal.
+func testMemoryWhileRunning(t *testing.T, h Harness) {
+	e := newEnv(t, h)
+	if drivers.ProfileOf(e.d).NeedsOff(drivers.SettingMemory) {
+		t.Skip("the profile changes memory only while the VM is Off")
+	}
+	e.createTL("grow", e.node(0))
+	e.applyChanged(e.op(drivers.OpStartVM, "grow", nil))
+	e.applyChanged(e.op(drivers.OpSetMemory, "grow", &drivers.Params{MemoryMB: 4096}))
+	if v := e.vm("grow"); v.MemoryMB != 4096 || v.Power != drivers.PowerRunning {
+		t.Errorf("after set-memory on a running VM: %d MB, %s; want 4096 MB, Running", v.MemoryMB, v.Power)
+	}
+}
+
+// ruleCase is one refused op of testRules.
+type ruleCase struct {
+	name     string
+	op       drivers.Op
+	sentinel error
+	contains string // in the message, besides the sentinel
+}
+
+// profileRuleCases are the refusals that depend on the platform's profile: the template of
+// a VM whose vTPM was reset (where the template stays fixed once initialised), static memory
+// of a running VM (where memory changes only while Off).
+func profileRuleCases(e *env) []ruleCase {
+	prof := drivers.ProfileOf(e.d)
+	var out []ruleCase
+	if prof.TemplateFixedOnceInitialised {
+		out = append(out, ruleCase{"template after a vtpm reset", e.op(drivers.OpSetSecureBoot, "wasreset", &drivers.Params{SecureBootTemplate: "OpenSourceShieldedVM"}), drivers.ErrPrecondition, "template"})
+	}
+	if prof.NeedsOff(drivers.SettingMemory) {
+		out = append(out, ruleCase{"static memory while running", e.op(drivers.OpSetMemory, "running", &drivers.Params{MemoryMB: 4096}), drivers.ErrInvalidState, "32775"})
+	}
+	return out
 }

@@ -34,8 +34,10 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 		return drivers.Result{}, err
 	}
 	switch op.Kind {
-	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
+	case drivers.OpStartIgvmAgent:
 		return d.nodeOp(ctx, c, op)
+	case drivers.OpEnableMigrationIPsec:
+		return d.enableMigrationIPsec(ctx, c, op)
 	case drivers.OpCreateVM:
 		return d.create(ctx, c, op)
 	case drivers.OpSetAnnotations:
@@ -100,8 +102,8 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 	return node, r, err
 }
 
-// checkTarget refuses to move a vTPM-enabled VM to a node whose IGVmAgent is not running:
-// the VM could not unlock its guest state there.
+// checkTarget refuses to move a trusted-launch (isolated) VM to a node whose IGVmAgent is not
+// running: the VM could not unlock its guest state there.
 func (d *Driver) checkTarget(ctx context.Context, c *cluster, op drivers.Op) error {
 	vm, _, ok := c.cached(op.VM)
 	if !ok {
@@ -112,8 +114,8 @@ func (d *Driver) checkTarget(ctx context.Context, c *cluster, op drivers.Op) err
 		}
 		vm = *seen
 	}
-	if !vm.TPMEnabled && vm.SecurityType != drivers.SecurityTrustedLaunch {
-		return nil
+	if vm.SecurityType != drivers.SecurityTrustedLaunch {
+		return nil // a standard VM's vTPM depends on the host guardian, not on IGVmAgent
 	}
 	target := c.nodeName(op.Params.TargetNode)
 	var st NodeStatus
@@ -167,7 +169,7 @@ func (d *Driver) create(ctx context.Context, c *cluster, op drivers.Op) (drivers
 	if err := c.run(ctx, node, script, p, &r); err != nil {
 		return drivers.Result{}, err
 	}
-	c.remember(drivers.VM{Name: op.VM, Node: node, Annotations: op.Params.Annotations}, *p.Notes)
+	c.remember(drivers.VM{Name: op.VM, Node: node, SecurityType: p.SecurityType, Annotations: op.Params.Annotations}, *p.Notes)
 	return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
 }
 

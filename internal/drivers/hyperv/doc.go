@@ -1,4 +1,5 @@
-// Package hyperv is the driver for real Azure Local and Windows Server Hyper-V hosts. It runs
+// Package hyperv is the driver for Windows Server Hyper-V hosts and failover clusters that are
+// not Azure Local (that is the azurelocal driver). It runs
 // PowerShell on each cluster node, locally or over SSH with verified host keys, as one
 // long-lived process per node per run (the sessions, transports and framing are psnode's), and
 // feeds it its own constant embedded scripts: the host loop with the Hyper-V helpers and one

@@ -38,6 +38,7 @@ var (
 	_ drivers.Driver     = (*Driver)(nil)
 	_ drivers.Closer     = (*Driver)(nil)
 	_ drivers.VMObserver = (*Driver)(nil)
+	_ drivers.Profiler   = (*Driver)(nil)
 )
 
 // Option configures a Driver.
@@ -71,6 +72,23 @@ func New(cfg drivers.Config, opts ...Option) (*Driver, error) {
 	return d, nil
 }
 
+// Profile is classic Hyper-V's (DESIGN §1.2) with two facts of real hosts: the Secure Boot
+// template stays fixed once the vTPM is initialised, also after a vTPM reset; and static
+// memory changes while the VM runs: runtime memory resize on Windows Server 2016 and later hosts and guests, so a memory
+// change needs no outage (set-memory.ps1 says "stop it first" where a guest cannot).
+func (d *Driver) Profile() drivers.Profile {
+	p := drivers.ClassicHyperV()
+	off := make([]drivers.Setting, 0, len(p.OffFor))
+	for _, s := range p.OffFor {
+		if s != drivers.SettingMemory {
+			off = append(off, s)
+		}
+	}
+	p.OffFor = off
+	p.TemplateFixedOnceInitialised = true // set-secure-boot.ps1 refuses while the .vmgs holds data
+	return p
+}
+
 // Factory is the drivers.Factory for the registry.
 func Factory(cfg drivers.Config) (drivers.Driver, error) { return New(cfg) }
 
@@ -83,6 +101,8 @@ type cluster struct {
 	opts     *Options
 	tr       Transport
 	sessions map[string]*psnode.Session // by ref node name
+
+	ipsecMu sync.Mutex // serialises enable-migration-ipsec rollouts
 
 	mu  sync.Mutex
 	vms map[string]drivers.VM // last seen, by name: owner node and Notes for routing and CAS
@@ -229,12 +249,17 @@ func (c *cluster) merge(reports []*NodeReport, errs []error) (*drivers.Observed,
 		if s, ok := view[strings.ToLower(n)]; ok {
 			st = s
 		}
-		obs.Nodes = append(obs.Nodes, drivers.Node{Name: n, State: st, IgvmAgent: agentState(r.IgvmAgent), MigrationIPsec: r.MigrationIPsec})
+		obs.Nodes = append(obs.Nodes, drivers.Node{Name: n, State: st, IgvmAgent: agentState(r.IgvmAgent), MigrationIPsec: r.MigrationIPsec,
+			MigrationTransport: r.MigrationTransport, MigrationSMBEncrypted: r.SmbEncryption})
 		for j := range r.VMs {
 			vm, err := r.VMs[j].ToVM(n, c.nodeName)
-			if err != nil {
+			if err != nil && vm.Name == "" {
 				failed = append(failed, fmt.Errorf("node/%s: observe: %w", n, err))
 				continue
+			}
+			if err != nil {
+				// One VM whose answer cannot be read is that VM's error, not the node's.
+				vm = drivers.VM{Name: vm.Name, ID: vm.ID, Node: vm.Node, Power: drivers.PowerOther, ObserveError: err.Error()}
 			}
 			// During a live migration both nodes may list the VM: the owner's view wins.
 			if _, dup := byName[vm.Name]; dup && fromOwner[vm.Name] {

@@ -82,7 +82,7 @@ func TestInjection(t *testing.T) {
 			adminNotes := "admin: " + s
 			ref := drivers.ClusterRef{Name: "c", Driver: hyperv.Name, Nodes: []string{"node1", "node2"}, Options: map[string]any{
 				"imageStore": map[string]any{"p/o/s/v": `C:\images\` + s},
-				"vmPath":     s,
+				"vmPath":     `C:\ClusterStorage\` + s, // a clustered create needs a CSV path
 			}}
 			tr := hypervfake.NewTransport(ref.Nodes, echoHandler(s, adminNotes), hypervfake.ServeOptions{OnRequest: rec.record, Noise: true}, nil)
 			d, err := hyperv.New(drivers.Config{}, hyperv.WithTransport(func(drivers.ClusterRef, *hyperv.Options) (hyperv.Transport, error) { return tr, nil }))
@@ -158,7 +158,7 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 		switch name {
 		case hyperv.ScriptObserve, hyperv.ScriptNodeStatus, string(drivers.OpStartIgvmAgent), string(drivers.OpEnableMigrationIPsec):
 		case string(drivers.OpCreateVM):
-			if p.Name != "new-vm" || p.VMRoot != s || p.SourceVHDX != `C:\images\`+s {
+			if p.Name != "new-vm" || p.VMRoot != `C:\ClusterStorage\`+s || p.SourceVHDX != `C:\images\`+s {
 				t.Errorf("create-vm: name %q, vmRoot %q, sourceVhdx %q; want the values unchanged", p.Name, p.VMRoot, p.SourceVHDX)
 			}
 			if a, _, ok := hyperv.ParseNotes(*p.Notes); !ok || a.SpecHash != s {

@@ -21,7 +21,11 @@ type NodeReport struct {
 	ClusterNodes   List[ClusterNode] `json:"ClusterNodes"` // null on a standalone host
 	IgvmAgent      *AgentReport      `json:"IgvmAgent"`    // null: the service is not installed
 	MigrationIPsec bool              `json:"MigrationIPsec"`
-	VMs            List[VMReport]    `json:"VMs"`
+	// MigrationTransport is Get-VMHost VirtualMachineMigrationPerformanceOption (TCPIP,
+	// Compression, SMB); SmbEncryption is Get-SmbServerConfiguration EncryptData, read for SMB.
+	MigrationTransport string         `json:"MigrationTransport"`
+	SmbEncryption      bool           `json:"SmbEncryption"`
+	VMs                List[VMReport] `json:"VMs"`
 }
 
 // ClusterNode is one Get-ClusterNode row.
@@ -53,6 +57,8 @@ type VMReport struct {
 	TpmInitialized          bool            `json:"TpmInitialized"`
 	Notes                   string          `json:"Notes"`
 	FileAccess              string          `json:"FileAccess"`
+	// Error: the host could not report this VM (Name and VMId are then all there is).
+	Error string `json:"Error,omitempty"`
 }
 
 // FirmwareReport is Get-VMFirmware.
@@ -180,6 +186,10 @@ func (r *VMReport) ToVM(node string, nodeName func(string) string) (drivers.VM, 
 	}
 	if r.Name == "" {
 		return vm, fmt.Errorf("vm %q: observe answer has no Name", r.VMId)
+	}
+	if r.Error != "" {
+		vm.ObserveError = r.Error
+		return vm, nil
 	}
 	if p, ok := vmStates[string(r.State)]; ok {
 		vm.Power = p

@@ -27,7 +27,8 @@ import (
 //	  nodes: {node1: {host: 10.0.0.11}, node2: {host: 10.0.0.12, port: 2222, user: admin2}}
 //	  imageStore: {"microsoftwindowsdesktop/windows-11/win11-22h2-avd/22621.2428.231001": 'C:\ClusterStorage\Images\w11.vhdx'}
 //	  vmPath: 'C:\ClusterStorage\Volume1\VMs'   # where create-vm puts VMs (default: the host's VirtualMachinePath)
-//	  clustered: true               # make created VMs cluster roles (default: more than one node)
+//	  clustered: true               # make created VMs cluster roles (default: more than one node); needs a CSV vmPath
+//	  migrationIPsec: {auth: certificate, certificateAuthority: 'CN=Contoso Root CA'}  # default auth: kerberos
 //	  timeout: 10m                  # one script's limit
 type Options struct {
 	Transport                string                 `json:"transport"`
@@ -42,11 +43,29 @@ type Options struct {
 	ImageStore               map[string]string      `json:"imageStore"`
 	VMPath                   string                 `json:"vmPath"`
 	Clustered                *bool                  `json:"clustered"`
+	MigrationIPsec           MigrationIPsec         `json:"migrationIPsec"`
 	Timeout                  string                 `json:"timeout"`
 	ConnectTimeout           string                 `json:"connectTimeout"`
 
 	timeout, connectTimeout time.Duration
 }
+
+// MigrationIPsec is how enable-migration-ipsec authenticates the nodes to each other: Kerberos
+// (domain-joined clusters, the default) or machine certificates from one root CA (workgroup
+// clusters have no Kerberos).
+type MigrationIPsec struct {
+	Auth                 string `json:"auth"` // kerberos | certificate
+	CertificateAuthority string `json:"certificateAuthority"`
+}
+
+// Main-mode authentications of MigrationIPsec.
+const (
+	AuthKerberos    = "kerberos"
+	AuthCertificate = "certificate"
+)
+
+// csvRoot is where Cluster Shared Volumes are mounted on every node of a failover cluster.
+const csvRoot = `C:\ClusterStorage\`
 
 // NodeOptions say how to reach one node over SSH.
 type NodeOptions struct {
@@ -102,6 +121,9 @@ func ParseOptions(ref drivers.ClusterRef) (*Options, error) {
 			return nil, fmt.Errorf("cluster/%s: options: nodes: %q is not one of the cluster's nodes %v", ref.Name, n, ref.Nodes)
 		}
 	}
+	if err := o.checkPlacement(ref); err != nil {
+		return nil, err
+	}
 	o.IdentityFile = expandHome(o.IdentityFile)
 	o.KnownHosts = expandHome(o.KnownHosts)
 	return o, nil
@@ -155,4 +177,43 @@ func expandHome(p string) string {
 		}
 	}
 	return p
+}
+
+// checkPlacement refuses an IPsec auth that names no authority.
+func (o *Options) checkPlacement(ref drivers.ClusterRef) error {
+	switch o.MigrationIPsec.Auth {
+	case "":
+		o.MigrationIPsec.Auth = AuthKerberos
+	case AuthKerberos:
+	case AuthCertificate:
+		if strings.TrimSpace(o.MigrationIPsec.CertificateAuthority) == "" {
+			return fmt.Errorf("cluster/%s: options: migrationIPsec: auth certificate needs certificateAuthority, the root CA's name (e.g. 'CN=Contoso Root CA'): %w", ref.Name, drivers.ErrInvalidArgument)
+		}
+	default:
+		return fmt.Errorf("cluster/%s: options: migrationIPsec.auth %q: use kerberos (domain-joined nodes) or certificate (workgroup clusters): %w", ref.Name, o.MigrationIPsec.Auth, drivers.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// checkClusteredPath refuses a clustered create (a cluster role, which any node may own) whose
+// files would go to storage only one node sees: the vmPath must be a Cluster Shared Volume.
+func (o *Options) checkClusteredPath(ref drivers.ClusterRef) error {
+	if !o.clustered(ref) || underCSV(o.VMPath) {
+		return nil
+	}
+	where := "the host's local default path (no vmPath option)"
+	if o.VMPath != "" {
+		where = fmt.Sprintf("%.120q", o.VMPath)
+	}
+	return fmt.Errorf("cluster/%s: options: vmPath: clustered VMs are cluster roles that every node must reach, but their files would go to %s: set vmPath to a Cluster Shared Volume folder such as C:\\ClusterStorage\\Volume1\\VMs, or set clustered: false: %w", ref.Name, where, drivers.ErrInvalidArgument)
+}
+
+// underCSV reports whether path lies inside a Cluster Shared Volume mount (compared with
+// the separator, case-insensitively, as Windows does).
+func underCSV(path string) bool {
+	p := strings.ReplaceAll(path, "/", `\`)
+	if len(p) <= len(csvRoot) || !strings.EqualFold(p[:len(csvRoot)], csvRoot) {
+		return false
+	}
+	return !strings.Contains(p, `\..`)
 }

@@ -25,6 +25,12 @@ type Payload struct {
 	MigrationType string         `json:"migrationType,omitempty"`
 	Expected      *string        `json:"expected,omitempty"` // set-annotations: Notes last seen
 	Notes         *string        `json:"notes,omitempty"`    // create-vm, set-annotations
+	// stop-vm: turn off a guest that does not shut down (apply --allow-force-stop)
+	AllowForceStop bool `json:"allowForceStop,omitempty"`
+	// enable-migration-ipsec: main-mode authentication (kerberos | certificate) and the
+	// root CA of the machine certificates (certificate)
+	Auth          string `json:"auth,omitempty"`
+	CertAuthority string `json:"certAuthority,omitempty"`
 }
 
 // OpResult is what op scripts answer.

@@ -46,8 +46,12 @@ func builderFor(kind drivers.OpKind) (buildFunc, bool) {
 	switch kind {
 	case drivers.OpCreateVM:
 		return createPayload, true
-	case drivers.OpDeleteVM, drivers.OpStopVM, drivers.OpStartVM, drivers.OpEnableTPM, drivers.OpDisableTPM, drivers.OpRestrictFileAccess:
+	case drivers.OpDeleteVM, drivers.OpStartVM, drivers.OpEnableTPM, drivers.OpDisableTPM, drivers.OpRestrictFileAccess:
 		return func(r request) (*Payload, error) { return &Payload{VM: r.vm}, nil }, true
+	case drivers.OpStopVM:
+		return func(r request) (*Payload, error) {
+			return &Payload{VM: r.vm, AllowForceStop: r.params.AllowForceStop}, nil
+		}, true
 	case drivers.OpSetSecureBoot:
 		return secureBootPayload, true
 	case drivers.OpEnsureKeyProtector:
@@ -62,8 +66,13 @@ func builderFor(kind drivers.OpKind) (buildFunc, bool) {
 		return movePayload, true
 	case drivers.OpSetAnnotations:
 		return annotationsPayload, true
-	case drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
+	case drivers.OpStartIgvmAgent:
 		return func(request) (*Payload, error) { return &Payload{}, nil }, true
+	case drivers.OpEnableMigrationIPsec:
+		return func(r request) (*Payload, error) {
+			m := r.opts.MigrationIPsec
+			return &Payload{Auth: m.Auth, CertAuthority: m.CertificateAuthority}, nil
+		}, true
 	}
 	return nil, false
 }
@@ -75,6 +84,9 @@ func createPayload(r request) (*Payload, error) {
 	}
 	if p.TargetNode != "" && !containsFold(r.ref.Nodes, p.TargetNode) {
 		return nil, fmt.Errorf("node/%s: %w in cluster %s: use one of %s", p.TargetNode, drivers.ErrNotFound, r.ref.Name, strings.Join(r.ref.Nodes, ", "))
+	}
+	if err := r.opts.checkClusteredPath(r.ref); err != nil {
+		return nil, err
 	}
 	gen, sec, err := generationAndSecurity(p)
 	if err != nil {

@@ -14,7 +14,9 @@ const (
 	ScriptObserve    = "observe"
 	ScriptNodeStatus = "node-status"
 	ScriptFindVM     = "find-vm"
-	scriptHost       = "host"
+	// ScriptDisableMigrationIPsec rolls back enable-migration-ipsec on a node.
+	ScriptDisableMigrationIPsec = "disable-migration-ipsec"
+	scriptHost                  = "host"
 )
 
 // Scripts is the driver's embedded catalog: the host loop (the helpers every op script uses,

@@ -91,8 +91,9 @@ func reconcile(tb testing.TB, host *hypervfake.Host, ref drivers.ClusterRef, ops
 }
 
 // TestRoundTrips pins the batching contract on a small cluster: one PowerShell process and
-// one observe script per node, and one round trip per op (two for a vTPM VM's move, which
-// first checks the target node's IGVmAgent).
+// one observe script per node, and one round trip per op (two for a trusted-launch VM's move,
+// which first checks the target node's IGVmAgent; one per node for enable-migration-ipsec,
+// which reaches every node in one step).
 func TestRoundTrips(t *testing.T) {
 	ref := drivers.ClusterRef{Name: "rt", Driver: hyperv.Name, Nodes: []string{"node1", "node2", "node3"}}
 	host, err := hypervfake.New(t.TempDir(), ref, hypervfake.Options{})
@@ -103,7 +104,7 @@ func TestRoundTrips(t *testing.T) {
 	ops := reconcileOps(ref, 0)
 	ops[len(ops)-3].VM = "node1-vm001" // a vTPM VM
 	ps := reconcile(t, host, ref, ops)
-	want := int64(len(ref.Nodes)) + int64(len(ops)) + 1
+	want := int64(len(ref.Nodes)) + int64(len(ops)) + 1 + int64(len(ref.Nodes)-1)
 	if ps.starts != 3 || ps.observes != 3 || ps.trips != want {
 		t.Errorf("one reconcile: %d process starts, %d observe scripts, %d round trips (%v); want 3, 3, %d", ps.starts, ps.observes, ps.trips, ps.perScript, want)
 	}

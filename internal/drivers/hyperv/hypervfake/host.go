@@ -25,14 +25,22 @@ type Host struct {
 	starts atomic.Int64
 	trips  atomic.Int64
 
+	noIsolation bool
+
 	mu        sync.Mutex
 	notes     map[string]string // the VM's Notes as last written, by VM name
 	perScript map[string]int64
+	facts     facts
+	auth      map[string]string // node: main-mode auth of its tlreconcile IPsec rules
+	vmgs      map[string]bool   // VM name: its guest-state file holds data (a vTPM VM has run)
 }
 
 // Options configure a Host.
 type Options struct {
 	Noise bool // stray host output around every answer
+	// NoIsolation is a host before Windows Server 2025, whose New-VM has no
+	// -GuestStateIsolationType: it cannot create trusted-launch VMs.
+	NoIsolation bool
 }
 
 // New creates the sim cluster for ref (its name and nodes) under stateDir.
@@ -45,7 +53,8 @@ func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
 	if _, err := d.Init(sref); err != nil {
 		return nil, err
 	}
-	return &Host{sim: d, ref: sref, noise: o.Noise, notes: map[string]string{}, perScript: map[string]int64{}}, nil
+	return &Host{sim: d, ref: sref, noise: o.Noise, noIsolation: o.NoIsolation, notes: map[string]string{}, perScript: map[string]int64{},
+		facts: newFacts(), auth: map[string]string{}, vmgs: map[string]bool{}}, nil
 }
 
 // Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
@@ -149,8 +158,12 @@ func (h *Host) handler(node string) Handler {
 			}
 			owner := strings.ToUpper(v.Node)
 			return hyperv.FindResult{OwnerNode: &owner, Local: v.Node == node}, nil
-		case string(drivers.OpStartIgvmAgent), string(drivers.OpEnableMigrationIPsec):
+		case string(drivers.OpStartIgvmAgent):
 			return h.apply(ctx, drivers.Op{Kind: drivers.OpKind(script), Cluster: h.ref.Name, Node: node})
+		case string(drivers.OpEnableMigrationIPsec):
+			return h.enableIPsec(ctx, node, p)
+		case hyperv.ScriptDisableMigrationIPsec:
+			return h.disableIPsec(node)
 		case string(drivers.OpCreateVM):
 			return h.create(ctx, node, p)
 		}
@@ -163,8 +176,23 @@ func (h *Host) handler(node string) Handler {
 		if err != nil || v.Node != node {
 			return nil, &psnode.ScriptError{Category: psnode.CategoryNotFound, Message: fmt.Sprintf("vm/%s: no such VM on this node", p.VM)}
 		}
-		if kind == drivers.OpSetAnnotations {
+		switch kind {
+		case drivers.OpSetAnnotations:
 			return h.setAnnotations(ctx, *v, p)
+		case drivers.OpStopVM:
+			return h.stopVM(ctx, *v, p)
+		case drivers.OpSetMemory:
+			return h.setMemory(ctx, *v, p)
+		case drivers.OpSetSecureBoot:
+			if serr := h.templateFixed(*v, p); serr != nil {
+				return nil, serr
+			}
+		case drivers.OpStartVM:
+			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
+			if serr == nil && v.TPMEnabled {
+				h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true}) // the first start writes the .vmgs
+			}
+			return res, serr
 		}
 		op := drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM, Params: &drivers.Params{
 			SecureBoot: p.Enabled, SecureBootTemplate: p.Template, Reset: p.Reset,
@@ -190,6 +218,9 @@ func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any,
 		notes = *p.Notes
 	}
 	a, _, _ := hyperv.ParseNotes(notes)
+	if p.SecurityType == drivers.SecurityTrustedLaunch && h.noIsolation {
+		return nil, isolationError(p.Name, node)
+	}
 	if p.Image != nil && p.SourceVHDX == "" {
 		return nil, &psnode.ScriptError{Category: psnode.CategoryPrecondition, Message: "fake host: an image without a source VHDX"}
 	}
@@ -257,10 +288,17 @@ func (h *Host) observe(ctx context.Context, node, only string) (any, *psnode.Scr
 				r.IgvmAgent = &hyperv.AgentReport{Status: *st}
 			}
 			r.MigrationIPsec = n.MigrationIPsec
+			r.MigrationTransport, r.SmbEncryption = h.transportOf(node)
 		}
 	}
 	for _, v := range obs.VMs {
+		h.noteGuestState(v)
 		if v.Node != node || only != "" && v.Name != only {
+			continue
+		}
+		if msg := h.broken(v.Name); msg != "" {
+			// observe.ps1's catch: the name, the VMId and the error.
+			r.VMs = append(r.VMs, hyperv.VMReport{Name: v.Name, VMId: fakeVMID(v.ID), Error: msg})
 			continue
 		}
 		r.VMs = append(r.VMs, h.vmReport(v))

@@ -53,45 +53,87 @@ function Test-TlrKeyProtector {
     return ($null -ne $raw -and $raw -ne 'AAAABA==')
 }
 
+function Get-TlrVMSid {
+    # The SID of the VM's own virtual account NT VIRTUAL MACHINE\<VMId>: S-1-5-83-1- and the
+    # VMId's 16 bytes as four little-endian 32-bit numbers. S-1-5-83-0 is the group of every
+    # VM's worker process and is not this VM's account.
+    param($VM)
+    $b = ([guid][string]$VM.VMId).ToByteArray()
+    $parts = @(0, 4, 8, 12 | ForEach-Object { [BitConverter]::ToUInt32($b, $_) })
+    return ('S-1-5-83-1-' + ($parts -join '-'))
+}
+
 function Test-TlrAllowedSid {
-    # Host administrators, SYSTEM, Hyper-V Administrators, CREATOR OWNER and the VMs'
-    # own virtual accounts (NT VIRTUAL MACHINE\<VMId>, S-1-5-83-...).
-    param([string]$Sid)
-    if ($Sid -eq 'S-1-5-32-544' -or $Sid -eq 'S-1-5-18' -or $Sid -eq 'S-1-5-32-578' -or $Sid -eq 'S-1-3-0') { return $true }
-    return $Sid.StartsWith('S-1-5-83-')
+    # Only BUILTIN\Administrators, SYSTEM and the VM's own virtual account.
+    param([string]$Sid, [string]$VMSid)
+    return ($Sid -eq 'S-1-5-32-544' -or $Sid -eq 'S-1-5-18' -or $Sid -eq $VMSid)
 }
 
 function Get-TlrStatePaths {
-    # The VM's configuration folder plus its configuration, guest-state (.vmgs) and
-    # runtime-state (.vmrs) files; empty when the folder cannot be found.
+    # The VM's configuration, guest-state (.vmgs) and runtime-state (.vmrs) files as Hyper-V
+    # records them (Msvm_VirtualSystemSettingData ConfigurationDataRoot/ConfigurationFile,
+    # GuestStateDataRoot/GuestStateFile), plus the folders holding them; not guessed from
+    # names. Empty when the settings cannot be read.
     param($VM)
     $paths = New-Object System.Collections.Generic.List[string]
-    $dir = Join-Path ([string]$VM.ConfigurationLocation) 'Virtual Machines'
-    if (-not (Test-Path -LiteralPath $dir)) { return ,$paths }
-    $paths.Add($dir)
-    $id = [string]$VM.VMId
-    foreach ($f in @(Get-ChildItem -LiteralPath $dir -File -ErrorAction SilentlyContinue)) {
-        if ($f.Name.StartsWith($id, [StringComparison]::OrdinalIgnoreCase)) { $paths.Add($f.FullName) }
+    # The filter holds the host's own VMId, cast to a GUID first: no user value reaches WQL.
+    $id = ([guid][string]$VM.VMId).ToString().ToUpperInvariant()
+    $filter = "VirtualSystemType = 'Microsoft:Hyper-V:System:Realized' AND VirtualSystemIdentifier = '" + $id + "'"
+    $vssd = @(Get-CimInstance -Namespace 'root\virtualization\v2' -ClassName Msvm_VirtualSystemSettingData -Filter $filter -ErrorAction Stop)
+    if ($vssd.Count -ne 1) { return ,$paths }
+    $s = $vssd[0]
+    foreach ($pair in @(@($s.ConfigurationDataRoot, $s.ConfigurationFile), @($s.GuestStateDataRoot, $s.GuestStateFile))) {
+        if (-not $pair[0] -or -not $pair[1]) { continue }
+        $file = Join-Path ([string]$pair[0]) ([string]$pair[1])
+        foreach ($path in @((Split-Path -Parent $file), $file)) {
+            if ((Test-Path -LiteralPath $path) -and -not $paths.Contains($path)) { $paths.Add($path) }
+        }
+    }
+    if ($s.GuestStateDataRoot -and $s.GuestStateFile) {
+        $vmrs = [IO.Path]::ChangeExtension((Join-Path ([string]$s.GuestStateDataRoot) ([string]$s.GuestStateFile)), '.vmrs')
+        if ((Test-Path -LiteralPath $vmrs) -and -not $paths.Contains($vmrs)) { $paths.Add($vmrs) }
     }
     return ,$paths
 }
 
 function Test-TlrFileAccess {
+    # hostAdminsOnly when, on every state path, the owner and every Allow entry are
+    # Administrators, SYSTEM or the VM's own account; violation otherwise; unknown when the
+    # paths or ACLs cannot be read.
     param($VM)
     try {
         $paths = Get-TlrStatePaths $VM
         if ($paths.Count -eq 0) { return 'unknown' }
+        $vmSid = Get-TlrVMSid $VM
         foreach ($path in $paths) {
             $acl = Get-Acl -LiteralPath $path
+            $owner = $acl.GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+            if (-not (Test-TlrAllowedSid $owner $vmSid)) { return 'violation' }
             foreach ($rule in $acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])) {
                 if ([string]$rule.AccessControlType -ne 'Allow') { continue }
-                if (-not (Test-TlrAllowedSid $rule.IdentityReference.Value)) { return 'violation' }
+                if (-not (Test-TlrAllowedSid $rule.IdentityReference.Value $vmSid)) { return 'violation' }
             }
         }
         return 'hostAdminsOnly'
     } catch {
         return 'unknown'
     }
+}
+
+function Test-TlrIsolated {
+    # A trusted-launch (isolated) VM: only these need IGVmAgent.
+    param($VM)
+    return ([string]$VM.GuestStateIsolationType -eq 'TrustedLaunch')
+}
+
+function Test-TlrUnder {
+    # Whether Path lies inside Dir, compared with a trailing separator, so that
+    # C:\VMs\ab\disk.vhdx is not taken to be inside C:\VMs\a.
+    param([string]$Path, [string]$Dir)
+    if (-not $Path -or -not $Dir) { return $false }
+    $full = [IO.Path]::GetFullPath($Path)
+    $prefix = [IO.Path]::GetFullPath($Dir).TrimEnd('\') + '\'
+    return $full.StartsWith($prefix, [StringComparison]::OrdinalIgnoreCase)
 }
 
 function Test-TlrVmgs {
@@ -112,12 +154,14 @@ function Get-TlrAgentStatus {
 }
 
 function Test-TlrMigrationIPsec {
-    # True when an enabled IPsec rule requires protection for live-migration traffic (TCP 6600).
+    # True when an enabled IPsec rule requires protection for live-migration traffic (TCP 6600)
+    # with an ESP quick-mode crypto set that encrypts (Require alone may mean integrity only).
     # ActiveStore: the effective policy, including rules that Group Policy delivers; without
     # -PolicyStore the NetSecurity cmdlets read only the local PersistentStore.
     try {
         foreach ($rule in @(Get-NetIPsecRule -PolicyStore ActiveStore -Enabled True -ErrorAction SilentlyContinue)) {
-            if ([string]$rule.InboundSecurity -ne 'Require' -and [string]$rule.OutboundSecurity -ne 'Require') { continue }
+            if ([string]$rule.InboundSecurity -ne 'Require' -or [string]$rule.OutboundSecurity -ne 'Require') { continue }
+            if (-not (Test-TlrEspEncryption $rule)) { continue }
             foreach ($pf in @($rule | Get-NetFirewallPortFilter -PolicyStore ActiveStore -ErrorAction SilentlyContinue)) {
                 $proto = [string]$pf.Protocol
                 if ($proto -ne 'TCP' -and $proto -ne 'Any' -and $proto -ne '6') { continue }
@@ -127,6 +171,33 @@ function Test-TlrMigrationIPsec {
         }
     } catch { }
     return $false
+}
+
+function Test-TlrEspEncryption {
+    # The rule's quick-mode crypto set proposes only ESP with an encryption algorithm.
+    param($Rule)
+    if (-not $Rule.QuickModeCryptoSet) { return $false }
+    $set = Get-NetIPsecQuickModeCryptoSet -PolicyStore ActiveStore -Name ([string]$Rule.QuickModeCryptoSet) -ErrorAction SilentlyContinue
+    if ($null -eq $set) { return $false }
+    $proposals = @($set.Proposal)
+    if ($proposals.Count -eq 0) { return $false }
+    foreach ($pr in $proposals) {
+        if ([string]$pr.Encapsulation -notmatch 'ESP' -or [string]$pr.Encryption -eq 'None' -or -not $pr.Encryption) { return $false }
+    }
+    return $true
+}
+
+function Get-TlrMigrationTransport {
+    # Get-VMHost VirtualMachineMigrationPerformanceOption (TCPIP, Compression or SMB), and for
+    # SMB whether the SMB server encrypts (Get-SmbServerConfiguration EncryptData): IPsec
+    # cannot protect SMB Direct, which bypasses the TCP/IP stack.
+    $transport = ''
+    try { $transport = [string](Get-VMHost).VirtualMachineMigrationPerformanceOption } catch { }
+    $smb = $false
+    if ($transport -eq 'SMB') {
+        try { $smb = [bool](Get-SmbServerConfiguration -ErrorAction Stop).EncryptData } catch { $smb = $false }
+    }
+    return [pscustomobject]@{ Transport = $transport; SmbEncryption = $smb }
 }
 
 function Get-TlrOwnerMap {

@@ -1,6 +1,7 @@
 $ErrorActionPreference = 'Stop'
 # set-secure-boot: Secure Boot on/off and its template; needs the VM Off and Generation 2, and
-# the template cannot change once the vTPM is initialised. Reads the firmware back, because a
+# the template cannot change once the vTPM is initialised (a non-empty .vmgs, which a key
+# protector reset does not empty). Reads the firmware back, because a
 # change to a running VM has been seen to return without taking effect.
 # Parameters: vm, enabled? (absent: keep), template? (absent: keep).
 $p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json
@@ -14,7 +15,7 @@ if (-not $wantTemplate) { $wantTemplate = [string]$fw.SecureBootTemplate }
 if ([string]$fw.SecureBoot -eq $wantState -and [string]$fw.SecureBootTemplate -eq $wantTemplate) { return (Get-TlrResult 'already so' $false) }
 Assert-TlrOff $vm 'set-secure-boot'
 if ([string]$fw.SecureBootTemplate -ne $wantTemplate -and (Get-VMSecurity -VM $vm).TpmEnabled -and (Test-TlrVmgs $vm)) {
-    Stop-Tlr 'precondition' ('vm/{0}: the Secure Boot template cannot change after the vTPM is initialised; reset the vTPM (destructive) or keep the template' -f $p.vm)
+    Stop-Tlr 'precondition' ('vm/{0}: the Secure Boot template cannot change after the vTPM is initialised, and a vTPM reset does not undo that; keep the template, or replace the VM' -f $p.vm)
 }
 # -SecureBootTemplate only when it changes: a template Get-VMFirmware reports without a name
 # (SecureBootTemplateId only) cannot be passed back by name.

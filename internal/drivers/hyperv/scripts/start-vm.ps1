@@ -1,11 +1,12 @@
 $ErrorActionPreference = 'Stop'
-# start-vm: starts the VM; a trusted-launch VM needs this node's IGVmAgent running to unlock
-# its guest state. Reads the state back. Parameters: vm.
+# start-vm: starts the VM and reads the state back. Only an isolated (trusted-launch) VM needs
+# this node's IGVmAgent running to unlock its guest state; a standard VM with a vTPM depends on
+# the host guardian's local key protector instead (DESIGN 1.2). Parameters: vm.
 $p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json
 $vm = Get-TlrVM ([string]$p.vm)
 if ([string]$vm.State -eq 'Running') { return (Get-TlrResult 'already Running' $false) }
-if ((Get-VMSecurity -VM $vm).TpmEnabled -and (Get-TlrAgentStatus) -ne 'Running') {
-    Stop-Tlr 'precondition' ('vm/{0}: IGVmAgent is not running on {1}, so the vTPM cannot be unlocked; start-igvm-agent first' -f $p.vm, $env:COMPUTERNAME)
+if ((Test-TlrIsolated $vm) -and (Get-TlrAgentStatus) -ne 'Running') {
+    Stop-Tlr 'precondition' ('vm/{0}: IGVmAgent is not running on {1}, so the trusted-launch guest state cannot be unlocked; start-igvm-agent first' -f $p.vm, $env:COMPUTERNAME)
 }
 Start-VM -VM $vm
 $vm = Get-TlrVM ([string]$p.vm)

@@ -1,0 +1,303 @@
+package hypervfake_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+)
+
+func mustApply(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, op drivers.Op) drivers.Result {
+	t.Helper()
+	op.Cluster = ref.Name
+	res, err := d.Apply(t.Context(), ref, op)
+	if err != nil {
+		t.Fatalf("%s %s: %v", op.Kind, op.VM, err)
+	}
+	return res
+}
+
+func managed() *drivers.Annotations { return &drivers.Annotations{ManagedBy: drivers.ManagedBy} }
+
+func createOp(name, node string, a *drivers.Annotations) drivers.Op {
+	return drivers.Op{Kind: drivers.OpCreateVM, VM: name, Params: &drivers.Params{
+		Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, Processors: 2, MemoryMB: 2048, TargetNode: node, Annotations: a}}
+}
+
+func names(t *testing.T, d drivers.Driver, ref drivers.ClusterRef) []string {
+	t.Helper()
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, vm := range obs.VMs {
+		out = append(out, vm.Name)
+	}
+	return out
+}
+
+// TestE2ECleanupTouchesOnlyItsOwnVMs: on a cluster holding production VMs (unmanaged, managed
+// by another run, a look-alike name without the marker), the e2e cleanup deletes exactly the
+// VMs of its own run, also a running one; E2EForeign names the rest, which the suite refuses
+// to start beside unless TLR_E2E_ALLOW_SHARED=1.
+func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	ctx := t.Context()
+	if _, err := d.Observe(ctx, ref); err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range []string{"prod-db", "prod-web"} {
+		if err := host.Sim().CreateUnmanaged(ctx, ref.Name, n, sim.UnmanagedVM{Running: i == 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prefix := hyperv.E2EPrefix()
+	mustApply(t, d, ref, createOp("managed-elsewhere", "node1", managed()))
+	mustApply(t, d, ref, createOp(prefix+"no-marker", "node1", nil))
+	mustApply(t, d, ref, createOp(prefix+"a", "node2", managed()))
+	mustApply(t, d, ref, createOp(prefix+"b", "node3", managed()))
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpStartVM, VM: prefix + "b"})
+
+	obs, err := d.Observe(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := hyperv.E2EForeign(obs, prefix)
+	want := []string{"managed-elsewhere", prefix + "no-marker", "prod-db", "prod-web"}
+	slices.Sort(want)
+	slices.Sort(foreign)
+	if !slices.Equal(foreign, want) {
+		t.Errorf("E2EForeign = %v, want %v", foreign, want)
+	}
+	if err := hyperv.E2ECleanup(context.Background(), d, ref, prefix); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(t, d, ref); !slices.Equal(got, want) {
+		t.Errorf("after cleanup the cluster holds %v, want exactly the VMs the run did not create %v", got, want)
+	}
+}
+
+// TestE2EOwned: ownership needs the prefix and the marker, and never covers infrastructure.
+func TestE2EOwned(t *testing.T) {
+	const p = "tlr-e2e-0000-"
+	tests := []struct {
+		name string
+		vm   drivers.VM
+		want bool
+	}{
+		{"prefix and marker", drivers.VM{Name: p + "a", Annotations: managed()}, true},
+		{"marker without prefix", drivers.VM{Name: "prod", Annotations: managed()}, false},
+		{"prefix without marker", drivers.VM{Name: p + "a"}, false},
+		{"another tool's annotations", drivers.VM{Name: p + "a", Annotations: &drivers.Annotations{ManagedBy: "other"}}, false},
+		{"infrastructure with forged marker", drivers.VM{Name: p + "arb", Annotations: managed(), Infrastructure: true}, false},
+		{"empty prefix owns nothing", drivers.VM{Name: "x", Annotations: managed()}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			prefix := p
+			if tc.name == "empty prefix owns nothing" {
+				prefix = ""
+			}
+			if got := hyperv.E2EOwned(tc.vm, prefix); got != tc.want {
+				t.Errorf("E2EOwned = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestStopVMEscalatesOnlyWithAllowForceStop: Stop-VM -Force asks the guest to shut down and
+// gives it five minutes; -TurnOff "is equivalent to removing power from the virtual machine"
+// (learn.microsoft.com/powershell/module/hyper-v/stop-vm). A guest that does not shut down is
+// turned off only with AllowForceStop (apply --allow-force-stop); otherwise the stop fails
+// invalid-state with the VM's state and it keeps running.
+func TestStopVMEscalatesOnlyWithAllowForceStop(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	mustApply(t, d, ref, createOp("busy", "node1", managed()))
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpStartVM, VM: "busy"})
+	host.SetGuestHung("busy", true)
+	_, err := d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: ref.Name, VM: "busy"})
+	if !errors.Is(err, drivers.ErrInvalidState) || !strings.Contains(err.Error(), "--allow-force-stop") || !strings.Contains(err.Error(), "Running") {
+		t.Fatalf("stop of a guest that does not shut down: %v; want invalid state naming the VM's state and --allow-force-stop", err)
+	}
+	if v := vmNamed(t, d, ref, "busy"); v.Power != drivers.PowerRunning {
+		t.Fatalf("after a refused stop the VM is %s, want Running", v.Power)
+	}
+	res := mustApply(t, d, ref, drivers.Op{Kind: drivers.OpStopVM, VM: "busy", Params: &drivers.Params{AllowForceStop: true}})
+	if !res.Changed || !strings.Contains(res.Message, "turned off") {
+		t.Errorf("forced stop: %+v, want a change whose message says it was turned off", res)
+	}
+	if v := vmNamed(t, d, ref, "busy"); v.Power != drivers.PowerOff {
+		t.Errorf("after a forced stop the VM is %s, want Off", v.Power)
+	}
+}
+
+func vmNamed(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, name string) drivers.VM {
+	t.Helper()
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range obs.VMs {
+		if v.Name == name {
+			return v
+		}
+	}
+	t.Fatalf("VM %s not observed", name)
+	return drivers.VM{}
+}
+
+// TestObserveReportsABrokenVMAndTheRest: a VM whose report throws (Get-VMFirmware failing
+// for one VM, say) is that VM's ObserveError; the node and its other VMs are observed.
+func TestObserveReportsABrokenVMAndTheRest(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	mustApply(t, d, ref, createOp("ok-1", "node1", managed()))
+	mustApply(t, d, ref, createOp("broken", "node1", managed()))
+	host.BreakReport("broken", "Get-VMFirmware : The operation failed because the file was not found.")
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatalf("one broken VM failed the whole observation: %v", err)
+	}
+	byName := map[string]drivers.VM{}
+	for _, v := range obs.VMs {
+		byName[v.Name] = v
+	}
+	if v := byName["broken"]; !strings.Contains(v.ObserveError, "Get-VMFirmware") || v.Node != "node1" {
+		t.Errorf("broken VM: %+v; want its ObserveError and node", v)
+	}
+	if v := byName["ok-1"]; v.ObserveError != "" || v.Processors != 2 || v.Annotations == nil {
+		t.Errorf("healthy VM beside it: %+v; want it fully observed", v)
+	}
+}
+
+// TestCreateRefusesAHostWithoutIsolation: New-VM gained -GuestStateIsolationType with
+// Windows Server 2025 (learn.microsoft.com/powershell/module/hyper-v/new-vm); an older host
+// cannot make a trusted-launch VM, so create fails not-supported and makes nothing, while a
+// Standard VM is still created.
+func TestCreateRefusesAHostWithoutIsolation(t *testing.T) {
+	ref := testRef()
+	d, _ := newDriver(t, ref, hypervfake.Options{NoIsolation: true})
+	_, err := d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpCreateVM, Cluster: ref.Name, VM: "tl", Params: createOp("tl", "node1", managed()).Params})
+	if !errors.Is(err, drivers.ErrNotSupported) || !strings.Contains(err.Error(), "GuestStateIsolationType") {
+		t.Fatalf("trusted-launch create on an old host: %v; want not supported naming GuestStateIsolationType", err)
+	}
+	if got := names(t, d, ref); len(got) != 0 {
+		t.Errorf("a refused create left VMs %v", got)
+	}
+	std := createOp("std", "node1", managed())
+	std.Params.SecurityType = drivers.SecurityStandard
+	mustApply(t, d, ref, std)
+}
+
+// TestClusteredCreateNeedsCSV: a clustered VM is a cluster role any node may own, so its files
+// must be on a Cluster Shared Volume (C:\ClusterStorage\...); a local vmPath, or none (the
+// host's local default), is an invalid argument before anything is sent to a node.
+func TestClusteredCreateNeedsCSV(t *testing.T) {
+	for _, tc := range []struct {
+		name, vmPath string
+		ok           bool
+	}{
+		{"no vmPath", "", false},
+		{"local disk", `D:\Hyper-V\VMs`, false},
+		{"look-alike prefix", `C:\ClusterStorageX\Volume1`, false},
+		{"CSV", `C:\ClusterStorage\Volume1\VMs`, true},
+		{"CSV any case", `c:\clusterstorage\volume2\vms`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := testRef()
+			ref.Options["vmPath"] = tc.vmPath
+			d, host := newDriver(t, ref, hypervfake.Options{})
+			before := host.Counts().PerScript[string(drivers.OpCreateVM)]
+			_, err := d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpCreateVM, Cluster: ref.Name, VM: "c1", Params: createOp("c1", "node1", managed()).Params})
+			sent := host.Counts().PerScript[string(drivers.OpCreateVM)] - before
+			if tc.ok && err != nil || !tc.ok && (!errors.Is(err, drivers.ErrInvalidArgument) || !strings.Contains(err.Error(), "Cluster Shared Volume") || sent != 0) {
+				t.Errorf("vmPath %q: err %v, %d create scripts sent", tc.vmPath, err, sent)
+			}
+		})
+	}
+}
+
+// TestMigrationIPsecEveryNodeWithRollback: enable-migration-ipsec builds an explicit ESP
+// quick-mode crypto set (New-NetIPsecQuickModeCryptoSet) and the configured main-mode auth
+// set (New-NetIPsecPhase1AuthSet -Proposal (New-NetIPsecAuthProposal -Machine -Cert
+// -Authority ...)) on every node in one step; when one node fails, the nodes already changed
+// are rolled back, so no two nodes are left unable to live-migrate between them.
+func TestMigrationIPsecEveryNodeWithRollback(t *testing.T) {
+	ref := testRef()
+	ref.Options["migrationIPsec"] = map[string]any{"auth": "certificate", "certificateAuthority": "CN=Contoso Root CA"}
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	host.FailIPsec("node3", true)
+	_, err := d.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpEnableMigrationIPsec, Cluster: ref.Name, Node: "node1"})
+	if err == nil || !strings.Contains(err.Error(), "node/node3") || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("rollout with a failing node: %v; want an error naming node3 and the rollback", err)
+	}
+	obs, _ := d.Observe(t.Context(), ref)
+	for _, n := range obs.Nodes {
+		if n.MigrationIPsec {
+			t.Errorf("node %s kept IPsec after the rollback", n.Name)
+		}
+	}
+	host.FailIPsec("node3", false)
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpEnableMigrationIPsec, Node: "node2"})
+	obs, _ = d.Observe(t.Context(), ref)
+	for _, n := range obs.Nodes {
+		if !n.MigrationIPsec || host.IPsecAuth(n.Name) != hyperv.AuthCertificate {
+			t.Errorf("node %s: IPsec %v with auth %q; want every node covered with certificate auth", n.Name, n.MigrationIPsec, host.IPsecAuth(n.Name))
+		}
+	}
+}
+
+// TestMigrationTransportObserved: Get-VMHost VirtualMachineMigrationPerformanceOption and,
+// for SMB, Get-SmbServerConfiguration EncryptData reach the observation.
+func TestMigrationTransportObserved(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	host.SetMigrationTransport("node1", "SMB", false)
+	host.SetMigrationTransport("node2", "SMB", true)
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, n := range obs.Nodes {
+		got[n.Name] = n.MigrationTransport + "/" + map[bool]string{true: "enc", false: "plain"}[n.MigrationSMBEncrypted]
+	}
+	want := map[string]string{"node1": "SMB/plain", "node2": "SMB/enc", "node3": "TCPIP/plain"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("node %s: %s, want %s", k, got[k], v)
+		}
+	}
+}
+
+// TestOnlyIsolatedVMsNeedTheAgent: a standard VM's vTPM depends on the host guardian's key
+// protector, not on IGVmAgent, so its move sends no node-status check.
+func TestOnlyIsolatedVMsNeedTheAgent(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	std := createOp("std", "node1", managed())
+	std.Params.SecurityType = drivers.SecurityStandard
+	mustApply(t, d, ref, std)
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpEnsureKeyProtector, VM: "std"})
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpEnableTPM, VM: "std"})
+	mustApply(t, d, ref, createOp("tl", "node1", managed()))
+	for _, tc := range []struct {
+		vm     string
+		checks int64
+	}{{"std", 0}, {"tl", 1}} {
+		before := host.Counts().PerScript[hyperv.ScriptNodeStatus]
+		mustApply(t, d, ref, drivers.Op{Kind: drivers.OpMoveVM, VM: tc.vm, Params: &drivers.Params{TargetNode: "node2"}})
+		if got := host.Counts().PerScript[hyperv.ScriptNodeStatus] - before; got != tc.checks {
+			t.Errorf("move of %s: %d IGVmAgent checks, want %d", tc.vm, got, tc.checks)
+		}
+	}
+}
