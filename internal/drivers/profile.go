@@ -56,6 +56,10 @@ type Profile struct {
 	// (Windows Server Hyper-V: the guest-state file stays written), so the
 	// planner blocks such a change instead of planning a reset before it.
 	TemplateFixedOnceInitialised bool `json:"template_fixed_once_initialised,omitempty"`
+	// GracefulStop: stop-vm shuts the guest down and fails when it does not,
+	// unless apply --allow-force-stop lets it turn the VM off (Windows
+	// Server Hyper-V's Stop-VM; the plan says so on every stop-vm).
+	GracefulStop bool `json:"graceful_stop,omitempty"`
 	// CreateStarts: create-vm leaves the VM Running (ARM starts a new
 	// Azure Local VM); otherwise it is created Off and started by start-vm.
 	CreateStarts bool `json:"create_starts,omitempty"`

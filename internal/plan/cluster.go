@@ -99,6 +99,28 @@ func (b *builder) cluster(c spec.Cluster, obs *drivers.Observed, vms []*spec.VM)
 				fmt.Sprintf("%s: its configuration and state files (which hold the vTPM) are readable by more than host administrators; tlreconcile only fixes declared VMs — restrict the ACLs outside tlreconcile", res))
 		}
 	}
+	if cp.prof.GracefulStop {
+		b.noteGracefulStops(c.Name)
+	}
+}
+
+// forceStopNote ends the reason of every stop-vm on a platform whose stop
+// is a guest shutdown (Profile.GracefulStop).
+const forceStopNote = "; a guest shutdown (up to 5 minutes): if the guest does not shut down the step fails and the VM keeps running, unless apply --allow-force-stop lets it turn the VM off (unsaved guest data is lost)"
+
+// noteGracefulStops says on every stop-vm of cluster what a stop does there.
+func (b *builder) noteGracefulStops(cluster string) {
+	for i := range b.plan.Changes {
+		ch := &b.plan.Changes[i]
+		if ch.Cluster != cluster {
+			continue
+		}
+		for j := range ch.Steps {
+			if ch.Steps[j].Kind == drivers.OpStopVM && !strings.HasSuffix(ch.Steps[j].Reason, forceStopNote) {
+				ch.Steps[j].Reason += forceStopNote
+			}
+		}
+	}
 }
 
 // nodes plans the IgvmAgent and live-migration IPsec steps and the node findings.

@@ -184,3 +184,26 @@ func TestNodeAgentBlocksTrustedLaunch(t *testing.T) {
 		})
 	}
 }
+
+// TestGracefulStopIsExplained: on a platform whose stop is a guest shutdown
+// (Windows Server Hyper-V) every stop-vm says what happens when the guest
+// does not shut down, and how --allow-force-stop changes it; elsewhere not.
+func TestGracefulStopIsExplained(t *testing.T) {
+	d := desiredOf(clusterSpec(), vmSpec("a", func(v *spec.VM) { v.Processors = 8 }))
+	for _, tc := range []struct {
+		graceful bool
+	}{{true}, {false}} {
+		obs := observedOf(healthyNodes(), synced(vmSpec("a"), "node1", "ek1"))
+		prof := drivers.ClassicHyperV()
+		prof.GracefulStop = tc.graceful
+		obs["c1"].Profile = prof
+		p := mustBuild(t, d, obs, plan.Options{})
+		stop := findStep(p, "vm/a/stop-vm")
+		if stop == nil {
+			t.Fatalf("no stop-vm:\n%s", render(p))
+		}
+		if got := strings.Contains(stop.Reason, "--allow-force-stop"); got != tc.graceful {
+			t.Errorf("graceful=%v: stop-vm reason %q", tc.graceful, stop.Reason)
+		}
+	}
+}

@@ -86,6 +86,7 @@ func (d *Driver) Profile() drivers.Profile {
 	}
 	p.OffFor = off
 	p.TemplateFixedOnceInitialised = true // set-secure-boot.ps1 refuses while the .vmgs holds data
+	p.GracefulStop = true                 // stop-vm.ps1 turns a VM off only with allowForceStop
 	return p
 }
 
