@@ -265,9 +265,34 @@ type Params struct {
 	// create-vm, move-vm: target node; move-vm: Live | Quick | Shutdown
 	TargetNode    string `json:"target_node,omitempty"`
 	MigrationType string `json:"migration_type,omitempty"`
+	// create-vm on Azure Local: the network, storage path and OS profile
+	// (the admin password only as a reference, resolved when the op runs)
+	Network     *Network   `json:"network,omitempty"`
+	StoragePath string     `json:"storage_path,omitempty"`
+	OSProfile   *OSProfile `json:"os_profile,omitempty"`
 	// set-annotations; create-vm too, so a VM is managed from birth and an
 	// interrupted apply never leaves an "unmanaged" VM of its own making
 	Annotations *Annotations `json:"annotations,omitempty"`
+}
+
+// Network is where a new VM's network interface goes.
+type Network struct {
+	LogicalNetwork string `json:"logical_network"`
+	IPAddress      string `json:"ip_address,omitempty"`
+}
+
+// OSProfile is what a new VM's guest is created with.
+type OSProfile struct {
+	ComputerName  string     `json:"computer_name,omitempty"`
+	AdminUsername string     `json:"admin_username,omitempty"`
+	AdminPassword *SecretRef `json:"admin_password,omitempty"`
+}
+
+// SecretRef names where a secret is (an environment variable or a file of
+// the process that applies); plans, journals and views carry only this.
+type SecretRef struct {
+	FromEnv  string `json:"from_env,omitempty"`
+	FromFile string `json:"from_file,omitempty"`
 }
 
 // Image names a Marketplace image for create-vm.

@@ -58,6 +58,9 @@ func (b *builder) createWhole(k *chain, cp *clusterPlan, d *spec.VM) {
 		Processors:         d.Processors,
 		MemoryMB:           d.MemoryMB,
 		TargetNode:         node,
+		Network:            networkParams(d),
+		StoragePath:        d.StoragePath,
+		OSProfile:          osProfileParams(d),
 		Annotations:        &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: hash, Protect: d.Protect, Node: node},
 	}, Step{
 		DependsOn: []string{dep},
@@ -89,4 +92,23 @@ func startsWord(starts bool) string {
 		return "started by the platform"
 	}
 	return "Off"
+}
+
+func networkParams(d *spec.VM) *drivers.Network {
+	if d.Network == nil {
+		return nil
+	}
+	return &drivers.Network{LogicalNetwork: d.Network.LogicalNetwork, IPAddress: d.Network.IPAddress}
+}
+
+// osProfileParams carries the OS profile with the password as its reference.
+func osProfileParams(d *spec.VM) *drivers.OSProfile {
+	if d.OSProfile == nil {
+		return nil
+	}
+	o := &drivers.OSProfile{ComputerName: d.OSProfile.ComputerName, AdminUsername: d.OSProfile.AdminUsername}
+	if r := d.OSProfile.AdminPassword; r != nil {
+		o.AdminPassword = &drivers.SecretRef{FromEnv: r.FromEnv, FromFile: r.FromFile}
+	}
+	return o
 }

@@ -174,7 +174,30 @@ func decodeVM(doc *document) VM {
 		Placement:                       Placement{Node: str(obj(spec, "placement"), "node", "")},
 		Power:                           str(spec, "power", PowerRunning),
 		Protect:                         boolean(spec, "protect", false),
+		Network:                         decodeNetwork(spec),
+		StoragePath:                     str(spec, "storagePath", ""),
+		OSProfile:                       decodeOSProfile(spec),
 	}
+}
+
+func decodeNetwork(spec map[string]any) *Network {
+	n, ok := spec["network"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	return &Network{LogicalNetwork: str(n, "logicalNetwork", ""), IPAddress: str(n, "ipAddress", "")}
+}
+
+func decodeOSProfile(spec map[string]any) *OSProfile {
+	o, ok := spec["osProfile"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	p := &OSProfile{ComputerName: str(o, "computerName", ""), AdminUsername: str(o, "adminUsername", "")}
+	if pw, ok := o["adminPassword"].(map[string]any); ok {
+		p.AdminPassword = &SecretRef{FromEnv: str(pw, "fromEnv", ""), FromFile: str(pw, "fromFile", "")}
+	}
+	return p
 }
 
 func decodeCatalog(doc *document, builtIn bool) (name string, images []CatalogImage) {

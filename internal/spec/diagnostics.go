@@ -50,6 +50,7 @@ const (
 	RuleIgvmAgentIgnored    = "igvm-agent-ignored"
 	RuleVMFileAccessIgnored = "vm-file-access-ignored"
 	RuleInternal            = "internal"
+	RuleSecretInYAML        = "secret-in-yaml"
 )
 
 // Diagnostic is one problem found in the input. Line and Column are 1-based;

@@ -93,6 +93,35 @@ type VM struct {
 	Placement                       Placement         `json:"placement"`
 	Power                           string            `json:"power"` // Running | Off
 	Protect                         bool              `json:"protect"`
+	// Azure Local (driver azurelocal): where the VM's NIC goes, where its
+	// configuration is stored, and its OS profile. nil/"" when not declared
+	// (omitted from the canonical JSON, so hashes of VMs without them stay).
+	Network     *Network   `json:"network,omitempty"`
+	StoragePath string     `json:"storagePath,omitempty"`
+	OSProfile   *OSProfile `json:"osProfile,omitempty"`
+}
+
+// Network is the VM's network on Azure Local: a logical network and,
+// optionally, a static IP address in it.
+type Network struct {
+	LogicalNetwork string `json:"logicalNetwork"`
+	IPAddress      string `json:"ipAddress,omitempty"`
+}
+
+// OSProfile is what the guest is created with. The password is a
+// reference, never a value: the value is read from it only when create-vm
+// runs, and appears nowhere else.
+type OSProfile struct {
+	ComputerName  string     `json:"computerName,omitempty"`
+	AdminUsername string     `json:"adminUsername,omitempty"`
+	AdminPassword *SecretRef `json:"adminPassword,omitempty"`
+}
+
+// SecretRef names where a secret is: exactly one of an environment variable
+// of the process that applies, or a file on its machine.
+type SecretRef struct {
+	FromEnv  string `json:"fromEnv,omitempty"`
+	FromFile string `json:"fromFile,omitempty"`
 }
 
 // SecureBoot is the VM's UEFI Secure Boot setting.

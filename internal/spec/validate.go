@@ -119,6 +119,12 @@ func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) [
 		return Diagnostic{Severity: SeverityError, Rule: rule, File: doc.file, Line: n.Line, Column: n.Column, Path: path, Message: msg}
 	}
 	got := scalarText(valNode)
+	if strings.HasSuffix(ptr, "/adminPassword") || strings.HasSuffix(ptr, "/fromEnv") || strings.HasSuffix(ptr, "/fromFile") {
+		return []Diagnostic{secretDiagnostic(at(valNode, ptr, RuleSecretInYAML, ""), field, kw)}
+	}
+	if kw == "pattern" && strings.HasSuffix(ptr, "/ipAddress") {
+		return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s is not an IPv4 address; write four numbers 0-255, e.g. 10.0.0.5", field, got))}
+	}
 	switch kw {
 	case "additionalProperties":
 		known := v.knownFields(ve.AbsoluteKeywordLocation)
@@ -339,4 +345,19 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// secretDiagnostic explains a malformed secret reference without ever
+// quoting the value (it may be the secret itself).
+func secretDiagnostic(d Diagnostic, field, kw string) Diagnostic {
+	switch kw {
+	case "type":
+		d.Message = fmt.Sprintf("%s: a secret never goes in the YAML (it would end up in Git, plans and logs); write a reference instead: {fromEnv: VARIABLE} or {fromFile: PATH}", field)
+	case "minProperties", "maxProperties", "additionalProperties":
+		d.Message = fmt.Sprintf("%s: give exactly one of fromEnv (an environment variable) or fromFile (a file path)", field)
+	default:
+		d.Rule = RuleSchema
+		d.Message = fmt.Sprintf("%s: not a valid reference: fromEnv is a variable name (letters, digits, _), fromFile a path", field)
+	}
+	return d
 }
