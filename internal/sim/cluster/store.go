@@ -78,6 +78,8 @@ type nodeRecord struct {
 	Agents    map[Agent]AgentState `json:"agents"`
 	LM        LMTransport          `json:"live_migration"`
 	Encrypted bool                 `json:"live_migration_encrypted"`
+	// VMs is how many VM records name this node: a placement hint (index.go).
+	VMs int `json:"vms"`
 }
 
 func (c *clusterFile) node(name string) *nodeRecord {
