@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/guestboot"
 	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
@@ -24,7 +25,8 @@ type Host struct {
 	agent   GuestAgent
 	mu      sync.Mutex
 	cache   map[string]cacheEntry
-	crashAt func(step string) error // tests: simulate a kill between writes
+	boots   map[string]*guestboot.Boot // parsed event logs (bootcache.go), under mu
+	crashAt func(step string) error    // tests: simulate a kill between writes
 }
 
 var _ arm.Host = (*Host)(nil)
