@@ -71,8 +71,12 @@ func (h *Host) FailNode(_ context.Context, cluster, node string) error {
 
 // failover moves every VM off the down nodes of c; the node counts are
 // written once, after the last move (a kill before it leaves them for
-// repair to recount).
+// repair to recount). With every node up there is nothing to move and no
+// record is read, which keeps repair at one pass over the records.
 func (h *Host) failover(c *clusterFile) error {
+	if !slices.ContainsFunc(c.Nodes, func(n nodeRecord) bool { return n.Status != NodeUp }) {
+		return nil
+	}
 	recs, err := h.records(c.Name)
 	if err != nil {
 		return err
