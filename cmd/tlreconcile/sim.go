@@ -86,5 +86,6 @@ delete-key, local-vm, arm-fault and portal-delete change it, also while sim serv
 	cmd.AddCommand(azlCommand(newSimServeCmd(root)), newSimPlatformCmd(root), newSimFailNodeCmd(root), newSimRecoverNodeCmd(root),
 		newSimMoveVMCmd(root), newSimStopAgentCmd(root), newSimStartAgentCmd(root), newSimDeleteKeyCmd(root),
 		newSimLocalVMCmd(root), newSimARMFaultCmd(root), newSimPortalDeleteCmd(root))
+	cmd.AddCommand(newSimTamperBootCmd(root))
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 )
 
 // benchVMs is the size of the simulated cluster the ARM benchmarks run
@@ -33,9 +35,9 @@ type benchSim struct {
 	auth   string
 }
 
-func startBenchSim(b *testing.B) *benchSim {
+func startBenchSim(b *testing.B, dir string, host arm.Host) *benchSim {
 	b.Helper()
-	srv, err := arm.New(benchStateDir(b), &arm.MemoryHost{}, arm.Options{})
+	srv, err := arm.New(dir, host, arm.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,21 +206,46 @@ func (s *benchSim) seed(b *testing.B, n int) {
 
 // BenchmarkARM10kVMs: a simulated cluster of benchVMs trusted-launch VMs,
 // all in one resource group, served over HTTPS on loopback (issue 10,
-// Performance). The parent seeds it once, untimed (a benchmark with
-// sub-benchmarks is run once and not reported); each sub-benchmark times
-// one thing against it. The client shares the process, so B/op and
-// allocs/op count both ends of each exchange.
+// Performance), behind the in-memory stand-in host: the numbers of ARM
+// alone. The parent seeds it once, untimed (a benchmark with sub-benchmarks
+// is run once and not reported); each sub-benchmark times one thing against
+// it. The client shares the process, so B/op and allocs/op count both ends
+// of each exchange.
 func BenchmarkARM10kVMs(b *testing.B) {
-	s := startBenchSim(b)
+	benchARM(b, benchStateDir(b), &arm.MemoryHost{})
+}
+
+// BenchmarkARM10kVMsCluster is BenchmarkARM10kVMs behind the real cluster
+// model (internal/sim/cluster on the same state dir): every create places a
+// Hyper-V VM with its key and a vTPM whose guest boots, as sim serve does.
+// A GET or a list is ARM's alone, so those numbers should match the
+// MemoryHost's; the seed time and memory are the whole sim's.
+func BenchmarkARM10kVMsCluster(b *testing.B) {
+	dir := benchStateDir(b)
+	host, err := cluster.Open(dir, cluster.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = host.Close() })
+	benchARM(b, dir, host)
+	st, err := host.Observe(context.Background(), "sim-cluster", cluster.ObserveOptions{})
+	if err != nil || len(st.VMs) != benchVMs+1 { // and the Arc resource bridge VM
+		b.Fatalf("cluster: %d VMs (%v), want %d and the resource bridge", len(st.VMs), err, benchVMs)
+	}
+}
+
+func benchARM(b *testing.B, dir string, host arm.Host) {
+	s := startBenchSim(b, dir, host)
 	start := time.Now()
 	s.seed(b, benchVMs)
 	seeded := time.Since(start)
 	// The sim serves from its state dir, so what it holds in memory after
-	// seeding is what one process of it costs (with the MemoryHost's VMs
-	// and this client, which share the process).
+	// seeding is what one process of it costs (with the host's state and
+	// this client, which share the process).
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	rss := rssBytes()
 
 	vmi := vmiPath(benchVMName(benchVMs/2)) + hciAPI
 	b.Run("GetVMInstance", func(b *testing.B) {
@@ -285,6 +312,24 @@ func BenchmarkARM10kVMs(b *testing.B) {
 		b.ReportMetric(float64(ms.HeapAlloc), "heap-bytes")
 		b.ReportMetric(float64(ms.HeapInuse), "heap-inuse-bytes")
 		b.ReportMetric(float64(ms.Sys), "sys-bytes")
+		b.ReportMetric(rss, "rss-bytes")
 		b.ReportMetric(seeded.Seconds(), "seed-s")
 	})
+}
+
+// rssBytes is the resident set of this process (Linux: VmRSS of
+// /proc/self/status), 0 where that cannot be read.
+func rssBytes() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			if kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
 }

@@ -213,7 +213,7 @@ func (h *Host) inGuest(ctx context.Context, vmID string, viaARM bool, what strin
 
 // runInVTPM powers the guest's vTPM on, replays its boot and runs fn.
 func (h *Host) runInVTPM(e guestEntry, g *Guest, fn func(*Guest) error) error {
-	b, err := measured(e.rec)
+	b, err := h.measured(e.rec)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strings"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 )
@@ -40,6 +39,12 @@ func (h *Host) PlaceVM(_ context.Context, req arm.PlaceRequest) (arm.Placement, 
 		if err != nil {
 			return err
 		}
+		if err := h.writeMachine(req.MachineID, id); err != nil {
+			return err
+		}
+		if err := h.step("index"); err != nil {
+			return err
+		}
 		rec := &vmRecord{Name: path.Base(req.MachineID), VMID: id, Cluster: c.Name, Node: node, Power: PowerRunning,
 			Isolation: isolationNone, Managed: true, Processors: req.Hardware.Processors, MemoryMB: req.Hardware.MemoryMB,
 			MachineID: req.MachineID, ComputerName: req.ComputerName, Image: req.Image,
@@ -53,23 +58,9 @@ func (h *Host) PlaceVM(_ context.Context, req arm.PlaceRequest) (arm.Placement, 
 			return err
 		}
 		pl = arm.Placement{Node: node, VMID: id}
-		return nil
+		return h.shiftLoad(nil, "", c, node)
 	})
 	return pl, err
-}
-
-// placed is the placement of the ARM-managed VM of machineID, if it has one.
-func (h *Host) placed(machineID string) (arm.Placement, bool, error) {
-	recs, err := h.records("")
-	if err != nil {
-		return arm.Placement{}, false, err
-	}
-	for _, r := range recs {
-		if r.Managed && !r.Infrastructure && machineID != "" && strings.EqualFold(r.MachineID, machineID) {
-			return arm.Placement{Node: r.Node, VMID: r.VMID}, true, nil
-		}
-	}
-	return arm.Placement{}, false, nil
 }
 
 // StartVM boots a VM on its node (see boot).
@@ -104,8 +95,8 @@ func (h *Host) RestartVM(_ context.Context, vmID string) error {
 }
 
 // DeleteVM removes the VM, its state files and its key. The record goes
-// first (the commit); the files and key it named are orphans from then on,
-// removed here or by the next repair.
+// first (the commit); the files, key and machine entry it named are orphans
+// from then on, removed here or by the next repair.
 func (h *Host) DeleteVM(_ context.Context, vmID string) error {
 	return h.withVM(vmID, func(rec *vmRecord, c *clusterFile) error {
 		if err := cloudAgentRuns(c); err != nil {
@@ -126,7 +117,13 @@ func (h *Host) DeleteVM(_ context.Context, vmID string) error {
 		if err := h.step("state"); err != nil {
 			return err
 		}
-		return removeFile(h.keyPath(rec.Cluster, vmID))
+		if err := removeFile(h.keyPath(rec.Cluster, vmID)); err != nil {
+			return err
+		}
+		if err := h.removeMachine(rec); err != nil {
+			return err
+		}
+		return h.shiftLoad(c, rec.Node, nil, "")
 	})
 }
 

@@ -51,7 +51,7 @@ func (h *Host) measureBoot(rec *vmRecord, seed int64) error {
 	}
 	rec.Boot.SecureBoot = !rec.SecureBootOff
 	choice := guestboot.Choose(rec.Boot.OS, rec.Boot.SecureBoot)
-	b, err := guestboot.New(choice.Log, rec.Boot.Tamper)
+	b, err := h.parsedBoot(choice.Log, rec.Boot.Tamper)
 	if err != nil {
 		return err
 	}
@@ -64,11 +64,11 @@ func (h *Host) measureBoot(rec *vmRecord, seed int64) error {
 }
 
 // measured is the boot rec's running guest measured.
-func measured(rec *vmRecord) (*guestboot.Boot, error) {
+func (h *Host) measured(rec *vmRecord) (*guestboot.Boot, error) {
 	if rec.Boot.Log == "" {
 		return nil, fmt.Errorf("vm %s: the guest has not booted with a vTPM since it was created: restart it", rec.Name)
 	}
-	return guestboot.New(rec.Boot.Log, rec.Boot.Extra)
+	return h.parsedBoot(rec.Boot.Log, rec.Boot.Extra)
 }
 
 // tpmAlgs maps the hashes of event log banks to TPM algorithm IDs.

@@ -119,6 +119,7 @@ func (e *crashEnv) consistent(h *Host) {
 			e.t.Fatalf("orphan %s left after repair (files %v)", f, got)
 		}
 	}
+	e.indexConsistent(h)
 }
 
 func TestKillDuringPlace(t *testing.T) {

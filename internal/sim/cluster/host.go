@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
+	"github.com/tlreconcile/tlreconcile/internal/sim/guestboot"
 	"github.com/tlreconcile/tlreconcile/internal/sim/simfs"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
@@ -24,7 +25,8 @@ type Host struct {
 	agent   GuestAgent
 	mu      sync.Mutex
 	cache   map[string]cacheEntry
-	crashAt func(step string) error // tests: simulate a kill between writes
+	boots   map[string]*guestboot.Boot // parsed event logs (bootcache.go), under mu
+	crashAt func(step string) error    // tests: simulate a kill between writes
 }
 
 var _ arm.Host = (*Host)(nil)
@@ -34,7 +36,7 @@ var _ arm.Host = (*Host)(nil)
 // state), and repairs what an interrupted write left behind.
 func Open(stateDir string, opts Options) (*Host, error) {
 	h := &Host{root: filepath.Join(stateDir, "cluster"), tpm: opts.TPM, agent: opts.GuestAgent, cache: map[string]cacheEntry{}}
-	for _, d := range []string{vmsDir, cacheDir} {
+	for _, d := range []string{vmsDir, cacheDir, machinesDir} {
 		if err := os.MkdirAll(filepath.Join(h.root, d), 0o700); err != nil {
 			return nil, fmt.Errorf("cluster: open %s: %w", stateDir, err)
 		}
@@ -118,6 +120,7 @@ func (h *Host) initCluster(s Spec) error {
 		return err
 	}
 	c.BridgeVMID = id
+	c.Nodes[0].VMs = 1
 	bridge := &vmRecord{Name: s.Name + "-arcbridge", VMID: id, Cluster: s.Name, Node: s.Nodes[0], Power: PowerRunning,
 		Isolation: isolationNone, Infrastructure: true, Processors: 4, MemoryMB: 8192,
 		Owner: PrincipalAdministrators, ACL: restrictedACL(id)}
@@ -209,18 +212,11 @@ func cloudAgentRuns(c *clusterFile) error {
 }
 
 // pickNode is the node of c that can host a trusted-launch VM and has the
-// fewest VMs, ties broken by name order; skip is excluded.
+// fewest VMs (the counts of index.go, so no record is read), ties broken by
+// the cluster's node order; skip is excluded.
 func (h *Host) pickNode(c *clusterFile, skip string) (string, error) {
-	recs, err := h.records(c.Name)
-	if err != nil {
-		return "", err
-	}
-	load := map[string]int{}
-	for _, r := range recs {
-		load[r.Node]++
-	}
-	best, why := "", errors.New("the cluster has no node")
-	for _, n := range c.Nodes {
+	best, why := -1, errors.New("the cluster has no node")
+	for i, n := range c.Nodes {
 		if strings.EqualFold(n.Name, skip) {
 			continue
 		}
@@ -228,12 +224,12 @@ func (h *Host) pickNode(c *clusterFile, skip string) (string, error) {
 			why = err
 			continue
 		}
-		if best == "" || load[n.Name] < load[best] {
-			best = n.Name
+		if best < 0 || n.VMs < c.Nodes[best].VMs {
+			best = i
 		}
 	}
-	if best == "" {
+	if best < 0 {
 		return "", fmt.Errorf("cluster %s: no node can run a trusted-launch VM (IGVmAgent and wssdagent must run): %w", c.Name, why)
 	}
-	return best, nil
+	return c.Nodes[best].Name, nil
 }

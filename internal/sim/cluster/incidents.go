@@ -69,12 +69,19 @@ func (h *Host) FailNode(_ context.Context, cluster, node string) error {
 	})
 }
 
-// failover moves every VM off the down nodes of c.
+// failover moves every VM off the down nodes of c; the node counts are
+// written once, after the last move (a kill before it leaves them for
+// repair to recount). With every node up there is nothing to move and no
+// record is read, which keeps repair at one pass over the records.
 func (h *Host) failover(c *clusterFile) error {
+	if !slices.ContainsFunc(c.Nodes, func(n nodeRecord) bool { return n.Status != NodeUp }) {
+		return nil
+	}
 	recs, err := h.records(c.Name)
 	if err != nil {
 		return err
 	}
+	moved := false
 	for _, rec := range recs {
 		if n := c.node(rec.Node); n == nil || n.Status == NodeUp {
 			continue
@@ -87,6 +94,7 @@ func (h *Host) failover(c *clusterFile) error {
 			}
 			continue
 		}
+		from := rec.Node
 		rec.Node = to
 		if rec.Power != PowerRunning {
 			err = h.writeRecord(rec)
@@ -96,8 +104,14 @@ func (h *Host) failover(c *clusterFile) error {
 		if err != nil {
 			return fmt.Errorf("vm %s: fail over to %s: %w", rec.Name, to, err)
 		}
+		c.addVMs(from, -1)
+		c.addVMs(to, 1)
+		moved = true
 	}
-	return nil
+	if !moved {
+		return nil
+	}
+	return h.writeCluster(c)
 }
 
 // RecoverNode brings a failed node back Up (its VMs stay where they went).
@@ -181,8 +195,11 @@ func (h *Host) CreateLocalVM(_ context.Context, cluster, node, name string) (str
 		if id, err = newGUID(); err != nil {
 			return err
 		}
-		return h.writeRecord(&vmRecord{Name: name, VMID: id, Cluster: c.Name, Node: n.Name, Power: PowerRunning,
-			Isolation: isolationNone, Processors: 2, MemoryMB: 2048, Owner: PrincipalAdministrators, ACL: restrictedACL(id)})
+		if err := h.writeRecord(&vmRecord{Name: name, VMID: id, Cluster: c.Name, Node: n.Name, Power: PowerRunning,
+			Isolation: isolationNone, Processors: 2, MemoryMB: 2048, Owner: PrincipalAdministrators, ACL: restrictedACL(id)}); err != nil {
+			return err
+		}
+		return h.shiftLoad(nil, "", c, n.Name)
 	})
 	return id, err
 }
@@ -229,14 +246,18 @@ func (h *Host) MoveVM(_ context.Context, vmID string, to Target, withKey bool) e
 		if err != nil {
 			return err
 		}
+		from := rec.Node
 		if to.Cluster == "" || strings.EqualFold(to.Cluster, rec.Cluster) {
-			return h.moveInside(rec, c, to.Node, withKey)
+			if err := h.moveInside(rec, c, to.Node, withKey); err != nil {
+				return err
+			}
+			return h.shiftLoad(c, from, c, rec.Node)
 		}
 		tc, err := h.readCluster(to.Cluster)
 		if err != nil {
 			return err
 		}
-		return h.restore(rec, tc, to.Node, withKey)
+		return h.restore(rec, c, tc, to.Node, withKey)
 	})
 }
 
@@ -264,11 +285,12 @@ func (h *Host) moveInside(rec *vmRecord, c *clusterFile, node string, withKey bo
 	return h.boot(c, rec)
 }
 
-// restore moves rec to cluster tc. Writes: key into the target vault, state
-// under the next generation's name in the target's storage, the record naming
-// the target (the commit), then the source's files and key go. Before the
-// commit the copies are orphans; after it the source's are.
-func (h *Host) restore(rec *vmRecord, tc *clusterFile, node string, withKey bool) error {
+// restore moves rec from cluster c to cluster tc. Writes: key into the
+// target vault, state under the next generation's name in the target's
+// storage, the record naming the target (the commit), then the source's
+// files and key go and both clusters' node counts follow. Before the commit
+// the copies are orphans; after it the source's are.
+func (h *Host) restore(rec *vmRecord, c, tc *clusterFile, node string, withKey bool) error {
 	n, err := nodeOf(tc, node)
 	if err != nil {
 		return err
@@ -276,7 +298,7 @@ func (h *Host) restore(rec *vmRecord, tc *clusterFile, node string, withKey bool
 	if err := n.canHost(); err != nil {
 		return fmt.Errorf("vm %s: restore: %w", rec.Name, err)
 	}
-	from, running := rec.Cluster, rec.Power == PowerRunning
+	from, fromNode, running := rec.Cluster, rec.Node, rec.Power == PowerRunning
 	if rec.StateGen > 0 {
 		if err := h.copyState(rec, from, tc.Name, withKey); err != nil {
 			return err
@@ -294,6 +316,9 @@ func (h *Host) restore(rec *vmRecord, tc *clusterFile, node string, withKey bool
 		return err
 	}
 	if err := removeFile(h.keyPath(from, rec.VMID)); err != nil {
+		return err
+	}
+	if err := h.shiftLoad(c, fromNode, tc, rec.Node); err != nil {
 		return err
 	}
 	if !running {

@@ -12,7 +12,8 @@ import (
 // lock. The record is the commit point of every write, so the rule is one
 // and deterministic: a VM is what its record says; a key or guest state file
 // its record does not name (a write that never committed, or the leftovers of
-// one that did) is deleted, and so are temp files of interrupted renames. A
+// one that did) is deleted, and so are temp files of interrupted renames;
+// the placement index (index.go) is rebuilt where it disagrees. A
 // record that names a missing state file is kept as it is and reported
 // (VMState.StateMissing): the next boot makes a new vTPM, once. VMs left on
 // a failed node by a kill inside FailNode fail over now.
@@ -32,6 +33,9 @@ func (h *Host) repair() error {
 	if err != nil {
 		return err
 	}
+	if err := h.repairMachines(byID); err != nil {
+		return err
+	}
 	for _, c := range names {
 		if err := removeTemps(h.clusterDir(c)); err != nil {
 			return err
@@ -45,6 +49,11 @@ func (h *Host) repair() error {
 		cf, err := h.readCluster(c)
 		if err != nil {
 			return err
+		}
+		if recount(cf, byID) {
+			if err := h.writeCluster(cf); err != nil {
+				return err
+			}
 		}
 		if err := h.failover(cf); err != nil {
 			return err

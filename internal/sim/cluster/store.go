@@ -17,7 +17,8 @@ import (
 //	lock                                   the one flock every call takes
 //	_vms/<vmid>.json                       VM records: the commit point of every write
 //	_idcache/<sha256 of sealed state>.json vTPM identities already read
-//	<cluster>/cluster.json                 name, custom location, nodes and their agents
+//	_machines/<sha256 of machine ID>.json  which VM an Arc machine has (index.go)
+//	<cluster>/cluster.json                 name, custom location, nodes, their agents and VM counts
 //	<cluster>/keyvault/AzureStackTvmKeyVault/AzureStackHostAttestation/<vmid>.key
 //	<cluster>/storage/<vmid>/<vmid>-<gen>.vmgs  the sealed guest state, generation gen
 //
@@ -78,6 +79,8 @@ type nodeRecord struct {
 	Agents    map[Agent]AgentState `json:"agents"`
 	LM        LMTransport          `json:"live_migration"`
 	Encrypted bool                 `json:"live_migration_encrypted"`
+	// VMs is how many VM records name this node: a placement hint (index.go).
+	VMs int `json:"vms"`
 }
 
 func (c *clusterFile) node(name string) *nodeRecord {
