@@ -143,11 +143,19 @@ func matchVM(states []cluster.ClusterState, name string) (cluster.VMState, error
 	return cluster.VMState{}, fmt.Errorf("vm %q: no such VM on the simulated Azure Local; there are: %s", name, vmList(all))
 }
 
-// vmList names VMs with where they run and their VM ID, so a user can pick one.
+// vmList names VMs with where they run and their VM ID, so a user can pick
+// one; at most maxListed, then how many more (`sim platform` lists them all).
 func vmList(vms []cluster.VMState) string {
-	parts := make([]string, len(vms))
-	for i, v := range vms {
+	n := min(len(vms), maxListed)
+	parts := make([]string, n, n+1)
+	for i, v := range vms[:n] {
 		parts[i] = fmt.Sprintf("%s (cluster %s, node %s, VM ID %s)", v.Name, v.Cluster, v.Node, v.VMID)
+	}
+	if more := len(vms) - n; more > 0 {
+		parts = append(parts, fmt.Sprintf("and %d more (tlreconcile sim platform lists them)", more))
 	}
 	return strings.Join(parts, ", ")
 }
+
+// maxListed bounds the VMs an error message names.
+const maxListed = 10
