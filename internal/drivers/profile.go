@@ -56,6 +56,14 @@ type Profile struct {
 	// (Windows Server Hyper-V: the guest-state file stays written), so the
 	// planner blocks such a change instead of planning a reset before it.
 	TemplateFixedOnceInitialised bool `json:"template_fixed_once_initialised,omitempty"`
+	// PlatformTemplate: the platform chooses the Secure Boot template (Azure
+	// Local: by the image's OS); the YAML's template is neither sent nor
+	// compared.
+	PlatformTemplate bool `json:"platform_template,omitempty"`
+	// PlatformPlaces: the platform picks a new VM's node (Azure Local
+	// places an Arc VM itself); create-vm names a node only when the YAML
+	// declares placement.node, and the node is recorded as observed.
+	PlatformPlaces bool `json:"platform_places,omitempty"`
 	// GracefulStop: stop-vm shuts the guest down and fails when it does not,
 	// unless apply --allow-force-stop lets it turn the VM off (Windows
 	// Server Hyper-V's Stop-VM; the plan says so on every stop-vm).
@@ -94,10 +102,12 @@ var (
 		Protection: ProtectionGuestStateKey,
 		Ops: []OpKind{OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpSetHardware,
 			OpMoveVM, OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec},
-		CreateOnly:   []Setting{SettingSecurityType, SettingSecureBoot, SettingSecureBootTemplate, SettingVTPM},
-		ReEnableOnly: []Setting{SettingSecureBoot},
-		OffFor:       []Setting{SettingSecureBoot, SettingProcessors},
-		CreateStarts: true,
+		CreateOnly:       []Setting{SettingSecurityType, SettingSecureBoot, SettingSecureBootTemplate, SettingVTPM},
+		ReEnableOnly:     []Setting{SettingSecureBoot},
+		PlatformTemplate: true,
+		PlatformPlaces:   true,
+		OffFor:           []Setting{SettingSecureBoot, SettingProcessors},
+		CreateStarts:     true,
 	}
 )
 

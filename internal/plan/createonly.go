@@ -23,7 +23,7 @@ func createOnlyReasons(d *spec.VM, o *drivers.VM, prof drivers.Profile) []string
 		!(d.SecureBoot.Enabled && prof.CanReEnable(drivers.SettingSecureBoot)) {
 		why = append(why, fixed(fmt.Sprintf("secureBoot is %s, want %s", onOff(o.SecureBoot), onOff(d.SecureBoot.Enabled))))
 	}
-	if prof.IsCreateOnly(drivers.SettingSecureBootTemplate) && d.SecureBoot.Enabled &&
+	if prof.IsCreateOnly(drivers.SettingSecureBootTemplate) && !prof.PlatformTemplate && d.SecureBoot.Enabled &&
 		o.SecureBootTemplate != "" && o.SecureBootTemplate != d.SecureBoot.Template {
 		why = append(why, fixed(fmt.Sprintf("secureBoot.template is %s, want %s", o.SecureBootTemplate, d.SecureBoot.Template)))
 	}
@@ -45,6 +45,9 @@ func enabledWord(b bool) string {
 // record. No key-protector, TPM or security step exists on such a platform.
 func (b *builder) createWhole(k *chain, cp *clusterPlan, d *spec.VM) {
 	node, dep, blocked := cp.pickNode(d)
+	if cp.prof.PlatformPlaces && d.Placement.Node == "" {
+		node = "" // some node can take it (pickNode said so); the platform picks which
+	}
 	hash := d.Hash()
 	st := securityType(d)
 	starts := cp.prof.CreateStarts
@@ -52,7 +55,7 @@ func (b *builder) createWhole(k *chain, cp *clusterPlan, d *spec.VM) {
 		Generation:         2,
 		SecurityType:       st,
 		SecureBoot:         drivers.Bool(d.SecureBoot.Enabled),
-		SecureBootTemplate: templateIfOn(d),
+		SecureBootTemplate: cp.templateParam(d),
 		VTPM:               drivers.Bool(d.VTPM.Enabled),
 		Image:              &drivers.Image{Publisher: d.Image.Publisher, Offer: d.Image.Offer, Sku: d.Image.Sku, Version: d.Image.Version},
 		Processors:         d.Processors,
@@ -80,8 +83,10 @@ func (b *builder) createWhole(k *chain, cp *clusterPlan, d *spec.VM) {
 	}}, Step{Reason: "record the spec hash, protect flag and the new vTPM identity that apply verifies"})
 }
 
-func templateIfOn(d *spec.VM) string {
-	if d.SecureBoot.Enabled {
+// templateParam is the template create-vm sends: none where the platform
+// chooses it, and none when Secure Boot is off.
+func (cp *clusterPlan) templateParam(d *spec.VM) string {
+	if d.SecureBoot.Enabled && !cp.prof.PlatformTemplate {
 		return d.SecureBoot.Template
 	}
 	return ""
@@ -111,4 +116,19 @@ func osProfileParams(d *spec.VM) *drivers.OSProfile {
 		o.AdminPassword = &drivers.SecretRef{FromEnv: r.FromEnv, FromFile: r.FromFile}
 	}
 	return o
+}
+
+// expect is what apply verifies after a change of d: expectFor, without
+// what the platform has no setting for (state encryption and the VBS
+// opt-out where there is no set-security) or chooses itself (the Secure
+// Boot template on Azure Local).
+func (cp *clusterPlan) expect(d *spec.VM, identity string) *Expect {
+	e := expectFor(d, identity)
+	if !cp.prof.Has(drivers.OpSetSecurity) {
+		e.EncryptState, e.VBSOptOut = nil, nil
+	}
+	if cp.prof.PlatformTemplate {
+		e.SecureBootTemplate = ""
+	}
+	return e
 }

@@ -61,9 +61,8 @@ func TestAzureLocalProfile(t *testing.T) {
 		{name: "secure boot found off is switched back on", d: base,
 			o:      []drivers.VM{onAzureLocal(base, func(o *drivers.VM) { o.SecureBoot = false })},
 			action: plan.ActionUpdate, steps: "stop-vm set-secure-boot start-vm set-annotations", reason: "secureBoot is off, want on"},
-		{name: "another template is a replace", d: base,
-			o:      []drivers.VM{onAzureLocal(base, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA })},
-			action: plan.ActionReplace, steps: "stop-vm delete-vm create-vm set-annotations", reason: "secureBoot.template is", destruct: true},
+		{name: "the template is the platform's, not compared", d: base,
+			o: []drivers.VM{onAzureLocal(base, func(o *drivers.VM) { o.SecureBootTemplate = spec.TemplateMicrosoftUEFICA })}},
 		{name: "processors need the VM Off", d: vmSpec("a", func(v *spec.VM) { v.Processors = 8 }),
 			o: []drivers.VM{onAzureLocal(base)}, action: plan.ActionUpdate, steps: "stop-vm set-hardware start-vm set-annotations",
 			reason: "processors is 4, want 8"},
@@ -122,7 +121,7 @@ func TestAzureLocalCreateCarriesTheSecurityProfile(t *testing.T) {
 	}
 	pr := create.Params
 	if pr.SecurityType != spec.SecurityTrustedLaunch || pr.SecureBoot == nil || !*pr.SecureBoot || pr.VTPM == nil || !*pr.VTPM ||
-		pr.SecureBootTemplate != spec.TemplateMicrosoftWindows || pr.Annotations == nil {
+		pr.SecureBootTemplate != "" || pr.Annotations == nil {
 		t.Fatalf("create-vm params: %+v", pr)
 	}
 	if !create.ChangesIdentity {
@@ -151,16 +150,21 @@ func TestClassicProfileIsTheDefault(t *testing.T) {
 }
 
 // TestNodeAgentBlocksTrustedLaunch: a node whose MOC node agent (wssdagent)
-// does not run cannot take a trusted-launch VM; the create goes to a node
-// whose agent runs, or is blocked when none does.
+// does not run cannot take a trusted-launch VM: a create placed there is
+// blocked, one the platform places goes ahead while some node can take it
+// (create-vm then names no node: Azure Local picks), and none can when every
+// node agent is stopped.
 func TestNodeAgentBlocksTrustedLaunch(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		stopped []string
-		node    string // "" = blocked
+		name      string
+		stopped   []string
+		placement string
+		blocked   bool
 	}{
-		{"first node's agent stopped", []string{"node1"}, "node2"},
-		{"every agent stopped", []string{"node1", "node2", "node3"}, ""},
+		{"placed on the node whose agent is stopped", []string{"node1"}, "node1", true},
+		{"placed on another node", []string{"node1"}, "node2", false},
+		{"placed by the platform", []string{"node1"}, "", false},
+		{"every agent stopped", []string{"node1", "node2", "node3"}, "", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			obs := azureLocalObserved()
@@ -173,13 +177,14 @@ func TestNodeAgentBlocksTrustedLaunch(t *testing.T) {
 					}
 				}
 			}
-			p := mustBuild(t, desiredOf(clusterSpec(), vmSpec("a")), obs, plan.Options{})
+			d := vmSpec("a", func(v *spec.VM) { v.Placement.Node = tt.placement })
+			p := mustBuild(t, desiredOf(clusterSpec(), d), obs, plan.Options{})
 			create := findStep(p, "vm/a/create-vm")
 			switch {
-			case tt.node == "" && (create.Blocked == nil || !strings.Contains(create.Blocked.Reason, "wssdagent")):
-				t.Fatalf("create not blocked by the node agents: %+v", create)
-			case tt.node != "" && (create.Blocked != nil || create.Params.TargetNode != tt.node):
-				t.Fatalf("create: blocked %+v on %q, want %s", create.Blocked, create.Params.TargetNode, tt.node)
+			case tt.blocked && (create.Blocked == nil || !strings.Contains(create.Blocked.Reason, "wssdagent")):
+				t.Fatalf("create not blocked by the node agent: %+v", create.Blocked)
+			case !tt.blocked && (create.Blocked != nil || create.Params.TargetNode != tt.placement):
+				t.Fatalf("create: blocked %+v, target %q, want %q", create.Blocked, create.Params.TargetNode, tt.placement)
 			}
 		})
 	}

@@ -73,7 +73,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 		b.plan.Summary.Noop++
 		return
 	}
-	ch.Expect = expectFor(d, id.expect(newID))
+	ch.Expect = cp.expect(d, id.expect(newID))
 	propagateBlocked(ch, w.want == drivers.PowerOff)
 	b.add(ch)
 }

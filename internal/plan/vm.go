@@ -18,7 +18,7 @@ func (b *builder) vm(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 			Reasons: []string{fmt.Sprintf("not found in cluster %s%s", c, declaredAt(d))}}
 		k := b.newChain(ch, d.Name)
 		b.createSteps(k, cp, d)
-		ch.Expect = expectFor(d, "")
+		ch.Expect = cp.expect(d, "")
 		propagateBlocked(ch, false)
 		b.add(ch)
 	case o.ObserveError != "":
@@ -115,7 +115,7 @@ func (b *builder) replace(cp *clusterPlan, d *spec.VM, o *drivers.VM, why []stri
 	}
 	k.add(drivers.OpDeleteVM, nil, del)
 	b.createSteps(k, cp, d)
-	ch.Expect = expectFor(d, "")
+	ch.Expect = cp.expect(d, "")
 	propagateBlocked(ch, false)
 	b.add(ch)
 }

@@ -28,7 +28,11 @@ func (c *conn) createVM(ctx context.Context, op drivers.Op) (drivers.Result, err
 	if err != nil {
 		return drivers.Result{}, fmt.Errorf("gallery image: %w", err)
 	}
-	nic, err := c.ensureNIC(ctx, op.VM)
+	password, err := resolveSecret("osProfile.adminPassword", adminPassword(p))
+	if err != nil {
+		return drivers.Result{}, err
+	}
+	nic, err := c.ensureNIC(ctx, op.VM, p.Network)
 	if err != nil {
 		return drivers.Result{}, fmt.Errorf("network interface: %w", err)
 	}
@@ -39,9 +43,17 @@ func (c *conn) createVM(ctx context.Context, op drivers.Op) (drivers.Result, err
 	if _, err := c.arm.putMachine(ctx, op.VM, tags); err != nil {
 		return drivers.Result{}, fmt.Errorf("the Arc machine: %w", err)
 	}
-	v, err := c.arm.putVM(ctx, op.VM, vmInstanceFor(op.VM, p, image, nic))
+	v, err := c.arm.putVM(ctx, op.VM, c.vmInstanceFor(op.VM, p, image, nic, password))
 	if err != nil {
 		return drivers.Result{}, fmt.Errorf("VM instance: %w", err)
+	}
+	if p.TargetNode != "" {
+		// ARM places a new VM itself; placement.node is honoured by a live
+		// migration right after (a no-op when it is there already).
+		move := drivers.Op{Kind: drivers.OpMoveVM, Cluster: op.Cluster, VM: op.VM, Params: &drivers.Params{TargetNode: p.TargetNode}}
+		if _, err := c.ownerOp(ctx, move); err != nil {
+			return drivers.Result{}, fmt.Errorf("created, but not moved to placement.node %s: %w", p.TargetNode, err)
+		}
 	}
 	return drivers.Result{Changed: true, Message: fmt.Sprintf("created through ARM (VM ID %s, %s)", v.Properties.VMID, p.SecurityType)}, nil
 }
@@ -79,20 +91,39 @@ func (c *conn) alreadyCreated(ctx context.Context, name string) (bool, error) {
 	return true, nil
 }
 
-func vmInstanceFor(name string, p *drivers.Params, image, nic string) vmInstance {
+// vmInstanceFor is the VM instance create-vm PUTs; password is the
+// resolved admin password ("" none), which travels only in this body.
+func (c *conn) vmInstanceFor(name string, p *drivers.Params, image, nic, password string) vmInstance {
 	tpm := p.VTPM != nil && *p.VTPM
 	sb := p.SecureBoot != nil && *p.SecureBoot
+	osp := &osProfile{ComputerName: computerName(name), AdminPassword: password}
+	if o := p.OSProfile; o != nil {
+		osp.AdminUsername = o.AdminUsername
+		if o.ComputerName != "" {
+			osp.ComputerName = o.ComputerName
+		}
+	}
 	v := vmInstance{Properties: vmProperties{
 		HardwareProfile: &hardwareProfile{VMSize: vmSizeCustom, Processors: p.Processors, MemoryMB: p.MemoryMB},
 		NetworkProfile:  &networkProfile{NetworkInterfaces: []resourceRef{{ID: nic}}},
-		OSProfile:       &osProfile{ComputerName: computerName(name)},
+		OSProfile:       osp,
 		StorageProfile:  &storageProfile{ImageReference: &resourceRef{ID: image}},
 		SecurityProfile: &securityProfile{EnableTPM: &tpm, UefiSettings: &uefiSettings{SecureBootEnabled: &sb}},
 	}}
+	if p.StoragePath != "" {
+		v.Properties.StorageProfile.VMConfigStoragePathID = c.arm.hciPath("storageContainers", p.StoragePath)
+	}
 	if p.SecurityType == drivers.SecurityTrustedLaunch {
 		v.Properties.SecurityProfile.SecurityType = securityTypeTL
 	}
 	return v
+}
+
+func adminPassword(p *drivers.Params) *drivers.SecretRef {
+	if p.OSProfile == nil {
+		return nil
+	}
+	return p.OSProfile.AdminPassword
 }
 
 // computerName is a NetBIOS-safe guest name from the VM name (at most 15
@@ -147,18 +178,22 @@ func imageName(im drivers.Image) string {
 }
 
 // ensureNIC returns the ID of the VM's network interface, creating it on the
-// cluster's logical network when absent.
-func (c *conn) ensureNIC(ctx context.Context, vm string) (string, error) {
+// VM's logical network (default: the cluster's) when absent.
+func (c *conn) ensureNIC(ctx context.Context, vm string, net *drivers.Network) (string, error) {
 	if n, err := c.arm.getNIC(ctx, nicName(vm)); err == nil {
 		return n.ID, nil
 	} else if !isNotFound(err) {
 		return "", err
 	}
-	if c.ep.LogicalNetwork == "" {
-		return "", fmt.Errorf("no logical network to attach the VM to: set options.logicalNetwork on the Cluster: %w", drivers.ErrPrecondition)
+	lnet, ip := c.ep.LogicalNetwork, ""
+	if net != nil {
+		lnet, ip = net.LogicalNetwork, net.IPAddress
+	}
+	if lnet == "" {
+		return "", fmt.Errorf("no logical network to attach the VM to: declare spec.network.logicalNetwork on the VM or options.logicalNetwork on the Cluster: %w", drivers.ErrPrecondition)
 	}
 	n, err := c.arm.putNIC(ctx, nicName(vm), networkInterface{Properties: nicProperties{IPConfigurations: []ipConfiguration{{
-		Name: "ipconfig", Properties: ipConfigurationProperties{Subnet: &resourceRef{ID: c.arm.hciPath("logicalNetworks", c.ep.LogicalNetwork)}},
+		Name: "ipconfig", Properties: ipConfigurationProperties{PrivateIPAddress: ip, Subnet: &resourceRef{ID: c.arm.hciPath("logicalNetworks", lnet)}},
 	}}}})
 	if err != nil {
 		return "", err

@@ -59,6 +59,7 @@ type Resolver func(ctx context.Context, ref drivers.ClusterRef) (Endpoint, error
 // Apply carries what it needs, so a fresh Driver applies a saved plan.
 type Driver struct {
 	resolve Resolver
+	onClose func() error // the embedded platform's shutdown; nil for a real cluster
 
 	mu    sync.Mutex
 	conns map[string]*conn
@@ -144,6 +145,9 @@ func (d *Driver) Close() error {
 		}
 	}
 	d.conns = map[string]*conn{}
+	if d.onClose != nil {
+		return d.onClose()
+	}
 	return nil
 }
 

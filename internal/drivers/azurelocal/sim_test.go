@@ -272,3 +272,20 @@ func TestDriverSeesALostVTPM(t *testing.T) {
 		t.Fatalf("failover without the key: identity %q, want a new one (was %s)", lost.VTPMIdentity, before.VTPMIdentity)
 	}
 }
+
+// TestDriverHonoursPlacement: ARM places a new VM itself; a declared
+// placement.node is honoured by a live migration right after the create.
+func TestDriverHonoursPlacement(t *testing.T) {
+	p := newSimPlatform(t)
+	for _, node := range []string{"node1", "node2"} {
+		op := tlCreate("placed-" + node)
+		op.Params.TargetNode = node
+		p.apply(op)
+	}
+	vms := p.observe()
+	for _, node := range []string{"node1", "node2"} {
+		if got := vms["placed-"+node].Node; got != node {
+			t.Errorf("placed-%s is on %s", node, got)
+		}
+	}
+}
