@@ -32,6 +32,9 @@ type ClusterRef struct {
 	Driver  string         `json:"driver"`
 	Nodes   []string       `json:"nodes"`
 	Options map[string]any `json:"options,omitempty"`
+	// KeyBackupRoot is where the cluster's guest state key backups are
+	// (its keyBackup.destination), so Observe can report the newest one.
+	KeyBackupRoot string `json:"key_backup_root,omitempty"`
 }
 
 // PowerState is a VM's Hyper-V state as Get-VM reports it.
@@ -92,7 +95,10 @@ type Observed struct {
 	// observation); the zero value plans as ClassicHyperV.
 	Profile Profile `json:"-"`
 	Nodes   []Node  `json:"nodes"` // sorted by name
-	VMs     []VM    `json:"vms"`   // sorted by name
+	// KeyBackup is the newest complete guest state key backup under
+	// ClusterRef.KeyBackupRoot; nil when none (or none asked for).
+	KeyBackup *KeyBackup `json:"key_backup,omitempty"`
+	VMs       []VM       `json:"vms"` // sorted by name
 }
 
 // Node is one cluster node.
@@ -185,6 +191,8 @@ const (
 	// OpSetHardware changes processors and memory in one call (Azure Local:
 	// PATCH hardwareProfile through ARM).
 	OpSetHardware OpKind = "set-hardware"
+	// OpBackupGuestStateKeys runs Backup-TVMKeys on a node (Azure Local).
+	OpBackupGuestStateKeys OpKind = "backup-guest-state-keys"
 )
 
 // AllOps lists every OpKind in DESIGN order.
@@ -192,6 +200,7 @@ var AllOps = []OpKind{
 	OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpEnsureKeyProtector,
 	OpEnableTPM, OpDisableTPM, OpSetSecurity, OpSetProcessor, OpSetMemory, OpMoveVM,
 	OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec, OpSetHardware,
+	OpBackupGuestStateKeys,
 }
 
 // Valid reports whether k is one of the closed set.
@@ -265,6 +274,8 @@ type Params struct {
 	// create-vm, move-vm: target node; move-vm: Live | Quick | Shutdown
 	TargetNode    string `json:"target_node,omitempty"`
 	MigrationType string `json:"migration_type,omitempty"`
+	// backup-guest-state-keys: the wrapping key and destination (node paths)
+	KeyBackup *KeyBackupTarget `json:"key_backup,omitempty"`
 	// create-vm on Azure Local: the network, storage path and OS profile
 	// (the admin password only as a reference, resolved when the op runs)
 	Network     *Network   `json:"network,omitempty"`
@@ -273,6 +284,20 @@ type Params struct {
 	// set-annotations; create-vm too, so a VM is managed from birth and an
 	// interrupted apply never leaves an "unmanaged" VM of its own making
 	Annotations *Annotations `json:"annotations,omitempty"`
+}
+
+// KeyBackup is one complete guest state key backup: when it was made and
+// the key names (VM IDs) it holds.
+type KeyBackup struct {
+	Folder string    `json:"folder"`
+	Time   time.Time `json:"time"`
+	Keys   []string  `json:"keys"`
+}
+
+// KeyBackupTarget is where backup-guest-state-keys writes.
+type KeyBackupTarget struct {
+	WrappingKey string `json:"wrapping_key"`
+	Destination string `json:"destination"`
 }
 
 // Network is where a new VM's network interface goes.

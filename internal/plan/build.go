@@ -98,7 +98,11 @@ func Build(desired *spec.Desired, observed map[string]*drivers.Observed, opts Op
 func ClusterRef(c spec.Cluster) drivers.ClusterRef {
 	nodes := make([]string, len(c.Nodes))
 	copy(nodes, c.Nodes)
-	return drivers.ClusterRef{Name: c.Name, Driver: c.Driver, Nodes: nodes, Options: c.Options}
+	ref := drivers.ClusterRef{Name: c.Name, Driver: c.Driver, Nodes: nodes, Options: c.Options}
+	if c.KeyBackup != nil {
+		ref.KeyBackupRoot = c.KeyBackup.Destination
+	}
+	return ref
 }
 
 type builder struct {

@@ -127,6 +127,7 @@ func (b *builder) noteGracefulStops(cluster string) {
 func (b *builder) nodes(cp *clusterPlan) {
 	c := cp.spec
 	unencrypted := 0
+	backupNode, backup := b.keyBackup(cp)
 	for _, name := range cp.nodeOrder {
 		n := cp.nodes[name]
 		res := "node/" + name
@@ -172,6 +173,10 @@ func (b *builder) nodes(cp *clusterPlan) {
 			case c.LiveMigration.Encryption != "ipsec":
 				unencrypted++
 			}
+		}
+		if backup != nil && name == backupNode {
+			backup.ID = prefix + "/" + string(drivers.OpBackupGuestStateKeys)
+			ch.Steps = append(ch.Steps, *backup)
 		}
 		b.add(ch)
 	}

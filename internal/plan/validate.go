@@ -112,7 +112,16 @@ func checkParams(op drivers.Op) error {
 
 // paramChecks are the arguments each op cannot run without.
 var paramChecks = map[drivers.OpKind]func(drivers.Op) error{
-	drivers.OpStartIgvmAgent:       needNode,
+	drivers.OpStartIgvmAgent: needNode,
+	drivers.OpBackupGuestStateKeys: func(op drivers.Op) error {
+		if err := needNode(op); err != nil {
+			return err
+		}
+		if op.Params == nil || op.Params.KeyBackup == nil || op.Params.KeyBackup.WrappingKey == "" || op.Params.KeyBackup.Destination == "" {
+			return errors.New("backup-guest-state-keys has no wrapping key or destination")
+		}
+		return nil
+	},
 	drivers.OpEnableMigrationIPsec: needNode,
 	drivers.OpCreateVM: needParams(func(p *drivers.Params) bool { return p.Annotations != nil },
 		"create-vm has no params or no annotations"),

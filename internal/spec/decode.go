@@ -136,6 +136,9 @@ func decodeCluster(doc *document) Cluster {
 		VMFileAccess:  str(spec, "vmFileAccess", DefaultVMFileAccess),
 		LiveMigration: LiveMigration{Encryption: str(obj(spec, "liveMigration"), "encryption", DefaultEncryption)},
 	}
+	if kb, ok := spec["keyBackup"].(map[string]any); ok {
+		c.KeyBackup = &KeyBackup{WrappingKey: str(kb, "wrappingKey", ""), Destination: str(kb, "destination", ""), MaxAge: str(kb, "maxAge", "")}
+	}
 	nodes, _ := spec["nodes"].([]any)
 	c.Nodes = make([]string, 0, len(nodes))
 	for _, n := range nodes {

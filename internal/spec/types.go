@@ -59,6 +59,18 @@ type Cluster struct {
 	IgvmAgent     string         `json:"igvmAgent"`    // required (default) | ignore
 	VMFileAccess  string         `json:"vmFileAccess"` // hostAdminsOnly (default) | ignore
 	LiveMigration LiveMigration  `json:"liveMigration"`
+	// KeyBackup is the optional guest state key backup policy (Azure Local).
+	KeyBackup *KeyBackup `json:"keyBackup,omitempty"`
+}
+
+// KeyBackup declares Backup-TVMKeys runs (Azure Local 2505+): the RSA public
+// key the keys are wrapped under and the folder the timestamped backups go
+// to (paths on the nodes), and how old the newest backup may be. Key
+// material never passes through tlreconcile.
+type KeyBackup struct {
+	WrappingKey string `json:"wrappingKey"`
+	Destination string `json:"destination"`
+	MaxAge      string `json:"maxAge,omitempty"` // a Go duration; "" = only when a key is missing from it
 }
 
 // LiveMigration holds the cluster's live-migration settings.

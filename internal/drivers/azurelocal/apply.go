@@ -38,6 +38,8 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 		return c.nodeOp(ctx, op.Node, azlocal.ScriptStartIGVmAgent, struct{}{})
 	case drivers.OpEnableMigrationIPsec:
 		return c.enableMigrationEncryption(ctx, op.Node)
+	case drivers.OpBackupGuestStateKeys:
+		return c.backupKeys(ctx, op)
 	case drivers.OpMoveVM, drivers.OpSetSecureBoot, drivers.OpRestrictFileAccess:
 		return c.ownerOp(ctx, op)
 	}
@@ -233,4 +235,22 @@ func notOnThisNode(err error) bool {
 		return se.Category == psnode.CategoryNotFound
 	}
 	return drivers.IsTransient(err)
+}
+
+// backupKeys runs Backup-TVMKeys on the step's node: a timestamped folder of
+// the vault's keys wrapped under the declared RSA public key.
+func (c *conn) backupKeys(ctx context.Context, op drivers.Op) (drivers.Result, error) {
+	kb := op.Params
+	if kb == nil || kb.KeyBackup == nil || kb.KeyBackup.WrappingKey == "" || kb.KeyBackup.Destination == "" {
+		return drivers.Result{}, fmt.Errorf("backup-guest-state-keys needs params.key_backup.wrapping_key and destination: %w", drivers.ErrInvalidArgument)
+	}
+	s, err := c.node(op.Node)
+	if err != nil {
+		return drivers.Result{}, err
+	}
+	var r azlocal.BackupResult
+	if err := s.Run(ctx, azlocal.ScriptBackupGuestStateKeys, azlocal.BackupParams{WrappingKeyPath: kb.KeyBackup.WrappingKey, BackupRoot: kb.KeyBackup.Destination}, &r); err != nil {
+		return drivers.Result{}, nodeError(err)
+	}
+	return drivers.Result{Changed: true, Message: fmt.Sprintf("backup %s holds %d key(s)", r.Folder, len(r.Keys))}, nil
 }

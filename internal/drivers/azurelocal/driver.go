@@ -3,6 +3,7 @@ package azurelocal
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -93,6 +94,13 @@ func (d *Driver) connect(ctx context.Context, ref drivers.ClusterRef) (*conn, er
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if c, ok := d.conns[ref.Name]; ok {
+		if !reflect.DeepEqual(c.ref, ref) {
+			// The same cluster, its document changed (nodes, key backup
+			// root); one session's ops all carry the same ref, so this
+			// happens between sessions, not under concurrent ops.
+			c.ref = ref
+			c.addSessions()
+		}
 		return c, nil
 	}
 	ep, err := d.resolve(ctx, ref)
@@ -112,10 +120,7 @@ func (d *Driver) connect(ctx context.Context, ref drivers.ClusterRef) (*conn, er
 	for _, n := range ep.Infrastructure {
 		c.infra[n] = true
 	}
-	for _, n := range ref.Nodes {
-		c.nodes[n] = psnode.NewSession(psnode.SessionConfig{Node: n, Transport: ep.Nodes, Scripts: azlocal.Scripts(),
-			StartTimeout: startTimeout(ep.NodeStartTimeout)})
-	}
+	c.addSessions()
 	d.conns[ref.Name] = c
 	return c, nil
 }
@@ -156,4 +161,14 @@ func startTimeout(d time.Duration) time.Duration {
 		return time.Minute
 	}
 	return d
+}
+
+// addSessions prepares a session for every node of the ref that has none.
+func (c *conn) addSessions() {
+	for _, n := range c.ref.Nodes {
+		if _, ok := c.nodes[n]; !ok {
+			c.nodes[n] = psnode.NewSession(psnode.SessionConfig{Node: n, Transport: c.ep.Nodes, Scripts: azlocal.Scripts(),
+				StartTimeout: startTimeout(c.ep.NodeStartTimeout)})
+		}
+	}
 }

@@ -108,7 +108,7 @@ func (c *conn) nodeReports(ctx context.Context) (map[string]*azlocal.NodeReport,
 		go func() {
 			defer wg.Done()
 			var r azlocal.NodeReport
-			if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure()}, &r); err != nil {
+			if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure(), BackupRoot: c.ref.KeyBackupRoot}, &r); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("node/%s: %w", name, err))
 				mu.Unlock()
@@ -133,6 +133,7 @@ func (c *conn) nodeReports(ctx context.Context) (map[string]*azlocal.NodeReport,
 func (c *conn) join(vms []armVM, reports map[string]*azlocal.NodeReport) *drivers.Observed {
 	obs := &drivers.Observed{Cluster: c.ref.Name, Driver: Name, ObservedAt: time.Now().UTC(), Profile: drivers.AzureLocal()}
 	obs.Nodes = c.observedNodes(reports)
+	obs.KeyBackup = newestBackup(reports)
 	byID := map[string]nodeVM{}
 	for node, r := range reports {
 		for i := range r.VMs {
@@ -211,4 +212,25 @@ func agentState(agents []azlocal.AgentReport, name string) drivers.AgentState {
 		}
 	}
 	return drivers.AgentAbsent
+}
+
+// newestBackup is the newest complete key backup any node reported (they
+// share the destination, a cluster volume); folders are yyyyMMddHHmmss UTC.
+func newestBackup(reports map[string]*azlocal.NodeReport) *drivers.KeyBackup {
+	var best *azlocal.BackupReport
+	for _, r := range reports {
+		for i := range r.Backups {
+			if b := &r.Backups[i]; best == nil || b.Folder > best.Folder {
+				best = b
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	t, err := time.Parse("20060102150405", best.Folder)
+	if err != nil {
+		return nil // not a Backup-TVMKeys folder
+	}
+	return &drivers.KeyBackup{Folder: best.Folder, Time: t.UTC(), Keys: append([]string(nil), best.Keys...)}
 }
