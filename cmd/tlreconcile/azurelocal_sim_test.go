@@ -80,6 +80,21 @@ func TestAzureLocalOnTheEmbeddedSim(t *testing.T) {
 	run(false, "show", "-f", dir, "--format", "json")
 	run(false, "plan", "-f", dir, "--detailed-exitcode")
 
+	// Declare no VM and prune everything destructive: the VM tlreconcile
+	// made goes, the Arc resource bridge (infrastructure) stays.
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "cluster.yaml"), []byte(strings.SplitN(azureLocalDesired, "---", 2)[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = run(false, "apply", "-f", empty, "--prune", "--allow-destructive", "--auto-approve")
+	if !strings.Contains(out, "vm/avd-01/delete-vm") || strings.Contains(out, "arcbridge/") {
+		t.Fatalf("prune:\n%s", out)
+	}
+	out = run(false, "show", "-f", empty)
+	if !strings.Contains(out, "hci-sim-arcbridge") || strings.Contains(out, "avd-01") {
+		t.Fatalf("after the prune the bridge must remain and avd-01 be gone:\n%s", out)
+	}
+
 	if strings.Contains(all.String(), secret) {
 		t.Fatal("the admin password is in the output of plan, apply or show")
 	}
