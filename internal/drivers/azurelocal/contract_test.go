@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +27,23 @@ type contractPlatform struct {
 	srv  *arm.Server
 	d    *Driver
 	ref  drivers.ClusterRef
+	// onRequest, when set, sees every request the driver sends to ARM just
+	// before it goes out: a test does something "in the portal" at an exact
+	// point of an apply.
+	onRequest atomic.Pointer[func(*http.Request)]
+}
+
+// hooked calls the platform's onRequest before sending each request.
+type hooked struct {
+	p    *contractPlatform
+	next http.RoundTripper
+}
+
+func (h hooked) RoundTrip(req *http.Request) (*http.Response, error) {
+	if f := h.p.onRequest.Load(); f != nil {
+		(*f)(req)
+	}
+	return h.next.RoundTrip(req)
 }
 
 // newContractPlatform stands the simulated Azure Local up for one scenario.
@@ -57,17 +75,17 @@ func newContractPlatform(t *testing.T) *contractPlatform {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep := Endpoint{Cloud: c, Credential: cred, HTTP: &http.Client{Transport: specChecked{spec: spec, t: t, next: hc.Transport}},
+	p := &contractPlatform{dir: dir, host: host, srv: srv,
+		ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node2", "node1"}}}
+	ep := Endpoint{Cloud: c, Credential: cred, HTTP: &http.Client{Transport: hooked{p: p, next: specChecked{spec: spec, t: t, next: hc.Transport}}},
 		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
 		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true,
 		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond},
+		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 1500 * time.Millisecond},
 		PollFrequency:  10 * time.Millisecond}
-	d := New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
-	t.Cleanup(func() { _ = d.Close() })
-	p := &contractPlatform{dir: dir, host: host, srv: srv, d: d,
-		ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node2", "node1"}}}
-	cl, err := d.connect(ctx, p.ref)
+	p.d = New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
+	t.Cleanup(func() { _ = p.d.Close() })
+	cl, err := p.d.connect(ctx, p.ref)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,12 +80,16 @@ func (c *conn) alreadyCreated(ctx context.Context, name string) (bool, error) {
 	if m.Tags[tagManagedBy] != drivers.ManagedBy {
 		return false, fmt.Errorf("an Arc machine named %s exists and tlreconcile does not manage it: %w", name, drivers.ErrAlreadyExists)
 	}
-	if _, err := c.arm.getVM(ctx, name); isNotFound(err) {
+	v, err := c.arm.getVM(ctx, name)
+	switch {
+	case isNotFound(err):
 		return false, nil // an interrupted create: finish it
-	} else if err != nil {
+	case err != nil:
 		return false, err
 	}
-	return true, nil
+	// A VM instance whose create ended Failed before the cluster placed a
+	// VM (no vmId) is no VM: the create runs again.
+	return v.Properties.VMID != "", nil
 }
 
 func vmInstanceFor(name string, p *drivers.Params, image, nic string) vmInstance {
