@@ -24,34 +24,11 @@ func lifecycleWhole(e *env) {
 	ann := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: specHash("tl-01"), Protect: true}
 	e.applyChanged(e.op(drivers.OpCreateVM, "tl-01", e.tlParams(e.node(1), 4, 8192, ann)))
 	created := e.vm("tl-01")
-	wantPower := drivers.PowerOff
-	if e.prof.CreateStarts {
-		wantPower = drivers.PowerRunning
-	}
-	if created.Power != wantPower || created.SecurityType != drivers.SecurityTrustedLaunch || !created.SecureBoot || !created.TPMEnabled ||
-		created.KeyProtector || created.KeyProtectorSHA256 != "" || created.Generation != 2 || created.Processors != 4 || created.MemoryMB != 8192 ||
-		created.ID == "" || !slices.Contains(e.ref.Nodes, created.Node) || created.Annotations == nil || *created.Annotations != *ann {
-		t.Fatalf("after create-vm: %+v (annotations %+v); want %s, TrustedLaunch, Secure Boot and vTPM on, no key protector, Gen 2, 4 processors, 8192 MB, on a node of %v, annotations %+v",
-			created, deref(created.Annotations), wantPower, e.ref.Nodes, *ann)
-	}
-	if created.Power == drivers.PowerRunning && (!isSHA256Hex(created.VTPMIdentity) || !created.VTPMInitialized) {
-		t.Fatalf("a running trusted-launch VM: VTPMIdentity %q, initialised %v; want 64 hex digits, true", created.VTPMIdentity, created.VTPMInitialized)
-	}
+	e.checkCreatedWhole(created, ann)
 	if created.Power != drivers.PowerRunning {
 		e.applyChanged(e.op(drivers.OpStartVM, "tl-01", nil))
 	}
-	if e.prof.Has(drivers.OpSetHardware) {
-		if !e.prof.NeedsOff(drivers.SettingMemory) {
-			// Memory changes while the VM runs (static memory, Windows Server 2016+ guests).
-			e.applyChanged(e.op(drivers.OpSetHardware, "tl-01", &drivers.Params{Processors: 4, MemoryMB: 4096}))
-			if v := e.vm("tl-01"); v.MemoryMB != 4096 || v.Power != drivers.PowerRunning {
-				t.Fatalf("set-hardware of the memory while running: %d MB, %s; want 4096 MB, still Running", v.MemoryMB, v.Power)
-			}
-		}
-		e.applyChanged(e.op(drivers.OpStopVM, "tl-01", nil))
-		e.applyChanged(e.op(drivers.OpSetHardware, "tl-01", &drivers.Params{Processors: 2, MemoryMB: 4096}))
-		e.applyChanged(e.op(drivers.OpStartVM, "tl-01", nil))
-	}
+	e.hardwareWhole("tl-01")
 	node := e.vm("tl-01").Node
 	final := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: specHash("tl-01"), Protect: true, Node: node}
 	e.applyChanged(e.op(drivers.OpSetAnnotations, "tl-01", &drivers.Params{Annotations: final}))
@@ -87,6 +64,46 @@ func lifecycleWhole(e *env) {
 	if obs := e.observe(); len(tenants(obs)) != 0 {
 		t.Errorf("after delete-vm: VMs = %v, want none besides the platform's own", names(obs.VMs))
 	}
+}
+
+// checkCreatedWhole checks a VM just made by one create-vm with ann.
+func (e *env) checkCreatedWhole(created drivers.VM, ann *drivers.Annotations) {
+	t := e.t
+	t.Helper()
+	wantPower := drivers.PowerOff
+	if e.prof.CreateStarts {
+		wantPower = drivers.PowerRunning
+	}
+	if created.Power != wantPower || created.SecurityType != drivers.SecurityTrustedLaunch || !created.SecureBoot || !created.TPMEnabled ||
+		created.KeyProtector || created.KeyProtectorSHA256 != "" || created.Generation != 2 || created.Processors != 4 || created.MemoryMB != 8192 ||
+		created.ID == "" || !slices.Contains(e.ref.Nodes, created.Node) || created.Annotations == nil || *created.Annotations != *ann {
+		t.Fatalf("after create-vm: %+v (annotations %+v); want %s, TrustedLaunch, Secure Boot and vTPM on, no key protector, Gen 2, 4 processors, 8192 MB, on a node of %v, annotations %+v",
+			created, deref(created.Annotations), wantPower, e.ref.Nodes, *ann)
+	}
+	if created.Power == drivers.PowerRunning && (!isSHA256Hex(created.VTPMIdentity) || !created.VTPMInitialized) {
+		t.Fatalf("a running trusted-launch VM: VTPMIdentity %q, initialised %v; want 64 hex digits, true", created.VTPMIdentity, created.VTPMInitialized)
+	}
+}
+
+// hardwareWhole changes the running VM's hardware as the profile allows:
+// memory while it runs (static memory, Windows Server 2016+ guests) unless
+// the profile needs it Off, processors in a stop/start window. It leaves the
+// VM Running with 2 processors and 4096 MB.
+func (e *env) hardwareWhole(name string) {
+	t := e.t
+	t.Helper()
+	if !e.prof.Has(drivers.OpSetHardware) {
+		return
+	}
+	if !e.prof.NeedsOff(drivers.SettingMemory) {
+		e.applyChanged(e.op(drivers.OpSetHardware, name, &drivers.Params{Processors: 4, MemoryMB: 4096}))
+		if v := e.vm(name); v.MemoryMB != 4096 || v.Power != drivers.PowerRunning {
+			t.Fatalf("set-hardware of the memory while running: %d MB, %s; want 4096 MB, still Running", v.MemoryMB, v.Power)
+		}
+	}
+	e.applyChanged(e.op(drivers.OpStopVM, name, nil))
+	e.applyChanged(e.op(drivers.OpSetHardware, name, &drivers.Params{Processors: 2, MemoryMB: 4096}))
+	e.applyChanged(e.op(drivers.OpStartVM, name, nil))
 }
 
 // observeVMAgrees checks the optional VMObserver against Observe.
