@@ -91,6 +91,11 @@ func (c *conn) power(ctx context.Context, name, action string) (drivers.Result, 
 	if st := v.Properties.Status; st != nil && (st.PowerState == want || (action == actionStop && st.PowerState == powerDeallocated)) {
 		return drivers.Result{Message: "already " + strings.ToLower(want)}, nil
 	}
+	if action == actionStart {
+		if err := c.ownerCanStart(ctx, v.Properties.VMID); err != nil {
+			return drivers.Result{}, err
+		}
+	}
 	if _, err := c.arm.power(ctx, name, action); err != nil {
 		return drivers.Result{}, err
 	}
@@ -106,8 +111,16 @@ func (c *conn) setHardware(ctx context.Context, op drivers.Op) (drivers.Result, 
 	if err != nil {
 		return drivers.Result{}, err
 	}
-	if hw := v.Properties.HardwareProfile; hw != nil && hw.Processors == p.Processors && hw.MemoryMB == p.MemoryMB {
+	hw := v.Properties.HardwareProfile
+	if hw != nil && hw.Processors == p.Processors && hw.MemoryMB == p.MemoryMB && v.Properties.ProvisioningState != provFailed {
 		return drivers.Result{Message: "hardware already so"}, nil
+	}
+	if st := v.Properties.Status; st != nil && st.PowerState == powerRunning && hw != nil && hw.Processors != p.Processors {
+		// Hyper-V cannot change a running VM's processor count (the profile's
+		// OffFor): refused here instead of by a failed operation that leaves
+		// ARM's model at the size the VM does not have.
+		return drivers.Result{}, fmt.Errorf("set-hardware: the VM is Running and its processor count (%d, want %d) changes only while it is Off: stop it first, then set the hardware: %w",
+			hw.Processors, p.Processors, drivers.ErrInvalidState)
 	}
 	if _, err := c.arm.setHardware(ctx, op.VM, hardwareProfile{VMSize: vmSizeCustom, Processors: p.Processors, MemoryMB: p.MemoryMB}); err != nil {
 		return drivers.Result{}, err

@@ -70,7 +70,7 @@ func errorFrom(resp *http.Response) error {
 // sentinelFor maps ARM's status and code to the driver sentinels.
 func sentinelFor(status int, code string) error {
 	switch code {
-	case "ResourceNotFound", "ParentResourceNotFound", "NotFound":
+	case "ResourceNotFound", "ParentResourceNotFound", "NotFound", "ResourceDeleted":
 		return drivers.ErrNotFound
 	case "InvalidParameter", "BadRequest", "InvalidRequestContent", "InvalidResourceName", "LinkedInvalidPropertyId":
 		return drivers.ErrInvalidArgument

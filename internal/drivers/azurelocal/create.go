@@ -24,6 +24,13 @@ func (c *conn) createVM(ctx context.Context, op drivers.Op) (drivers.Result, err
 	if done, err := c.alreadyCreated(ctx, op.VM); done || err != nil {
 		return drivers.Result{Message: "already created"}, err
 	}
+	if p.TargetNode != "" {
+		// ARM places the VM itself; the node the plan chose must still be
+		// able to run it, or the plan's picture of the cluster is stale.
+		if err := c.canHost(ctx, p.TargetNode); err != nil {
+			return drivers.Result{}, err
+		}
+	}
 	image, err := c.ensureImage(ctx, *p.Image)
 	if err != nil {
 		return drivers.Result{}, fmt.Errorf("gallery image: %w", err)
@@ -64,6 +71,8 @@ func checkCreate(p *drivers.Params) error {
 		return fmt.Errorf("create-vm needs params.image and params.annotations: %w", drivers.ErrInvalidArgument)
 	case p.Processors <= 0 || p.MemoryMB <= 0:
 		return fmt.Errorf("create-vm needs params.processors and params.memory_mb: %w", drivers.ErrInvalidArgument)
+	case p.SecurityType == drivers.SecurityTrustedLaunch && p.Generation != 0 && p.Generation != 2:
+		return fmt.Errorf("a TrustedLaunch VM is Generation 2, not %d: %w", p.Generation, drivers.ErrPrecondition)
 	case p.SecurityType == drivers.SecurityTrustedLaunch && (p.VTPM == nil || !*p.VTPM || p.SecureBoot == nil || !*p.SecureBoot):
 		return fmt.Errorf("a TrustedLaunch VM needs the vTPM and Secure Boot on: %w", drivers.ErrInvalidArgument)
 	}
@@ -83,12 +92,16 @@ func (c *conn) alreadyCreated(ctx context.Context, name string) (bool, error) {
 	if m.Tags[tagManagedBy] != drivers.ManagedBy {
 		return false, fmt.Errorf("an Arc machine named %s exists and tlreconcile does not manage it: %w", name, drivers.ErrAlreadyExists)
 	}
-	if _, err := c.arm.getVM(ctx, name); isNotFound(err) {
+	v, err := c.arm.getVM(ctx, name)
+	switch {
+	case isNotFound(err):
 		return false, nil // an interrupted create: finish it
-	} else if err != nil {
+	case err != nil:
 		return false, err
 	}
-	return true, nil
+	// A VM instance whose create ended Failed before the cluster placed a
+	// VM (no vmId) is no VM: the create runs again.
+	return v.Properties.VMID != "", nil
 }
 
 // vmInstanceFor is the VM instance create-vm PUTs; password is the
@@ -147,6 +160,10 @@ func nicName(vm string) string { return vm + "-nic" }
 // ensureImage returns the ID of the cluster's gallery image of im, creating
 // (downloading) it when the resource group has none.
 func (c *conn) ensureImage(ctx context.Context, im drivers.Image) (string, error) {
+	// Parallel creates of VMs from one image share its download: a second
+	// PUT while the first runs would be refused (409, operation in progress).
+	c.imageMu.Lock()
+	defer c.imageMu.Unlock()
 	var found string
 	if _, err := c.arm.listImages(ctx, func(g galleryImage) error {
 		id := g.Properties.Identifier

@@ -87,6 +87,8 @@ type conn struct {
 	arm   *armClient
 	nodes map[string]*psnode.Session
 	infra map[string]bool
+	// imageMu serialises ensureImage (see there).
+	imageMu sync.Mutex
 }
 
 // connect returns the cluster's connection, making it on first use.

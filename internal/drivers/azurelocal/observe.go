@@ -56,7 +56,9 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 
 // armInventory lists the resource group's HCI machines and reads their VM
 // instances, getConcurrency at a time. A machine without a VM instance (a
-// create that stopped between the two) is left out: the VM does not exist.
+// create that stopped between the two), or whose VM instance has no VM on
+// the cluster (its create ended Failed), is left out: the VM does not exist,
+// and create-vm finishes it.
 func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	var machines []machine
 	if _, err := c.arm.listMachines(ctx, func(m machine) error {
@@ -84,8 +86,9 @@ func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	kept := out[:0]
 	for i := range out {
 		switch {
-		case errs[i] == nil:
+		case errs[i] == nil && out[i].v.Properties.VMID != "":
 			kept = append(kept, out[i])
+		case errs[i] == nil:
 		case isNotFound(errs[i]):
 		default:
 			return nil, fmt.Errorf("vm/%s: %w", machines[i].Name, errs[i])

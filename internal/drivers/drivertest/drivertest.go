@@ -31,6 +31,28 @@ type Harness struct {
 	Reopen func(t *testing.T, d drivers.Driver) drivers.Driver
 	// Parallel is how many VMs the parallel scenario drives at once; 0 means 8.
 	Parallel int
+
+	// The hooks below are optional (nil skips what needs them); see hooks.go.
+
+	// AgentStates are the states SetAgent can put an IgvmAgent into; nil
+	// means stopped and absent (a platform whose agent is always installed
+	// says stopped only).
+	AgentStates []drivers.AgentState
+	// LoseVTPM is the platform incident that resets a running VM's vTPM
+	// where no op does (Azure Local: a failover to a node without the VM's
+	// guest state key). The ResetChangesIdentity scenario needs it on a
+	// platform without key protectors.
+	LoseVTPM func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm string)
+	// DeleteOutOfBand deletes a VM behind tlreconcile's back (Azure Local:
+	// the portal's Delete; Hyper-V: Remove-VM on the host).
+	DeleteOutOfBand func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm string)
+	// CreateUnmanaged creates a VM the way another tool would, one
+	// tlreconcile does not manage (Azure Local: an Arc VM through ARM
+	// without tlreconcile's tags); the rules that refuse to touch it need it.
+	CreateUnmanaged func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm string)
+	// TamperAnnotations edits a managed VM's annotation record by hand into
+	// values tlreconcile never writes (Azure Local: its ARM tags).
+	TamperAnnotations func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, vm string)
 }
 
 // Run runs every scenario as a subtest of t.
@@ -56,6 +78,9 @@ func Run(t *testing.T, h Harness) {
 		{"ResetChangesIdentity", testResetChangesIdentity},
 		{"ParallelVMs", testParallel},
 		{"FreshInstanceApplies", testFreshInstance},
+		{"DeletedOutOfBand", testDeletedOutOfBand},
+		{"AnnotationsEditedByHand", testAnnotationsEditedByHand},
+		{"AgentStopsBeforeApply", testAgentStopsBeforeApply},
 	}
 	for _, s := range scenarios {
 		t.Run(s.name, func(t *testing.T) { s.fn(t, h) })
@@ -64,10 +89,11 @@ func Run(t *testing.T, h Harness) {
 
 // env is one scenario's driver and cluster.
 type env struct {
-	t   *testing.T
-	d   drivers.Driver
-	ref drivers.ClusterRef
-	ctx context.Context
+	t    *testing.T
+	d    drivers.Driver
+	ref  drivers.ClusterRef
+	ctx  context.Context
+	prof drivers.Profile
 }
 
 func newEnv(t *testing.T, h Harness) *env {
@@ -76,8 +102,8 @@ func newEnv(t *testing.T, h Harness) *env {
 	if len(ref.Nodes) < 2 {
 		t.Fatalf("drivertest: Harness.New returned cluster %q with %d nodes; the suite needs at least 2", ref.Name, len(ref.Nodes))
 	}
-	e := &env{t: t, d: d, ref: ref, ctx: t.Context()}
-	e.observe() // sim creates the cluster on first observe
+	e := &env{t: t, d: d, ref: ref, ctx: t.Context(), prof: drivers.ProfileOf(d)}
+	e.keepInfrastructure(e.observe()) // sim creates the cluster on first observe
 	return e
 }
 
@@ -135,6 +161,10 @@ func (e *env) vm(name string) drivers.VM {
 // an enabled vTPM, Off, managed by tlreconcile.
 func (e *env) createTL(name, node string) {
 	e.t.Helper()
+	if e.wholeCreate() {
+		e.createWholeTL(name, node)
+		return
+	}
 	e.applyChanged(e.op(drivers.OpCreateVM, name, &drivers.Params{
 		Generation: 2, SecurityType: drivers.SecurityTrustedLaunch, Processors: 2, MemoryMB: 2048, TargetNode: node,
 		Annotations: &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: "h-" + name},
@@ -179,8 +209,13 @@ func testObserveEmpty(t *testing.T, h Harness) {
 	if obs.ObservedAt.IsZero() {
 		t.Error("ObservedAt is zero")
 	}
-	if obs.VMs == nil || len(obs.VMs) != 0 {
-		t.Errorf("VMs = %#v, want an empty, non-nil list", obs.VMs)
+	if obs.VMs == nil || len(tenants(obs)) != 0 {
+		t.Errorf("VMs = %#v, want a non-nil list without VMs besides the platform's own", obs.VMs)
+	}
+	for _, v := range infrastructure(obs) {
+		if v.Annotations != nil {
+			t.Errorf("infrastructure VM %s carries annotations %+v; nothing may ever manage it", v.Name, *v.Annotations)
+		}
 	}
 	var names []string
 	for _, n := range obs.Nodes {
@@ -198,6 +233,10 @@ func testObserveEmpty(t *testing.T, h Harness) {
 
 func testLifecycle(t *testing.T, h Harness) {
 	e := newEnv(t, h)
+	if e.wholeCreate() {
+		lifecycleWhole(e)
+		return
+	}
 	node := e.node(1)
 	ann := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: "abc", Protect: true}
 	e.applyChanged(e.op(drivers.OpCreateVM, "tl-01", &drivers.Params{
@@ -255,7 +294,7 @@ func testLifecycle(t *testing.T, h Harness) {
 	// Stop and delete: the VM is gone.
 	e.applyChanged(e.op(drivers.OpStopVM, "tl-01", nil))
 	e.applyChanged(e.op(drivers.OpDeleteVM, "tl-01", nil))
-	if obs := e.observe(); len(obs.VMs) != 0 {
+	if obs := e.observe(); len(tenants(obs)) != 0 {
 		t.Errorf("after delete-vm: VMs = %v, want none", obs.VMs)
 	}
 }

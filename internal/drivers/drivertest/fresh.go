@@ -12,6 +12,10 @@ import (
 // (DESIGN §4). The first version's hyperv driver failed exactly here.
 func testFreshInstance(t *testing.T, h Harness) {
 	e := newEnv(t, h)
+	if e.wholeCreate() {
+		freshWhole(e, h)
+		return
+	}
 	n0, n1 := e.node(0), e.node(1)
 	fresh := func(op drivers.Op) drivers.Result {
 		t.Helper()
