@@ -240,7 +240,7 @@ func (p *contractPlatform) createForeign(t testing.TB, vm string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nic, err := c.ensureNIC(ctx, vm)
+	nic, err := c.ensureNIC(ctx, vm, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func (p *contractPlatform) createForeign(t testing.TB, vm string) {
 		t.Fatal(err)
 	}
 	params := &drivers.Params{SecurityType: drivers.SecurityTrustedLaunch, SecureBoot: drivers.Bool(true), VTPM: drivers.Bool(true), Processors: 2, MemoryMB: 2048}
-	if _, err := c.arm.putVM(ctx, vm, vmInstanceFor(vm, params, image, nic)); err != nil {
+	if _, err := c.arm.putVM(ctx, vm, c.vmInstanceFor(vm, params, image, nic, "")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -159,7 +159,7 @@ func testNotFound(t *testing.T, h Harness) {
 	}
 	for _, k := range drivers.ProfileOf(e.d).Ops {
 		switch k {
-		case drivers.OpCreateVM, drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec:
+		case drivers.OpCreateVM, drivers.OpStartIgvmAgent, drivers.OpEnableMigrationIPsec, drivers.OpBackupGuestStateKeys:
 			continue
 		}
 		t.Run(string(k), func(t *testing.T) {
@@ -262,7 +262,11 @@ func testMemoryWhileRunning(t *testing.T, h Harness) {
 	}
 	e.createTL("grow", e.node(0))
 	e.applyChanged(e.op(drivers.OpStartVM, "grow", nil))
-	e.applyChanged(e.op(drivers.OpSetMemory, "grow", &drivers.Params{MemoryMB: 4096}))
+	grow := e.op(drivers.OpSetMemory, "grow", &drivers.Params{MemoryMB: 4096})
+	if drivers.ProfileOf(e.d).Has(drivers.OpSetHardware) {
+		grow = e.op(drivers.OpSetHardware, "grow", &drivers.Params{Processors: e.vm("grow").Processors, MemoryMB: 4096})
+	}
+	e.applyChanged(grow)
 	if v := e.vm("grow"); v.MemoryMB != 4096 || v.Power != drivers.PowerRunning {
 		t.Errorf("after set-memory on a running VM: %d MB, %s; want 4096 MB, Running", v.MemoryMB, v.Power)
 	}

@@ -125,14 +125,6 @@ func (e *env) observeVMAgrees(name string, got drivers.VM) {
 	wantErr(t, "ObserveVM of an unknown VM", err, drivers.ErrNotFound, "")
 }
 
-// ruleCase is one op the platform must refuse.
-type ruleCase struct {
-	name     string
-	op       drivers.Op
-	sentinel error
-	contains string // in the message, besides the sentinel
-}
-
 // rulesWhole: what the platform refuses is refused with the right sentinel,
 // names the resource first and changes nothing: a trusted-launch create
 // without what trusted launch needs, a processor change while running
