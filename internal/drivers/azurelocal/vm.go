@@ -14,7 +14,7 @@ import (
 // VM (its node is down): then ARM's view is all there is.
 func (c *conn) observedVM(a armVM, nv nodeVM) drivers.VM {
 	p := a.v.Properties
-	vm := drivers.VM{Name: a.m.Name, ID: p.VMID, Generation: 2, SecurityType: drivers.SecurityStandard,
+	vm := drivers.VM{Name: a.m.Name, ID: p.VMID, Generation: 2, SecurityType: drivers.SecurityStandard, Power: drivers.PowerOther,
 		FileAccess: drivers.FileAccessUnknown, Infrastructure: c.infra[a.m.Name]}
 	if hw := p.HardwareProfile; hw != nil {
 		vm.Processors, vm.MemoryMB = hw.Processors, hw.MemoryMB
@@ -67,7 +67,7 @@ func applyNodeFacts(vm *drivers.VM, nv nodeVM) {
 // localVM is a VM only a node knows: made with local tools (unmanaged,
 // never touched) or the platform's own (infrastructure).
 func (c *conn) localVM(nv nodeVM) drivers.VM {
-	vm := drivers.VM{Name: nv.vm.Name, ID: nv.vm.VMID, Generation: 2, SecurityType: drivers.SecurityStandard,
+	vm := drivers.VM{Name: nv.vm.Name, ID: nv.vm.VMID, Generation: 2, SecurityType: drivers.SecurityStandard, Power: drivers.PowerOther,
 		FileAccess: drivers.FileAccessUnknown, Infrastructure: c.infra[nv.vm.Name]}
 	applyNodeFacts(&vm, nv)
 	return vm
