@@ -163,12 +163,17 @@ func sameTags(a, b map[string]string) bool {
 
 // deleteVM deletes the VM instance (ARM deletes its Hyper-V VM, files and
 // guest state key), then the Arc machine, then the NIC create-vm made.
+// A machine whose instance is gone (an interrupted create or delete) is
+// still deleted with its NIC, so nothing tlreconcile made is left behind.
 func (c *conn) deleteVM(ctx context.Context, name string) (drivers.Result, error) {
-	if _, _, err := c.managedVM(ctx, name); err != nil {
-		if isNotFound(err) {
-			return drivers.Result{Message: "already absent"}, nil
-		}
+	m, err := c.arm.getMachine(ctx, name)
+	switch {
+	case isNotFound(err):
+		return drivers.Result{Message: "already absent"}, nil
+	case err != nil:
 		return drivers.Result{}, err
+	case m.Tags[tagManagedBy] != drivers.ManagedBy:
+		return drivers.Result{}, fmt.Errorf("vm/%s is not managed by tlreconcile (no %s tag): it is left untouched: %w", name, tagManagedBy, drivers.ErrPrecondition)
 	}
 	if err := c.arm.deleteVM(ctx, name); err != nil && !isNotFound(err) {
 		return drivers.Result{}, err

@@ -7,10 +7,9 @@
 // live-migration encryption) is read from the VM's owner node over
 // PowerShell (internal/drivers/psnode).
 //
-// This is being built in steps (issue 11). What exists: the ARM client
-// layer (arm.go, models.go, armerrors.go, credential.go), tested against the
-// simulated ARM of internal/sim/arm with every request and response checked
-// against Microsoft's specification. The driver itself (Observe, Apply, the
-// Profile) and the `driver: sim` switch come next; nothing registers this
-// package yet.
+// Registered as driver azurelocal for real clusters (Factory: options.azure,
+// DefaultAzureCredential, the nodes over SSH or local PowerShell), and as
+// EmbeddedFactory against the simulated Azure Local of internal/sim in this
+// process, which `driver: sim` switches to when the old sim driver goes
+// (issue 11). Its profile is drivers.AzureLocal.
 package azurelocal

@@ -289,3 +289,29 @@ func TestDriverHonoursPlacement(t *testing.T) {
 		}
 	}
 }
+
+// TestDeleteFinishesAHalfCreate: an Arc machine whose VM instance was never
+// made (an interrupted create) is deleted with its NIC by delete-vm.
+func TestDeleteFinishesAHalfCreate(t *testing.T) {
+	p := newSimPlatform(t)
+	ctx := context.Background()
+	c, err := p.d.connect(ctx, p.ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ensureNIC(ctx, "half", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.arm.putMachine(ctx, "half", map[string]string{tagManagedBy: drivers.ManagedBy}); err != nil {
+		t.Fatal(err)
+	}
+	if r := p.apply(drivers.Op{Kind: drivers.OpDeleteVM, VM: "half"}); !r.Changed {
+		t.Fatalf("delete of a half-made VM: %+v", r)
+	}
+	if _, err := c.arm.getMachine(ctx, "half"); !isNotFound(err) {
+		t.Errorf("machine left: %v", err)
+	}
+	if _, err := c.arm.getNIC(ctx, nicName("half")); !isNotFound(err) {
+		t.Errorf("NIC left: %v", err)
+	}
+}
