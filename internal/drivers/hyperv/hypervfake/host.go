@@ -32,7 +32,7 @@ type Host struct {
 	perScript map[string]int64
 	facts     facts
 	auth      map[string]string // node: main-mode auth of its tlreconcile IPsec rules
-	vmgs      map[string]bool   // VM name: its guest-state file holds data (a vTPM VM has run)
+	vmgs      map[string]bool   // VM name: its .vmgs holds data (its vTPM has run; a key-protector reset keeps it, delete-vm removes it)
 }
 
 // Options configure a Host.
@@ -187,6 +187,12 @@ func (h *Host) handler(node string) Handler {
 			if serr := h.templateFixed(*v, p); serr != nil {
 				return nil, serr
 			}
+		case drivers.OpDeleteVM:
+			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
+			if serr == nil {
+				h.forgetGuestState(p.VM) // Remove-VM and delete-vm.ps1 take its folder, .vmgs included
+			}
+			return res, serr
 		case drivers.OpStartVM:
 			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
 			if serr == nil && v.TPMEnabled {
@@ -232,6 +238,7 @@ func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any,
 	if serr == nil {
 		h.mu.Lock()
 		h.notes[p.Name] = notes
+		delete(h.vmgs, p.Name) // a new VM's own folder: its .vmgs holds nothing yet
 		h.mu.Unlock()
 	}
 	return res, serr
@@ -322,7 +329,9 @@ func (h *Host) vmReport(v drivers.VM) hyperv.VMReport {
 			TpmEnabled: v.TPMEnabled, EncryptStateAndVmMigrationTraffic: v.EncryptState,
 			VirtualizationBasedSecurityOptOut: v.VBSOptOut,
 		},
-		TpmInitialized: v.VTPMInitialized, Notes: h.notesFor(v), FileAccess: string(v.FileAccess),
+		// ConvertTo-TlrVMReport: TpmEnabled -and (Test-TlrVmgs $VM), a written .vmgs, which a
+		// key-protector reset leaves written: not the sim's "started since the last reset".
+		TpmInitialized: v.TPMEnabled && h.guestStateWritten(v.Name), Notes: h.notesFor(v), FileAccess: string(v.FileAccess),
 	}
 	if v.Generation == 2 {
 		sb := "Off"
