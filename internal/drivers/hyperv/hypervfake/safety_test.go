@@ -421,3 +421,39 @@ func TestOnlyIsolatedVMsNeedTheAgent(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EDriverNamesAndMarksWhatItCreates (issue 13, item 1): through the e2e wrapper every
+// VM the contract suite creates gets the run's prefix and the managed marker (in its Notes,
+// Set-VM -Notes: learn.microsoft.com/powershell/module/hyper-v/set-vm), also when the suite
+// clears its annotations, so E2ECleanup finds exactly it; the suite sees only the run's VMs,
+// under its own names, and errors still wrap the sentinels.
+func TestE2EDriverNamesAndMarksWhatItCreates(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	if _, err := d.Observe(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Sim().CreateUnmanaged(t.Context(), ref.Name, "prod-db", sim.UnmanagedVM{}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := hyperv.E2EPrefix()
+	w := hyperv.E2EDriver{Driver: d, Prefix: prefix}
+	mustApply(t, w, ref, createOp("x", "node1", nil))
+	mustApply(t, w, ref, drivers.Op{Kind: drivers.OpSetAnnotations, VM: "x", Params: &drivers.Params{}})
+	if v := vmNamed(t, d, ref, prefix+"x"); !hyperv.E2EOwned(v, prefix) {
+		t.Errorf("the VM the wrapper created: %+v; want the run's prefix and the managed marker", v)
+	}
+	if got := names(t, w, ref); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("through the wrapper the suite sees %v, want only [x]", got)
+	}
+	if v := vmNamed(t, w, ref, "x"); v.Annotations != nil {
+		t.Errorf("through the wrapper: annotations %+v, want none (the marker is the wrapper's)", v.Annotations)
+	}
+	_, err := w.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpStartVM, Cluster: ref.Name, VM: "prod-db"})
+	if !errors.Is(err, drivers.ErrNotFound) || strings.Contains(err.Error(), prefix) {
+		t.Errorf("an op on a VM the run did not create: %v; want not found, named as the suite named it", err)
+	}
+	if v := vmNamed(t, d, ref, "prod-db"); v.Power != drivers.PowerOff {
+		t.Errorf("prod-db is %s, want untouched (Off)", v.Power)
+	}
+}
