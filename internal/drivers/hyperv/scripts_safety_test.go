@@ -65,7 +65,7 @@ func TestScriptsKeepTheSafetyOfIssue13(t *testing.T) {
 		never             []string
 	}{
 		{item: "2 template fixed once the vTPM is initialised, also after a reset", script: "set-secure-boot",
-			doc: "Set-VMFirmware -SecureBootTemplate; Hyper-V refuses 'Cannot modify the secure boot template ID property after the virtual TPM is initialized' (hashicorp/packer#11399); the .vmgs is the guest-state file (HcsCreateEmptyGuestStateFile)",
+			doc:     "Set-VMFirmware -SecureBootTemplate; Hyper-V refuses 'Cannot modify the secure boot template ID property after the virtual TPM is initialized' (hashicorp/packer#11399); the .vmgs is the guest-state file (HcsCreateEmptyGuestStateFile)",
 			inOrder: []string{"Assert-TlrOff $vm 'set-secure-boot'", "(Get-VMSecurity -VM $vm).TpmEnabled -and (Test-TlrVmgs $vm)", "Stop-Tlr 'precondition'", "Set-VMFirmware -VM $vm @fwArgs"}},
 		{item: "2 TpmInitialized is a written .vmgs, which a reset does not empty", script: "host:ConvertTo-TlrVMReport",
 			doc:     "Get-VMSecurity TpmEnabled (learn.microsoft.com/powershell/module/hyper-v/get-vmsecurity); Test-TlrVmgs reads GuestStateFile from Msvm_VirtualSystemSettingData",
@@ -106,7 +106,7 @@ func TestScriptsKeepTheSafetyOfIssue13(t *testing.T) {
 		{item: "8 the owner is checked", script: "host:Test-TlrFileAccess",
 			inOrder: []string{"$owner = $acl.GetOwner([System.Security.Principal.SecurityIdentifier]).Value", "if (-not (Test-TlrAllowedSid $owner $vmSid)) { return 'violation' }", "if (-not (Test-TlrAllowedSid $rule.IdentityReference.Value $vmSid)) { return 'violation' }"}},
 		{item: "8 only the DACL is written, the owner never", script: "restrict-file-access",
-			doc: "Set-Acl writes the whole security descriptor, owner included (learn.microsoft.com/powershell/module/microsoft.powershell.security/set-acl); FileSystemInfo.SetAccessControl with AccessControlSections.Access writes the DACL only",
+			doc:     "Set-Acl writes the whole security descriptor, owner included (learn.microsoft.com/powershell/module/microsoft.powershell.security/set-acl); FileSystemInfo.SetAccessControl with AccessControlSections.Access writes the DACL only",
 			inOrder: []string{"$paths = Get-TlrStatePaths $vm", "if (-not (Test-TlrAllowedSid $owner $vmSid)) { Stop-Tlr 'precondition'", "$acl = $item.GetAccessControl($access)", "$item.SetAccessControl($acl)"},
 			never:   []string{"Set-Acl", "SetOwner(", "S-1-5-83-0"}},
 		{item: "9 an explicit ESP crypto set and a configurable auth set", script: "enable-migration-ipsec",
