@@ -187,18 +187,8 @@ func (h *Host) handler(node string) Handler {
 			if serr := h.templateFixed(*v, p); serr != nil {
 				return nil, serr
 			}
-		case drivers.OpDeleteVM:
-			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
-			if serr == nil {
-				h.forgetGuestState(p.VM) // Remove-VM and delete-vm.ps1 take its folder, .vmgs included
-			}
-			return res, serr
-		case drivers.OpStartVM:
-			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
-			if serr == nil && v.TPMEnabled {
-				h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true}) // the first start writes the .vmgs
-			}
-			return res, serr
+		case drivers.OpStartVM, drivers.OpDeleteVM:
+			return h.lifecycle(ctx, kind, *v)
 		}
 		op := drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM, Params: &drivers.Params{
 			SecureBoot: p.Enabled, SecureBootTemplate: p.Template, Reset: p.Reset,
@@ -207,6 +197,21 @@ func (h *Host) handler(node string) Handler {
 		}}
 		return h.apply(ctx, op)
 	}
+}
+
+// lifecycle is start-vm and delete-vm with what they do to the guest-state file: the first
+// start of a vTPM VM writes its .vmgs; Remove-VM and delete-vm.ps1 take the VM's folder, its
+// .vmgs included.
+func (h *Host) lifecycle(ctx context.Context, kind drivers.OpKind, v drivers.VM) (any, *psnode.ScriptError) {
+	res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: v.Name})
+	switch {
+	case serr != nil:
+	case kind == drivers.OpDeleteVM:
+		h.forgetGuestState(v.Name)
+	case v.TPMEnabled:
+		h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true})
+	}
+	return res, serr
 }
 
 func (h *Host) refNode(n string) string {

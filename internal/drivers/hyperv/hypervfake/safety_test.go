@@ -205,7 +205,7 @@ func ipsecNodes(t *testing.T, d drivers.Driver, ref drivers.ClusterRef) string {
 	return strings.Join(on, " ")
 }
 
-// TestE2EOwned: ownership needs the prefix and the marker, and never covers infrastructure.
+// TestE2EOwned (issue 13, item 1): ownership needs the prefix and the marker, and never covers infrastructure.
 func TestE2EOwned(t *testing.T) {
 	const p = "tlr-e2e-0000-"
 	tests := []struct {
@@ -233,7 +233,7 @@ func TestE2EOwned(t *testing.T) {
 	}
 }
 
-// TestStopVMEscalatesOnlyWithAllowForceStop: Stop-VM -Force asks the guest to shut down and
+// TestStopVMEscalatesOnlyWithAllowForceStop (issue 13, item 4): Stop-VM -Force asks the guest to shut down and
 // gives it five minutes; -TurnOff "is equivalent to removing power from the virtual machine"
 // (learn.microsoft.com/powershell/module/hyper-v/stop-vm). A guest that does not shut down is
 // turned off only with AllowForceStop (apply --allow-force-stop); otherwise the stop fails
@@ -275,8 +275,11 @@ func vmNamed(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, name string
 	return drivers.VM{}
 }
 
-// TestObserveReportsABrokenVMAndTheRest: a VM whose report throws (Get-VMFirmware failing
-// for one VM, say) is that VM's ObserveError; the node and its other VMs are observed.
+// TestObserveReportsABrokenVMAndTheRest (issue 13, item 5): a VM whose report throws
+// (Get-VMFirmware failing for one VM, say) is that VM's ObserveError; the node and its other
+// VMs are observed. Under $ErrorActionPreference = 'Stop' every cmdlet error is terminating
+// (about_Preference_Variables), so observe.ps1 catches it per VM (about_Try_Catch_Finally)
+// and answers the VM's name, VMId and error, as the fake does.
 func TestObserveReportsABrokenVMAndTheRest(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
@@ -299,7 +302,7 @@ func TestObserveReportsABrokenVMAndTheRest(t *testing.T) {
 	}
 }
 
-// TestCreateRefusesAHostWithoutIsolation: New-VM gained -GuestStateIsolationType with
+// TestCreateRefusesAHostWithoutIsolation (issue 13, item 3): New-VM gained -GuestStateIsolationType with
 // Windows Server 2025 (learn.microsoft.com/powershell/module/hyper-v/new-vm); an older host
 // cannot make a trusted-launch VM, so create fails not-supported and makes nothing, while a
 // Standard VM is still created.
@@ -318,9 +321,13 @@ func TestCreateRefusesAHostWithoutIsolation(t *testing.T) {
 	mustApply(t, d, ref, std)
 }
 
-// TestClusteredCreateNeedsCSV: a clustered VM is a cluster role any node may own, so its files
-// must be on a Cluster Shared Volume (C:\ClusterStorage\...); a local vmPath, or none (the
-// host's local default), is an invalid argument before anything is sent to a node.
+// TestClusteredCreateNeedsCSV (issue 13, item 7): a clustered VM is a cluster role any node may
+// own (Add-ClusterVirtualMachineRole), so its files must be on storage every node reaches: a
+// Cluster Shared Volume, mounted on every node under C:\ClusterStorage (Windows Server
+// "Use Cluster Shared Volumes in a failover cluster", learn.microsoft.com/windows-server/
+// failover-clustering/failover-cluster-csvs); a local vmPath, or none (Get-VMHost
+// VirtualMachinePath, the host's local default), is an invalid argument before anything is
+// sent to a node.
 func TestClusteredCreateNeedsCSV(t *testing.T) {
 	for _, tc := range []struct {
 		name, vmPath string
@@ -346,7 +353,7 @@ func TestClusteredCreateNeedsCSV(t *testing.T) {
 	}
 }
 
-// TestMigrationIPsecEveryNodeWithRollback: enable-migration-ipsec builds an explicit ESP
+// TestMigrationIPsecEveryNodeWithRollback (issue 13, item 9): enable-migration-ipsec builds an explicit ESP
 // quick-mode crypto set (New-NetIPsecQuickModeCryptoSet) and the configured main-mode auth
 // set (New-NetIPsecPhase1AuthSet -Proposal (New-NetIPsecAuthProposal -Machine -Cert
 // -Authority ...)) on every node in one step; when one node fails, the nodes already changed
@@ -376,8 +383,11 @@ func TestMigrationIPsecEveryNodeWithRollback(t *testing.T) {
 	}
 }
 
-// TestMigrationTransportObserved: Get-VMHost VirtualMachineMigrationPerformanceOption and,
-// for SMB, Get-SmbServerConfiguration EncryptData reach the observation.
+// TestMigrationTransportObserved (issue 13, item 9): Get-VMHost
+// VirtualMachineMigrationPerformanceOption (TCPIP, Compression or SMB: Set-VMHost,
+// learn.microsoft.com/powershell/module/hyper-v/set-vmhost) and, for SMB,
+// Get-SmbServerConfiguration EncryptData (learn.microsoft.com/powershell/module/smbshare/
+// get-smbserverconfiguration) reach the observation.
 func TestMigrationTransportObserved(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
@@ -399,8 +409,11 @@ func TestMigrationTransportObserved(t *testing.T) {
 	}
 }
 
-// TestOnlyIsolatedVMsNeedTheAgent: a standard VM's vTPM depends on the host guardian's key
-// protector, not on IGVmAgent, so its move sends no node-status check.
+// TestOnlyIsolatedVMsNeedTheAgent (issue 13, item 10): a standard VM's vTPM is protected by a
+// local key protector (Set-VMKeyProtector -NewLocalKeyProtector, learn.microsoft.com/
+// powershell/module/hyper-v/set-vmkeyprotector), which ties it to the host guardian, not to
+// IGVmAgent; only a VM whose GuestStateIsolationType is TrustedLaunch (New-VM
+// -GuestStateIsolationType) needs the agent, so a standard VM's move sends no node-status check.
 func TestOnlyIsolatedVMsNeedTheAgent(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
