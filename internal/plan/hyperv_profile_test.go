@@ -5,17 +5,30 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
-// realHyperV is the hyperv driver's profile: classic Hyper-V whose Secure Boot template stays
-// fixed once the vTPM is initialised (also after a vTPM reset: set-secure-boot.ps1 refuses
-// while the .vmgs holds data), and whose static memory resizes while the VM runs.
+// realHyperV is the hyperv driver's own profile (not a copy, so that a change to it shows
+// here): classic Hyper-V whose Secure Boot template stays fixed once the vTPM is initialised
+// (also after a vTPM reset: set-secure-boot.ps1 refuses while the .vmgs holds data; Hyper-V's
+// own error is "Cannot modify the secure boot template ID property after the virtual TPM is
+// initialized"), whose static memory resizes while the VM runs (Set-VMMemory -StartupBytes,
+// runtime memory resize since Windows Server 2016), and whose stop is a guest shutdown.
 func realHyperV() drivers.Profile {
-	p := drivers.ClassicHyperV()
-	p.TemplateFixedOnceInitialised = true
-	p.OffFor = []drivers.Setting{drivers.SettingSecureBoot, drivers.SettingSecureBootTemplate, drivers.SettingVTPM, drivers.SettingVBS, drivers.SettingProcessors}
-	return p
+	d, err := hyperv.New(drivers.Config{})
+	if err != nil {
+		panic(err)
+	}
+	return d.Profile()
+}
+
+// TestRealHyperVProfile pins what the planner relies on from the hyperv driver's profile.
+func TestRealHyperVProfile(t *testing.T) {
+	p := realHyperV()
+	if !p.TemplateFixedOnceInitialised || !p.GracefulStop || p.NeedsOff(drivers.SettingMemory) || !p.NeedsOff(drivers.SettingSecureBootTemplate) || !p.NeedsOff(drivers.SettingProcessors) {
+		t.Errorf("hyperv profile %+v: want the template fixed once initialised, a graceful stop, memory in place, template and processors only while Off", p)
+	}
 }
 
 // TestRealHyperVRules: on the real-host profile a template change after the vTPM was

@@ -50,8 +50,8 @@ func TestE2EContract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if foreign := hyperv.E2EForeign(obs, prefix); len(foreign) > 0 && os.Getenv("TLR_E2E_ALLOW_SHARED") != "1" {
-		t.Fatalf("cluster %s holds %d VMs this run did not create (%s); use an empty cluster, or set TLR_E2E_ALLOW_SHARED=1 (they are never touched)", name, len(foreign), strings.Join(foreign, ", "))
+	if err := hyperv.E2ECheckShared(obs, prefix, os.Getenv(hyperv.E2EAllowSharedEnv)); err != nil {
+		t.Fatal(err)
 	}
 	ipsecBefore := hyperv.E2EIPsecBefore(obs)
 	t.Cleanup(func() {

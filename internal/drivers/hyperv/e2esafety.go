@@ -40,6 +40,29 @@ func E2EForeign(obs *drivers.Observed, prefix string) []string {
 	return out
 }
 
+// E2EAllowSharedEnv is the variable whose value 1 lets the e2e suite run on a cluster that
+// holds VMs it did not create (they are never touched).
+const E2EAllowSharedEnv = "TLR_E2E_ALLOW_SHARED"
+
+// E2ECheckShared is the e2e suite's refusal to start: an error naming the VMs of obs the run
+// did not create, unless allowShared (the value of TLR_E2E_ALLOW_SHARED) is "1".
+func E2ECheckShared(obs *drivers.Observed, prefix, allowShared string) error {
+	foreign := E2EForeign(obs, prefix)
+	if len(foreign) == 0 || allowShared == "1" {
+		return nil
+	}
+	shown := foreign
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	more := ""
+	if n := len(foreign) - len(shown); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Errorf("cluster/%s holds %d VMs this e2e run did not create (%s%s): use an empty cluster, or set %s=1 to run beside them (they are never touched)",
+		obs.Cluster, len(foreign), strings.Join(shown, ", "), more, E2EAllowSharedEnv)
+}
+
 // E2ECleanup stops and deletes exactly the VMs the run created (E2EOwned), and only those;
 // it keeps going past a failure and returns every error.
 func E2ECleanup(ctx context.Context, d drivers.Driver, ref drivers.ClusterRef, prefix string) error {

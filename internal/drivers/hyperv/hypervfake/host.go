@@ -32,7 +32,7 @@ type Host struct {
 	perScript map[string]int64
 	facts     facts
 	auth      map[string]string // node: main-mode auth of its tlreconcile IPsec rules
-	vmgs      map[string]bool   // VM name: its guest-state file holds data (a vTPM VM has run)
+	vmgs      map[string]bool   // VM name: its .vmgs holds data (its vTPM has run; a key-protector reset keeps it, delete-vm removes it)
 }
 
 // Options configure a Host.
@@ -187,12 +187,8 @@ func (h *Host) handler(node string) Handler {
 			if serr := h.templateFixed(*v, p); serr != nil {
 				return nil, serr
 			}
-		case drivers.OpStartVM:
-			res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM})
-			if serr == nil && v.TPMEnabled {
-				h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true}) // the first start writes the .vmgs
-			}
-			return res, serr
+		case drivers.OpStartVM, drivers.OpDeleteVM:
+			return h.lifecycle(ctx, kind, *v)
 		}
 		op := drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: p.VM, Params: &drivers.Params{
 			SecureBoot: p.Enabled, SecureBootTemplate: p.Template, Reset: p.Reset,
@@ -201,6 +197,21 @@ func (h *Host) handler(node string) Handler {
 		}}
 		return h.apply(ctx, op)
 	}
+}
+
+// lifecycle is start-vm and delete-vm with what they do to the guest-state file: the first
+// start of a vTPM VM writes its .vmgs; Remove-VM and delete-vm.ps1 take the VM's folder, its
+// .vmgs included.
+func (h *Host) lifecycle(ctx context.Context, kind drivers.OpKind, v drivers.VM) (any, *psnode.ScriptError) {
+	res, serr := h.apply(ctx, drivers.Op{Kind: kind, Cluster: h.ref.Name, VM: v.Name})
+	switch {
+	case serr != nil:
+	case kind == drivers.OpDeleteVM:
+		h.forgetGuestState(v.Name)
+	case v.TPMEnabled:
+		h.noteGuestState(drivers.VM{Name: v.Name, VTPMInitialized: true})
+	}
+	return res, serr
 }
 
 func (h *Host) refNode(n string) string {
@@ -232,6 +243,7 @@ func (h *Host) create(ctx context.Context, node string, p *hyperv.Payload) (any,
 	if serr == nil {
 		h.mu.Lock()
 		h.notes[p.Name] = notes
+		delete(h.vmgs, p.Name) // a new VM's own folder: its .vmgs holds nothing yet
 		h.mu.Unlock()
 	}
 	return res, serr
@@ -322,7 +334,9 @@ func (h *Host) vmReport(v drivers.VM) hyperv.VMReport {
 			TpmEnabled: v.TPMEnabled, EncryptStateAndVmMigrationTraffic: v.EncryptState,
 			VirtualizationBasedSecurityOptOut: v.VBSOptOut,
 		},
-		TpmInitialized: v.VTPMInitialized, Notes: h.notesFor(v), FileAccess: string(v.FileAccess),
+		// ConvertTo-TlrVMReport: TpmEnabled -and (Test-TlrVmgs $VM), a written .vmgs, which a
+		// key-protector reset leaves written: not the sim's "started since the last reset".
+		TpmInitialized: v.TPMEnabled && h.guestStateWritten(v.Name), Notes: h.notesFor(v), FileAccess: string(v.FileAccess),
 	}
 	if v.Generation == 2 {
 		sb := "Off"

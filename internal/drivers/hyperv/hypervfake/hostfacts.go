@@ -181,6 +181,19 @@ func (h *Host) noteGuestState(v drivers.VM) {
 	h.mu.Unlock()
 }
 
+// guestStateWritten is Test-TlrVmgs: the VM's .vmgs holds data.
+func (h *Host) guestStateWritten(vm string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.vmgs[vm]
+}
+
+func (h *Host) forgetGuestState(vm string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.vmgs, vm)
+}
+
 // templateFixed is set-secure-boot.ps1's check: the Secure Boot template cannot change once
 // the vTPM is initialised (DESIGN §1.2), tested as a non-empty .vmgs, which a vTPM reset
 // does not empty.

@@ -3,6 +3,7 @@ package hypervfake_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -43,15 +44,35 @@ func names(t *testing.T, d drivers.Driver, ref drivers.ClusterRef) []string {
 	return out
 }
 
-// TestE2ECleanupTouchesOnlyItsOwnVMs: on a cluster holding production VMs (unmanaged, managed
-// by another run, a look-alike name without the marker), the e2e cleanup deletes exactly the
-// VMs of its own run, also a running one; E2EForeign names the rest, which the suite refuses
-// to start beside unless TLR_E2E_ALLOW_SHARED=1.
+// infraMarked is the hyperv driver with some VMs reported as platform infrastructure (an Arc
+// resource bridge VM, say), which nothing may change whatever its name and Notes say.
+type infraMarked struct {
+	drivers.Driver
+	infra map[string]bool
+}
+
+func (w infraMarked) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.Observed, error) {
+	obs, err := w.Driver.Observe(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	for i := range obs.VMs {
+		obs.VMs[i].Infrastructure = w.infra[obs.VMs[i].Name]
+	}
+	return obs, nil
+}
+
+// TestE2ECleanupTouchesOnlyItsOwnVMs (issue 13, item 1): on a cluster holding production VMs
+// (unmanaged, one running; managed by another run; a look-alike name without the marker) and
+// an infrastructure VM that even carries the run's prefix and a forged marker, the e2e
+// cleanup deletes exactly the VMs of its own run, also a running one (Stop-VM -TurnOff, then
+// Remove-VM: learn.microsoft.com/powershell/module/hyper-v/stop-vm, remove-vm); E2EForeign
+// names the rest, which the suite refuses to start beside unless TLR_E2E_ALLOW_SHARED=1.
 func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
 	ref := testRef()
-	d, host := newDriver(t, ref, hypervfake.Options{})
+	hd, host := newDriver(t, ref, hypervfake.Options{})
 	ctx := t.Context()
-	if _, err := d.Observe(ctx, ref); err != nil {
+	if _, err := hd.Observe(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
 	for i, n := range []string{"prod-db", "prod-web"} {
@@ -60,8 +81,11 @@ func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
 		}
 	}
 	prefix := hyperv.E2EPrefix()
+	d := infraMarked{Driver: hd, infra: map[string]bool{prefix + "arb": true}}
 	mustApply(t, d, ref, createOp("managed-elsewhere", "node1", managed()))
 	mustApply(t, d, ref, createOp(prefix+"no-marker", "node1", nil))
+	mustApply(t, d, ref, createOp(prefix+"arb", "node2", managed()))
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpStartVM, VM: prefix + "arb"})
 	mustApply(t, d, ref, createOp(prefix+"a", "node2", managed()))
 	mustApply(t, d, ref, createOp(prefix+"b", "node3", managed()))
 	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpStartVM, VM: prefix + "b"})
@@ -71,7 +95,7 @@ func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	foreign := hyperv.E2EForeign(obs, prefix)
-	want := []string{"managed-elsewhere", prefix + "no-marker", "prod-db", "prod-web"}
+	want := []string{"managed-elsewhere", prefix + "arb", prefix + "no-marker", "prod-db", "prod-web"}
 	slices.Sort(want)
 	slices.Sort(foreign)
 	if !slices.Equal(foreign, want) {
@@ -83,9 +107,105 @@ func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
 	if got := names(t, d, ref); !slices.Equal(got, want) {
 		t.Errorf("after cleanup the cluster holds %v, want exactly the VMs the run did not create %v", got, want)
 	}
+	for _, n := range []string{prefix + "arb", "prod-db"} {
+		if v := vmNamed(t, d, ref, n); v.Power != drivers.PowerRunning {
+			t.Errorf("%s was running before the cleanup and is %s after it", n, v.Power)
+		}
+	}
 }
 
-// TestE2EOwned: ownership needs the prefix and the marker, and never covers infrastructure.
+// TestE2ECheckShared (issue 13, item 1): the suite refuses to start on a cluster holding VMs
+// it did not create, naming them (at most ten) and TLR_E2E_ALLOW_SHARED, unless that is "1".
+func TestE2ECheckShared(t *testing.T) {
+	const p = "tlr-e2e-0000-"
+	own := drivers.VM{Name: p + "a", Annotations: managed()}
+	many := []drivers.VM{own}
+	for i := range 12 {
+		many = append(many, drivers.VM{Name: fmt.Sprintf("prod-%02d", i)})
+	}
+	tests := []struct {
+		name, allow string
+		vms         []drivers.VM
+		want        []string // in the error; nil: no error
+	}{
+		{name: "empty cluster", vms: nil},
+		{name: "only the run's VMs", vms: []drivers.VM{own}},
+		{name: "an unmanaged VM", vms: []drivers.VM{own, {Name: "prod-db"}}, want: []string{"cluster/hv", "1 VMs", "prod-db", "TLR_E2E_ALLOW_SHARED=1"}},
+		{name: "infrastructure with the prefix", vms: []drivers.VM{{Name: p + "arb", Annotations: managed(), Infrastructure: true}}, want: []string{p + "arb"}},
+		{name: "allowed", allow: "1", vms: []drivers.VM{own, {Name: "prod-db"}}},
+		{name: "allowed only by 1", allow: "true", vms: []drivers.VM{{Name: "prod-db"}}, want: []string{"prod-db"}},
+		{name: "names ten and counts the rest", vms: many, want: []string{"12 VMs", "prod-09", "and 2 more"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := hyperv.E2ECheckShared(&drivers.Observed{Cluster: "hv", VMs: tc.vms}, p, tc.allow)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("E2ECheckShared: %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("E2ECheckShared = nil, want a refusal")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "prod-10") {
+				t.Errorf("error %q names more than ten VMs", err)
+			}
+		})
+	}
+}
+
+// TestE2ERestoreIPsecLeavesTheRulesItFound (issue 13, item 1): the suite records which nodes
+// required live-migration IPsec before it ran and afterwards removes tlreconcile's rules
+// (Remove-NetIPsecRule, learn.microsoft.com/powershell/module/netsecurity/remove-netipsecrule)
+// only on the nodes that had none: a node whose administrator had them keeps them.
+func TestE2ERestoreIPsecLeavesTheRulesItFound(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	if _, err := d.Observe(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Sim().SetIPsec(ref.Name, "node1", true); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := hyperv.E2EIPsecBefore(obs)
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpEnableMigrationIPsec, Node: "node2"})
+	if got := ipsecNodes(t, d, ref); got != "node1 node2 node3" {
+		t.Fatalf("after the run's enable-migration-ipsec: IPsec on %q, want every node", got)
+	}
+	if err := d.E2ERestoreIPsec(context.Background(), ref, before); err != nil {
+		t.Fatal(err)
+	}
+	if got := ipsecNodes(t, d, ref); got != "node1" {
+		t.Errorf("after the restore: IPsec on %q, want only node1, which had it before the run", got)
+	}
+}
+
+func ipsecNodes(t *testing.T, d drivers.Driver, ref drivers.ClusterRef) string {
+	t.Helper()
+	obs, err := d.Observe(t.Context(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on []string
+	for _, n := range obs.Nodes {
+		if n.MigrationIPsec {
+			on = append(on, n.Name)
+		}
+	}
+	return strings.Join(on, " ")
+}
+
+// TestE2EOwned (issue 13, item 1): ownership needs the prefix and the marker, and never covers infrastructure.
 func TestE2EOwned(t *testing.T) {
 	const p = "tlr-e2e-0000-"
 	tests := []struct {
@@ -113,7 +233,7 @@ func TestE2EOwned(t *testing.T) {
 	}
 }
 
-// TestStopVMEscalatesOnlyWithAllowForceStop: Stop-VM -Force asks the guest to shut down and
+// TestStopVMEscalatesOnlyWithAllowForceStop (issue 13, item 4): Stop-VM -Force asks the guest to shut down and
 // gives it five minutes; -TurnOff "is equivalent to removing power from the virtual machine"
 // (learn.microsoft.com/powershell/module/hyper-v/stop-vm). A guest that does not shut down is
 // turned off only with AllowForceStop (apply --allow-force-stop); otherwise the stop fails
@@ -155,8 +275,11 @@ func vmNamed(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, name string
 	return drivers.VM{}
 }
 
-// TestObserveReportsABrokenVMAndTheRest: a VM whose report throws (Get-VMFirmware failing
-// for one VM, say) is that VM's ObserveError; the node and its other VMs are observed.
+// TestObserveReportsABrokenVMAndTheRest (issue 13, item 5): a VM whose report throws
+// (Get-VMFirmware failing for one VM, say) is that VM's ObserveError; the node and its other
+// VMs are observed. Under $ErrorActionPreference = 'Stop' every cmdlet error is terminating
+// (about_Preference_Variables), so observe.ps1 catches it per VM (about_Try_Catch_Finally)
+// and answers the VM's name, VMId and error, as the fake does.
 func TestObserveReportsABrokenVMAndTheRest(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
@@ -179,7 +302,7 @@ func TestObserveReportsABrokenVMAndTheRest(t *testing.T) {
 	}
 }
 
-// TestCreateRefusesAHostWithoutIsolation: New-VM gained -GuestStateIsolationType with
+// TestCreateRefusesAHostWithoutIsolation (issue 13, item 3): New-VM gained -GuestStateIsolationType with
 // Windows Server 2025 (learn.microsoft.com/powershell/module/hyper-v/new-vm); an older host
 // cannot make a trusted-launch VM, so create fails not-supported and makes nothing, while a
 // Standard VM is still created.
@@ -198,9 +321,13 @@ func TestCreateRefusesAHostWithoutIsolation(t *testing.T) {
 	mustApply(t, d, ref, std)
 }
 
-// TestClusteredCreateNeedsCSV: a clustered VM is a cluster role any node may own, so its files
-// must be on a Cluster Shared Volume (C:\ClusterStorage\...); a local vmPath, or none (the
-// host's local default), is an invalid argument before anything is sent to a node.
+// TestClusteredCreateNeedsCSV (issue 13, item 7): a clustered VM is a cluster role any node may
+// own (Add-ClusterVirtualMachineRole), so its files must be on storage every node reaches: a
+// Cluster Shared Volume, mounted on every node under C:\ClusterStorage (Windows Server
+// "Use Cluster Shared Volumes in a failover cluster", learn.microsoft.com/windows-server/
+// failover-clustering/failover-cluster-csvs); a local vmPath, or none (Get-VMHost
+// VirtualMachinePath, the host's local default), is an invalid argument before anything is
+// sent to a node.
 func TestClusteredCreateNeedsCSV(t *testing.T) {
 	for _, tc := range []struct {
 		name, vmPath string
@@ -226,7 +353,7 @@ func TestClusteredCreateNeedsCSV(t *testing.T) {
 	}
 }
 
-// TestMigrationIPsecEveryNodeWithRollback: enable-migration-ipsec builds an explicit ESP
+// TestMigrationIPsecEveryNodeWithRollback (issue 13, item 9): enable-migration-ipsec builds an explicit ESP
 // quick-mode crypto set (New-NetIPsecQuickModeCryptoSet) and the configured main-mode auth
 // set (New-NetIPsecPhase1AuthSet -Proposal (New-NetIPsecAuthProposal -Machine -Cert
 // -Authority ...)) on every node in one step; when one node fails, the nodes already changed
@@ -256,8 +383,11 @@ func TestMigrationIPsecEveryNodeWithRollback(t *testing.T) {
 	}
 }
 
-// TestMigrationTransportObserved: Get-VMHost VirtualMachineMigrationPerformanceOption and,
-// for SMB, Get-SmbServerConfiguration EncryptData reach the observation.
+// TestMigrationTransportObserved (issue 13, item 9): Get-VMHost
+// VirtualMachineMigrationPerformanceOption (TCPIP, Compression or SMB: Set-VMHost,
+// learn.microsoft.com/powershell/module/hyper-v/set-vmhost) and, for SMB,
+// Get-SmbServerConfiguration EncryptData (learn.microsoft.com/powershell/module/smbshare/
+// get-smbserverconfiguration) reach the observation.
 func TestMigrationTransportObserved(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
@@ -279,8 +409,11 @@ func TestMigrationTransportObserved(t *testing.T) {
 	}
 }
 
-// TestOnlyIsolatedVMsNeedTheAgent: a standard VM's vTPM depends on the host guardian's key
-// protector, not on IGVmAgent, so its move sends no node-status check.
+// TestOnlyIsolatedVMsNeedTheAgent (issue 13, item 10): a standard VM's vTPM is protected by a
+// local key protector (Set-VMKeyProtector -NewLocalKeyProtector, learn.microsoft.com/
+// powershell/module/hyper-v/set-vmkeyprotector), which ties it to the host guardian, not to
+// IGVmAgent; only a VM whose GuestStateIsolationType is TrustedLaunch (New-VM
+// -GuestStateIsolationType) needs the agent, so a standard VM's move sends no node-status check.
 func TestOnlyIsolatedVMsNeedTheAgent(t *testing.T) {
 	ref := testRef()
 	d, host := newDriver(t, ref, hypervfake.Options{})
@@ -299,5 +432,41 @@ func TestOnlyIsolatedVMsNeedTheAgent(t *testing.T) {
 		if got := host.Counts().PerScript[hyperv.ScriptNodeStatus] - before; got != tc.checks {
 			t.Errorf("move of %s: %d IGVmAgent checks, want %d", tc.vm, got, tc.checks)
 		}
+	}
+}
+
+// TestE2EDriverNamesAndMarksWhatItCreates (issue 13, item 1): through the e2e wrapper every
+// VM the contract suite creates gets the run's prefix and the managed marker (in its Notes,
+// Set-VM -Notes: learn.microsoft.com/powershell/module/hyper-v/set-vm), also when the suite
+// clears its annotations, so E2ECleanup finds exactly it; the suite sees only the run's VMs,
+// under its own names, and errors still wrap the sentinels.
+func TestE2EDriverNamesAndMarksWhatItCreates(t *testing.T) {
+	ref := testRef()
+	d, host := newDriver(t, ref, hypervfake.Options{})
+	if _, err := d.Observe(t.Context(), ref); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Sim().CreateUnmanaged(t.Context(), ref.Name, "prod-db", sim.UnmanagedVM{}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := hyperv.E2EPrefix()
+	w := hyperv.E2EDriver{Driver: d, Prefix: prefix}
+	mustApply(t, w, ref, createOp("x", "node1", nil))
+	mustApply(t, w, ref, drivers.Op{Kind: drivers.OpSetAnnotations, VM: "x", Params: &drivers.Params{}})
+	if v := vmNamed(t, d, ref, prefix+"x"); !hyperv.E2EOwned(v, prefix) {
+		t.Errorf("the VM the wrapper created: %+v; want the run's prefix and the managed marker", v)
+	}
+	if got := names(t, w, ref); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("through the wrapper the suite sees %v, want only [x]", got)
+	}
+	if v := vmNamed(t, w, ref, "x"); v.Annotations != nil {
+		t.Errorf("through the wrapper: annotations %+v, want none (the marker is the wrapper's)", v.Annotations)
+	}
+	_, err := w.Apply(t.Context(), ref, drivers.Op{Kind: drivers.OpStartVM, Cluster: ref.Name, VM: "prod-db"})
+	if !errors.Is(err, drivers.ErrNotFound) || strings.Contains(err.Error(), prefix) {
+		t.Errorf("an op on a VM the run did not create: %v; want not found, named as the suite named it", err)
+	}
+	if v := vmNamed(t, d, ref, "prod-db"); v.Power != drivers.PowerOff {
+		t.Errorf("prod-db is %s, want untouched (Off)", v.Power)
 	}
 }
