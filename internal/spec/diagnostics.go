@@ -51,6 +51,7 @@ const (
 	RuleVMFileAccessIgnored = "vm-file-access-ignored"
 	RuleInternal            = "internal"
 	RuleSecretInYAML        = "secret-in-yaml"
+	RuleClusteredLocalPath  = "clustered-vm-path-not-cluster-storage"
 )
 
 // Diagnostic is one problem found in the input. Line and Column are 1-based;

@@ -30,6 +30,7 @@ const (
 	citeLiveMigrationEncryption
 	citeIgvmAgent
 	citeVMFileAccess
+	citeOptionsVMPath
 	numCited
 )
 
@@ -68,6 +69,8 @@ func (c cited) pointer() string {
 		return "/spec/igvmAgent"
 	case citeVMFileAccess:
 		return "/spec/vmFileAccess"
+	case citeOptionsVMPath:
+		return "/spec/options/vmPath"
 	}
 	return ""
 }

@@ -73,6 +73,7 @@ func (l *loader) checkCluster(c *clusterDoc) {
 		l.at(c.doc, citeIgvmAgent, SeverityWarning, RuleIgvmAgentIgnored,
 			"igvmAgent: ignore turns off the IGVmAgent check, but every node needs the IGVmAgent service for vTPM state transfer (a VM that moves to a node without it cannot unlock its vTPM); remove the field to use the default, required")
 	}
+	l.checkClusteredPath(c)
 	if c.VMFileAccess == "ignore" {
 		l.at(c.doc, citeVMFileAccess, SeverityWarning, RuleVMFileAccessIgnored,
 			"vmFileAccess: ignore turns off the file-access check, but VM state files hold the vTPM and must stay restricted to host administrators; remove the field to use the default, hostAdminsOnly")
@@ -217,4 +218,28 @@ func (l *loader) imageNotSupported(v vmDoc, catalog []CatalogImage) {
 	l.at(v.doc, first, SeverityError, RuleImageNotSupported,
 		fmt.Sprintf("image %s is not a supported image: %s as in the nearest supported image %s of the %s; use a supported image, or add this one with an ImageCatalog document (images from outside Azure Marketplace are not supported)",
 			v.Image, strings.Join(differ, ", "), best.Image, where))
+}
+
+// checkClusteredPath: a hyperv cluster whose VMs become cluster roles
+// (options.clustered, default when it has more than one node) must put them
+// on cluster storage (a Cluster Shared Volume under C:\ClusterStorage\):
+// a role on a node's local disk cannot fail over.
+func (l *loader) checkClusteredPath(c *clusterDoc) {
+	if c.Driver != "hyperv" {
+		return
+	}
+	clustered := len(c.Nodes) > 1
+	if v, ok := c.Options["clustered"].(bool); ok {
+		clustered = v
+	}
+	path, _ := c.Options["vmPath"].(string)
+	if !clustered || strings.HasPrefix(strings.ToLower(path), `c:\clusterstorage\`) {
+		return
+	}
+	msg := "options.vmPath is not set, so VMs would go to each host's default (local) path"
+	if path != "" {
+		msg = fmt.Sprintf("options.vmPath %q is not on cluster storage", path)
+	}
+	l.at(c.doc, citeOptionsVMPath, SeverityError, RuleClusteredLocalPath,
+		msg+", but the VMs are made cluster roles (options.clustered, the default for more than one node) and a role on local storage cannot fail over; set vmPath to a Cluster Shared Volume, e.g. C:\\ClusterStorage\\Volume1\\VMs, or clustered: false")
 }
