@@ -175,7 +175,7 @@ func (o *planOptions) Run(ctx context.Context) error {
 	p.PlannedAt = o.now().UTC()
 	p.ObservedFile = o.observedFile
 	if o.out != "" {
-		if err := writeFileAtomic(o.out, func(f *os.File) error { return plan.Write(f, p) }); err != nil {
+		if err := writeFileAtomic(o.out, func(f *os.File) error { return plan.Save(f, p) }); err != nil {
 			return fmt.Errorf("plan: save %s: %w; check that its directory exists and is writable", o.out, err)
 		}
 	}
