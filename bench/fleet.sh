@@ -80,16 +80,16 @@ for n in $SIZES; do
 	fi
 	rm -rf "$WORK/state"
 	measure "tlreconcile plan -out (all create)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" -out "$WORK/plan.json"
-	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -o '"format_version":"[0-9]*"')"
+	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
 	rm -rf "$WORK/state" "$WORK/plan.json"
 	go run ./bench/insync -f "$fleet" -out "$WORK/observed.json"
 	measure "tlreconcile plan -out (in sync)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" --observed "$WORK/observed.json" -out "$WORK/plan.json"
-	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -o '"format_version":"[0-9]*"')"
+	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
 	rm -rf "$WORK/state" "$WORK/plan.json" "$WORK/observed.json"
 done
 
 if [ "$ALLOCS" = 1 ]; then
 	echo "## allocations (go test -bench, one run each)"
 	go test -run '^$' -bench 'BenchmarkLoadFleet' -benchmem -benchtime 1x ./internal/spec/ | grep -E '^Benchmark'
-	go test -run '^$' -bench 'BenchmarkBuild10000VMs|BenchmarkPlanFile10000VMs' -benchmem -benchtime 1x ./internal/plan/ | grep -E '^Benchmark'
+	go test -run '^$' -bench 'BenchmarkBuild10000|BenchmarkPlanFile10000VMs|BenchmarkSave10000VMs' -benchmem -benchtime 1x ./internal/plan/ | grep -E '^Benchmark'
 fi

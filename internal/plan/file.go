@@ -18,7 +18,7 @@ import (
 // maxFileBytes bounds what Read and ReadObserved accept, so that a wrong or
 // padded file cannot exhaust memory: the body of a plan file as stored. A
 // 10,000-VM plan is about 70 MiB of indented JSON in format "2" and about
-// 2 MiB in format "3" (BenchmarkPlanFile10000VMs).
+// 2.7 MiB in format "3" (BenchmarkSave10000VMs).
 const maxFileBytes = 128 << 20
 
 // maxPlanJSONBytes bounds the plan JSON a format "3" body inflates to
