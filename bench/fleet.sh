@@ -12,7 +12,7 @@
 #
 # Plan is measured for an all-create fleet (a fresh sim state dir, nothing
 # created) and for the same fleet all in sync: the latter plans against an
-# observed snapshot (plan --observed) that bench/insync writes, every VM
+# observed snapshot (plan --observed) that internal/plan/insync writes, every VM
 # managed and matching its YAML (creating 100,000 VMs in the sim first would
 # take hours; the snapshot is what `show --format json` of such a cluster
 # writes, and insync refuses to write one that plans any change). Text output
@@ -82,7 +82,7 @@ for n in $SIZES; do
 	measure "tlreconcile plan -out (all create)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" -out "$WORK/plan.json"
 	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
 	rm -rf "$WORK/state" "$WORK/plan.json"
-	go run ./bench/insync -f "$fleet" -out "$WORK/observed.json"
+	go run ./internal/plan/insync -f "$fleet" -out "$WORK/observed.json"
 	measure "tlreconcile plan -out (in sync)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" --observed "$WORK/observed.json" -out "$WORK/plan.json"
 	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
 	rm -rf "$WORK/state" "$WORK/plan.json" "$WORK/observed.json"

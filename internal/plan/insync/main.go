@@ -5,7 +5,7 @@
 // the snapshot once and refuses to write it when the plan has a change, so a
 // measurement of "in sync" is one.
 //
-//	go run ./bench/insync -f FLEET_DIR -out observed.json
+//	go run ./internal/plan/insync -f FLEET_DIR -out observed.json
 package main
 
 import (
