@@ -17,8 +17,8 @@ import (
 
 // maxFileBytes bounds what Read and ReadObserved accept, so that a wrong or
 // padded file cannot exhaust memory: the body of a plan file as stored. A
-// 10,000-VM plan is about 70 MiB of indented JSON in format "2" and about
-// 2.7 MiB in format "3" (BenchmarkSave10000VMs).
+// 10,000-VM plan is 50 to 70 MB of indented JSON in format "2" and under
+// 3 MB in format "3" (BenchmarkSave10000VMs, bench/fleet.sh).
 const maxFileBytes = 128 << 20
 
 // maxPlanJSONBytes bounds the plan JSON a format "3" body inflates to
@@ -41,8 +41,7 @@ type fileHeader struct {
 // Write writes p as the plan file of DESIGN §5 in file format "2": a header
 // line with the length and sha256 of the body, then the body, the plan's
 // indented JSON (the same document as `plan --format json`). Save writes the
-// compressed format "3" instead once that body grows past a fleet's first
-// few hundred VMs.
+// compressed format "3" instead once that body passes 1 MiB (about 150 VMs).
 func Write(w io.Writer, p *Plan) error {
 	var body bytes.Buffer
 	if err := WriteJSON(&body, p); err != nil {
