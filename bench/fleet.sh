@@ -11,7 +11,12 @@
 #   BIN=/tmp/old-tlreconcile bash bench/fleet.sh   # measure another build
 #
 # Plan is measured for an all-create fleet (a fresh sim state dir, nothing
-# created): its text output is discarded and its -out plan file size is printed.
+# created) and for the same fleet all in sync: the latter plans against an
+# observed snapshot (plan --observed) that internal/plan/insync writes, every VM
+# managed and matching its YAML (creating 100,000 VMs in the sim first would
+# take hours; the snapshot is what `show --format json` of such a cluster
+# writes, and insync refuses to write one that plans any change). Text output
+# is discarded; each -out plan file's size and file format are printed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -75,12 +80,16 @@ for n in $SIZES; do
 	fi
 	rm -rf "$WORK/state"
 	measure "tlreconcile plan -out (all create)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" -out "$WORK/plan.json"
-	printf '%-34s %s bytes\n' "  plan file" "$(stat -c %s "$WORK/plan.json")"
+	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
 	rm -rf "$WORK/state" "$WORK/plan.json"
+	go run ./internal/plan/insync -f "$fleet" -out "$WORK/observed.json"
+	measure "tlreconcile plan -out (in sync)" "$BIN" --state-dir "$WORK/state" plan -f "$fleet" --observed "$WORK/observed.json" -out "$WORK/plan.json"
+	printf '%-34s %s bytes, %s\n' "  plan file" "$(stat -c %s "$WORK/plan.json")" "$(head -c 200 "$WORK/plan.json" | grep -a -o '"format_version":"[0-9]*"')"
+	rm -rf "$WORK/state" "$WORK/plan.json" "$WORK/observed.json"
 done
 
 if [ "$ALLOCS" = 1 ]; then
 	echo "## allocations (go test -bench, one run each)"
 	go test -run '^$' -bench 'BenchmarkLoadFleet' -benchmem -benchtime 1x ./internal/spec/ | grep -E '^Benchmark'
-	go test -run '^$' -bench 'BenchmarkBuild10000VMs|BenchmarkPlanFile10000VMs' -benchmem -benchtime 1x ./internal/plan/ | grep -E '^Benchmark'
+	go test -run '^$' -bench 'BenchmarkBuild10000|BenchmarkPlanFile10000VMs|BenchmarkSave10000VMs' -benchmem -benchtime 1x ./internal/plan/ | grep -E '^Benchmark'
 fi

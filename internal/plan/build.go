@@ -113,6 +113,8 @@ type builder struct {
 	// catalog finds an image's catalog entry as validation and Azure do
 	// (case-insensitively): spec.Desired.CatalogImage.
 	catalog func(spec.Image) (spec.CatalogImage, bool)
+	// shared holds the parameters many VMs' steps have in common.
+	shared shared
 }
 
 func (b *builder) prepareTargets(desired *spec.Desired, observed map[string]*drivers.Observed) error {

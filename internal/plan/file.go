@@ -16,8 +16,14 @@ import (
 )
 
 // maxFileBytes bounds what Read and ReadObserved accept, so that a wrong or
-// padded file cannot exhaust memory. A 10,000-VM plan file is about 55 MiB (measured in the plan bench).
+// padded file cannot exhaust memory: the body of a plan file as stored. A
+// 10,000-VM plan is 50 to 70 MB of indented JSON in format "2" and under
+// 3 MB in format "3" (BenchmarkSave10000VMs, bench/fleet.sh).
 const maxFileBytes = 128 << 20
+
+// maxPlanJSONBytes bounds the plan JSON a format "3" body inflates to
+// (inflateLimit): more than 100,000 VMs of plan.
+const maxPlanJSONBytes = 1 << 30
 
 // fileMagic names a plan file in its first line.
 const fileMagic = "tlreconcile-plan"
@@ -32,34 +38,38 @@ type fileHeader struct {
 	SHA256        string `json:"sha256"`
 }
 
-// Write writes p as the plan file of DESIGN §5: a header line with the
-// length and sha256 of the body, then the body, the plan's indented JSON
-// (the same document as `plan --format json`).
+// Write writes p as the plan file of DESIGN §5 in file format "2": a header
+// line with the length and sha256 of the body, then the body, the plan's
+// indented JSON (the same document as `plan --format json`). Save writes the
+// compressed format "3" instead once that body passes 1 MiB (about 150 VMs).
 func Write(w io.Writer, p *Plan) error {
 	var body bytes.Buffer
 	if err := WriteJSON(&body, p); err != nil {
 		return err
 	}
-	sum := sha256.Sum256(body.Bytes())
-	h, err := json.Marshal(fileHeader{Format: fileMagic, FormatVersion: FormatVersion, Bytes: int64(body.Len()), SHA256: hex.EncodeToString(sum[:])})
+	return writeSealed(w, FormatVersion, body.Bytes())
+}
+
+// writeSealed writes the header line for body, then body.
+func writeSealed(w io.Writer, version string, body []byte) error {
+	sum := sha256.Sum256(body)
+	h, err := json.Marshal(fileHeader{Format: fileMagic, FormatVersion: version, Bytes: int64(len(body)), SHA256: hex.EncodeToString(sum[:])})
 	if err != nil {
 		return fmt.Errorf("plan: write: %w", err)
 	}
 	if _, err := w.Write(append(h, '\n')); err != nil {
 		return fmt.Errorf("plan: write: %w", err)
 	}
-	if _, err := w.Write(body.Bytes()); err != nil {
+	if _, err := w.Write(body); err != nil {
 		return fmt.Errorf("plan: write: %w", err)
 	}
 	return nil
 }
 
-// WriteJSON writes p as indented JSON, the plan's JSON contract.
+// WriteJSON writes p as indented JSON, the plan's JSON contract. It streams:
+// the lists that grow with the fleet are encoded one element at a time.
 func WriteJSON(w io.Writer, p *Plan) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(p); err != nil {
+	if err := newJSONStream(w, true).plan(p); err != nil {
 		return fmt.Errorf("plan: write: %w", err)
 	}
 	return nil
@@ -78,12 +88,12 @@ func (e *DigestError) Error() string {
 // edited file is refused before it is decoded), then the format version,
 // op and action names, step ids, dependencies and ordering (Validate).
 func Read(r io.Reader) (*Plan, error) {
-	body, err := readSealed(bufio.NewReader(r))
+	h, body, err := readSealed(bufio.NewReader(r))
 	if err != nil {
 		return nil, err
 	}
 	var p Plan
-	if err := json.Unmarshal(body, &p); err != nil {
+	if err := decodeBody(h, body, &p); err != nil {
 		return nil, fmt.Errorf("plan file: not valid plan JSON: %w; write it with tlreconcile plan -out FILE", err)
 	}
 	if p.FormatVersion != FormatVersion {
@@ -110,20 +120,20 @@ func Read(r io.Reader) (*Plan, error) {
 // readSealed reads the header line and then exactly the body it announces,
 // hashing as it reads; it never holds more than the header's length (itself
 // bounded by maxFileBytes) and refuses trailing bytes.
-func readSealed(r *bufio.Reader) ([]byte, error) {
+func readSealed(r *bufio.Reader) (fileHeader, []byte, error) {
+	var h fileHeader
 	line, err := r.ReadSlice('\n')
 	if err != nil && !errors.Is(err, bufio.ErrBufferFull) && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("plan file: read: %w", err)
+		return h, nil, fmt.Errorf("plan file: read: %w", err)
 	}
-	var h fileHeader
 	if json.Unmarshal(line, &h) != nil || h.Format != fileMagic {
-		return nil, notPlanFile(line, r)
+		return h, nil, notPlanFile(line, r)
 	}
-	if h.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("plan file: format_version %q, this tlreconcile reads %q; make the plan again with this version", h.FormatVersion, FormatVersion)
+	if h.FormatVersion != FormatVersion && h.FormatVersion != FileFormatGzip {
+		return h, nil, fmt.Errorf("plan file: format_version %q, this tlreconcile reads %q and %q; make the plan again with this version", h.FormatVersion, FormatVersion, FileFormatGzip)
 	}
 	if h.Bytes <= 0 || h.Bytes > maxFileBytes {
-		return nil, &DigestError{Problem: fmt.Sprintf("its header announces %d bytes, outside 1 to %d MiB", h.Bytes, maxFileBytes>>20)}
+		return h, nil, &DigestError{Problem: fmt.Sprintf("its header announces %d bytes, outside 1 to %d MiB", h.Bytes, maxFileBytes>>20)}
 	}
 	sum := sha256.New()
 	body := make([]byte, 0, min(h.Bytes, 1<<20))
@@ -131,16 +141,16 @@ func readSealed(r *bufio.Reader) ([]byte, error) {
 	n, err := io.Copy(io.MultiWriter(buf, sum), io.LimitReader(r, h.Bytes+1))
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("plan file: read: %w", err)
+		return h, nil, fmt.Errorf("plan file: read: %w", err)
 	case n > h.Bytes:
-		return nil, &DigestError{Problem: fmt.Sprintf("it is longer than the %d bytes its header announces", h.Bytes)}
+		return h, nil, &DigestError{Problem: fmt.Sprintf("it is longer than the %d bytes its header announces", h.Bytes)}
 	case n < h.Bytes:
-		return nil, &DigestError{Problem: fmt.Sprintf("it holds %d bytes of the %d its header announces (cut short)", n, h.Bytes)}
+		return h, nil, &DigestError{Problem: fmt.Sprintf("it holds %d bytes of the %d its header announces (cut short)", n, h.Bytes)}
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != h.SHA256 {
-		return nil, &DigestError{Problem: fmt.Sprintf("its content has sha256 %s, its header records %s", got, h.SHA256)}
+		return h, nil, &DigestError{Problem: fmt.Sprintf("its content has sha256 %s, its header records %s", got, h.SHA256)}
 	}
-	return buf.Bytes(), nil
+	return h, buf.Bytes(), nil
 }
 
 // notPlanFile says what a file without a plan header is, when that can be

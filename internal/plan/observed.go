@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,20 +59,16 @@ func WriteObserved(w io.Writer, observed map[string]*drivers.Observed, findings 
 // ReadObserved reads a snapshot written by WriteObserved and returns the
 // observations by cluster name and the time of the oldest one.
 func ReadObserved(r io.Reader) (map[string]*drivers.Observed, time.Time, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("observed snapshot: read: %w", err)
-	}
-	if len(data) > maxFileBytes {
+	sp, err := decodeSnapshot(r, maxFileBytes)
+	switch {
+	case errors.Is(err, errSnapshotTooBig):
 		return nil, time.Time{}, fmt.Errorf("observed snapshot: larger than %d MB; write it with tlreconcile show --format json", maxFileBytes>>20)
-	}
-	if fileKind(data) == kindPlan {
+	case errors.Is(err, errIsPlan):
 		return nil, time.Time{}, errors.New("observed snapshot: this is a plan file (from tlreconcile plan -out), not an observation; apply it with tlreconcile apply FILE, or write an observation with tlreconcile show --format json")
-	}
-	var s Snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
+	case err != nil:
 		return nil, time.Time{}, fmt.Errorf("observed snapshot: not valid JSON: %w; write it with tlreconcile show --format json", err)
 	}
+	s := *sp
 	if s.FormatVersion != ObservedFormatVersion {
 		return nil, time.Time{}, fmt.Errorf("observed snapshot: format_version %q, this tlreconcile reads %q; write it again with tlreconcile show --format json", s.FormatVersion, ObservedFormatVersion)
 	}
@@ -126,32 +121,4 @@ func checkObserved(o *drivers.Observed) error {
 		}
 	}
 	return nil
-}
-
-// The two JSON documents tlreconcile writes share format_version; these tell
-// them apart so that passing one where the other belongs gets a useful error.
-const (
-	kindUnknown = iota
-	kindPlan
-	kindObserved
-)
-
-// fileKind sniffs a JSON document's top-level keys: only a plan has
-// "changes", only an observed snapshot has a top-level "observed_at"
-// without "changes".
-func fileKind(data []byte) int {
-	if bytes.HasPrefix(data, []byte(`{"format":"`+fileMagic+`"`)) {
-		return kindPlan // a plan file's header line
-	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(data, &top) != nil {
-		return kindUnknown
-	}
-	if _, ok := top["changes"]; ok {
-		return kindPlan
-	}
-	if _, ok := top["observed_at"]; ok {
-		return kindObserved
-	}
-	return kindUnknown
 }

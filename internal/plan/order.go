@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"container/heap"
 	"fmt"
 	"sort"
 	"strings"
@@ -33,6 +32,9 @@ func (e *UnknownDependencyError) Error() string {
 
 // Order returns the IDs of every step of p in an order that respects
 // depends_on, ties broken by ID, so the result never depends on input order.
+// It runs for every plan Build makes and every plan file Read checks, so a
+// fleet's 70,000 steps are held in flat arrays (no slice per step, no boxed
+// heap entries).
 func Order(p *Plan) ([]string, error) {
 	n := 0
 	for _, c := range p.Changes {
@@ -40,44 +42,38 @@ func Order(p *Plan) ([]string, error) {
 	}
 	ids := make([]string, 0, n)
 	deps := make([][]string, 0, n)
-	index := make(map[string]int, n)
+	index := make(map[string]int32, n)
+	edges := 0
 	for _, c := range p.Changes {
 		for _, s := range c.Steps {
 			if _, dup := index[s.ID]; dup {
 				return nil, fmt.Errorf("plan: step id %s is used twice; the plan file is damaged — plan again", s.ID)
 			}
-			index[s.ID] = len(ids)
+			index[s.ID] = int32(len(ids))
 			ids = append(ids, s.ID)
 			deps = append(deps, s.DependsOn)
+			edges += len(s.DependsOn)
 		}
 	}
-	indeg := make([]int, n)
-	users := make([][]int, n)
-	for i := range ids {
-		for _, d := range deps[i] {
-			j, ok := index[d]
-			if !ok {
-				return nil, &UnknownDependencyError{Step: ids[i], DependsOn: d}
-			}
-			indeg[i]++
-			users[j] = append(users[j], i)
-		}
+	indeg, users, err := dependents(ids, deps, index, edges)
+	if err != nil {
+		return nil, err
 	}
-	ready := &idHeap{ids: ids}
+	ready := idHeap{ids: ids}
 	for i := range ids {
 		if indeg[i] == 0 {
-			ready.items = append(ready.items, i)
+			ready.items = append(ready.items, int32(i))
 		}
 	}
-	heap.Init(ready)
+	ready.init()
 	out := make([]string, 0, n)
-	for ready.Len() > 0 {
-		i := heap.Pop(ready).(int)
+	for len(ready.items) > 0 {
+		i := ready.pop()
 		out = append(out, ids[i])
-		for _, u := range users[i] {
+		for _, u := range users.of(i) {
 			indeg[u]--
 			if indeg[u] == 0 {
-				heap.Push(ready, u)
+				ready.push(u)
 			}
 		}
 	}
@@ -104,19 +100,97 @@ func Order(p *Plan) ([]string, error) {
 	return nil, cyc
 }
 
+// adjacency lists each step's dependents in one flat array: those of step
+// i are at[start[i]:start[i+1]].
+type adjacency struct {
+	start []int32
+	at    []int32
+}
+
+func (a adjacency) of(i int32) []int32 { return a.at[a.start[i]:a.start[i+1]] }
+
+// dependents counts each step's dependencies and lists each step's
+// dependents, in the order of ids and their depends_on.
+func dependents(ids []string, deps [][]string, index map[string]int32, edges int) ([]int32, adjacency, error) {
+	indeg := make([]int32, len(ids))
+	from := make([]int32, 0, edges) // the step depended on, per edge in order
+	a := adjacency{start: make([]int32, len(ids)+1), at: make([]int32, edges)}
+	for i := range ids {
+		for _, d := range deps[i] {
+			j, ok := index[d]
+			if !ok {
+				return nil, a, &UnknownDependencyError{Step: ids[i], DependsOn: d}
+			}
+			indeg[i]++
+			a.start[j+1]++
+			from = append(from, j)
+		}
+	}
+	for i := range ids {
+		a.start[i+1] += a.start[i]
+	}
+	fill := make([]int32, len(ids))
+	copy(fill, a.start[:len(ids)])
+	e := 0
+	for i := range ids {
+		for range deps[i] {
+			j := from[e]
+			a.at[fill[j]] = int32(i)
+			fill[j]++
+			e++
+		}
+	}
+	return indeg, a, nil
+}
+
 // idHeap is a min-heap of step indexes ordered by step ID.
 type idHeap struct {
 	ids   []string
-	items []int
+	items []int32
 }
 
-func (h *idHeap) Len() int           { return len(h.items) }
-func (h *idHeap) Less(i, j int) bool { return h.ids[h.items[i]] < h.ids[h.items[j]] }
-func (h *idHeap) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
-func (h *idHeap) Push(x any)         { h.items = append(h.items, x.(int)) }
-func (h *idHeap) Pop() any {
-	old := h.items
-	x := old[len(old)-1]
-	h.items = old[:len(old)-1]
+func (h *idHeap) less(i, j int) bool { return h.ids[h.items[i]] < h.ids[h.items[j]] }
+
+func (h *idHeap) init() {
+	for i := len(h.items)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *idHeap) push(x int32) {
+	h.items = append(h.items, x)
+	for i := len(h.items) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !h.less(i, parent) {
+			break
+		}
+		h.items[i], h.items[parent] = h.items[parent], h.items[i]
+		i = parent
+	}
+}
+
+func (h *idHeap) pop() int32 {
+	last := len(h.items) - 1
+	h.items[0], h.items[last] = h.items[last], h.items[0]
+	x := h.items[last]
+	h.items = h.items[:last]
+	h.down(0)
 	return x
+}
+
+func (h *idHeap) down(i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h.items) && h.less(l, least) {
+			least = l
+		}
+		if r < len(h.items) && h.less(r, least) {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h.items[i], h.items[least] = h.items[least], h.items[i]
+		i = least
+	}
 }

@@ -56,7 +56,7 @@ func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
 	k.add(drivers.OpCreateVM, &drivers.Params{
 		Generation:   2,
 		SecurityType: st,
-		Image:        &drivers.Image{Publisher: d.Image.Publisher, Offer: d.Image.Offer, Sku: d.Image.Sku, Version: d.Image.Version},
+		Image:        b.shared.image(d.Image),
 		Processors:   d.Processors,
 		MemoryMB:     d.MemoryMB,
 		TargetNode:   node,
@@ -66,15 +66,15 @@ func (b *builder) createSteps(k *chain, cp *clusterPlan, d *spec.VM) {
 		Blocked:   blocked,
 		Reason:    fmt.Sprintf("create a Generation 2 %s VM%s, Off, %d processors, %d MB, annotated as managed by tlreconcile from birth", st, onNode(node), d.Processors, d.MemoryMB),
 	})
-	k.add(drivers.OpSetSecureBoot, secureBootParams(d),
+	k.add(drivers.OpSetSecureBoot, b.shared.secureBootParams(d),
 		Step{RequiresPowerOff: true, Reason: "set " + secureBootWords(d.SecureBoot.Enabled, d.SecureBoot.Template) + " before the vTPM is initialised"})
 	if d.VTPM.Enabled || d.EncryptStateAndMigrationTraffic {
-		k.add(drivers.OpEnsureKeyProtector, &drivers.Params{}, Step{RequiresPowerOff: true, Reason: "create the local key protector that the vTPM and state encryption need (before Enable-VMTPM)"})
+		k.add(drivers.OpEnsureKeyProtector, b.shared.none(), Step{RequiresPowerOff: true, Reason: "create the local key protector that the vTPM and state encryption need (before Enable-VMTPM)"})
 	}
 	if d.VTPM.Enabled {
 		k.add(drivers.OpEnableTPM, nil, Step{RequiresPowerOff: true, Reason: "enable the vTPM; its identity is recorded once apply has verified it"})
 	}
-	k.add(drivers.OpSetSecurity, &drivers.Params{EncryptState: drivers.Bool(d.EncryptStateAndMigrationTraffic), VBSOptOut: drivers.Bool(!d.VBS)},
+	k.add(drivers.OpSetSecurity, b.shared.securityParams(d.EncryptStateAndMigrationTraffic, !d.VBS),
 		Step{RequiresPowerOff: true, Reason: fmt.Sprintf("set encryptStateAndMigrationTraffic %t and vbs %s", d.EncryptStateAndMigrationTraffic, vbsWords(!d.VBS))})
 	if wantPower(d) == drivers.PowerRunning {
 		k.add(drivers.OpStartVM, nil, Step{Reason: "start the VM (power: Running)"})
