@@ -86,6 +86,7 @@ type conn struct {
 	arm   *armClient
 	nodes map[string]*psnode.Session
 	infra map[string]bool
+	perf  perfState // what Observe remembers to spare ARM requests (graph.go, identitycache.go)
 }
 
 // connect returns the cluster's connection, making it on first use.

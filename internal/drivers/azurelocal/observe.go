@@ -55,7 +55,7 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 }
 
 // armInventory lists the resource group's HCI machines and reads their VM
-// instances, getConcurrency at a time. A machine without a VM instance (a
+// instances (through Resource Graph where it serves, graph.go). A machine without a VM instance (a
 // create that stopped between the two) is left out: the VM does not exist.
 func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	var machines []machine
@@ -67,6 +67,12 @@ func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	}); err != nil {
 		return nil, err
 	}
+	return c.withInstances(ctx, machines)
+}
+
+// getInstances reads the VM instance of each machine with a GET,
+// getConcurrency at a time (where Resource Graph does not serve, graph.go).
+func (c *conn) getInstances(ctx context.Context, machines []machine) ([]armVM, error) {
 	out := make([]armVM, len(machines))
 	errs := make([]error, len(machines))
 	sem := make(chan struct{}, getConcurrency)
