@@ -48,7 +48,7 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 		return nil, fmt.Errorf("cluster/%s: observe the nodes: %w", ref.Name, nodeErr)
 	}
 	obs := c.join(vms, reports)
-	if err := c.readIdentities(ctx, obs.VMs); err != nil {
+	if err := c.readIdentities(ctx, obs.VMs, stateKeys(reports)); err != nil {
 		return nil, fmt.Errorf("cluster/%s: %w", ref.Name, err)
 	}
 	return obs, nil
