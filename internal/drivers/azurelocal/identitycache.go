@@ -14,6 +14,7 @@ type perfState struct {
 	mu           sync.Mutex
 	graphRefused error                     // non-nil: Resource Graph refused; GET each instance
 	identities   map[string]identityRecord // by lower-case VM ID: the last identity read
+	images       map[string]string         // gallery image IDs create-vm found, by imageCacheKey
 }
 
 // Reading a vTPM identity is a Run Command in the guest (several ARM
