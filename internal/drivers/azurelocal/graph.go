@@ -60,7 +60,7 @@ type graphResponse struct {
 
 // errGraphRefused marks an answer that says Resource Graph will not serve
 // this client: stop asking it.
-var errGraphRefused = errors.New("Resource Graph refused the query")
+var errGraphRefused = errors.New("azurelocal: Azure Resource Graph refused the query")
 
 // vmiQuery is the KQL of the resource group's VM instances.
 func vmiQuery(group string) string {
