@@ -5,7 +5,9 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
+	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 )
 
 func TestKnownIdentity(t *testing.T) {
@@ -140,5 +142,37 @@ func TestIdentityFreshDriverTrustsOnlyMatchingTags(t *testing.T) {
 	n, got = p.identityReads(p.newDriver())
 	if lost := got["avd-a"]; n != 2 || lost.VTPMIdentity == "" || lost.VTPMIdentity == lost.Annotations.VTPMIdentity {
 		t.Fatalf("after a failover without the key: %d reads, identity %q, recorded %q", n, lost.VTPMIdentity, lost.Annotations.VTPMIdentity)
+	}
+}
+
+// TestIdentityAfterARestoreOntoAnotherSystem: a VM restored onto another
+// system without its key boots there with a new vTPM; the driver of that
+// system, fresh, reads its identity (the tags name a node of the old
+// system) and so observes it against the recorded one.
+func TestIdentityAfterARestoreOntoAnotherSystem(t *testing.T) {
+	east := cluster.Spec{Name: "hci-east", CustomLocation: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/sim/providers/Microsoft.ExtendedLocation/customLocations/hci-east", Nodes: []string{"n1"}}
+	p := newPerfPlatformOf(t, nil, []cluster.Spec{
+		{Name: simClusterName, CustomLocation: arm.DefaultCustomLocation, Nodes: []string{"node1", "node2"}}, east})
+	ctx := context.Background()
+	p.apply(tlCreate("avd-r"))
+	_, vms := p.identityReads(p.d)
+	v := vms["avd-r"]
+	p.apply(drivers.Op{Kind: drivers.OpSetAnnotations, VM: "avd-r", Params: &drivers.Params{Annotations: &drivers.Annotations{
+		ManagedBy: drivers.ManagedBy, SpecHash: "ab12", VTPMIdentity: v.VTPMIdentity, Node: v.Node}}})
+	if err := p.host.MoveVM(ctx, v.ID, cluster.Target{Cluster: east.Name, Node: "n1"}, false); err != nil {
+		t.Fatal(err)
+	}
+	ep := p.ep
+	ep.Nodes, ep.CustomLocation, ep.Infrastructure = node.NewTransport(p.host, east.Name), east.CustomLocation, []string{east.Name + "-arcbridge"}
+	d := New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
+	t.Cleanup(func() { _ = d.Close() })
+	ref := drivers.ClusterRef{Name: east.Name, Driver: Name, Nodes: east.Nodes}
+	p.count.reset()
+	got := observeOn(t, d, ref)["avd-r"]
+	if got.Node != "n1" || got.VTPMIdentity == "" || got.Annotations == nil || got.VTPMIdentity == got.Annotations.VTPMIdentity {
+		t.Fatalf("after a restore without the key: on %q, identity %q, recorded %+v", got.Node, got.VTPMIdentity, got.Annotations)
+	}
+	if n := p.requests(shapeRunCmd); n != 1 {
+		t.Fatalf("%d identity reads, want 1", n)
 	}
 }

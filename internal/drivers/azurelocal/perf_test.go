@@ -48,14 +48,25 @@ func (r rewriting) Do(req *http.Request) (*http.Response, error) {
 
 func newPerfPlatform(t *testing.T, rewrite rewriter) *perfPlatform {
 	t.Helper()
+	return newPerfPlatformOf(t, rewrite, nil)
+}
+
+// newPerfPlatformOf is newPerfPlatform with the sim's clusters given (nil:
+// the default one); the driver is on the first.
+func newPerfPlatformOf(t *testing.T, rewrite rewriter, clusters []cluster.Spec) *perfPlatform {
+	t.Helper()
 	spec := loadSpec(t)
 	dir := t.TempDir()
-	host, err := cluster.Open(dir, cluster.Options{})
+	host, err := cluster.Open(dir, cluster.Options{Clusters: clusters})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = host.Close() })
-	srv, err := arm.New(dir, host, arm.Options{})
+	var locations []string
+	for _, c := range clusters {
+		locations = append(locations, c.CustomLocation)
+	}
+	srv, err := arm.New(dir, host, arm.Options{CustomLocations: locations})
 	if err != nil {
 		t.Fatal(err)
 	}
