@@ -52,6 +52,7 @@ func (c *conn) createVM(ctx context.Context, op drivers.Op) (drivers.Result, err
 	}
 	v, err := c.arm.putVM(ctx, op.VM, c.vmInstanceFor(op.VM, p, image, nic, password))
 	if err != nil {
+		c.perf.forgetImage(*p.Image) // it may be the image that is gone: list again next time
 		return drivers.Result{}, fmt.Errorf("VM instance: %w", err)
 	}
 	if p.TargetNode != "" {
@@ -160,10 +161,24 @@ func nicName(vm string) string { return vm + "-nic" }
 // ensureImage returns the ID of the cluster's gallery image of im, creating
 // (downloading) it when the resource group has none.
 func (c *conn) ensureImage(ctx context.Context, im drivers.Image) (string, error) {
+	if id, ok := c.perf.image(im); ok {
+		return id, nil // found by an earlier create on this connection (imagecache.go)
+	}
 	// Parallel creates of VMs from one image share its download: a second
 	// PUT while the first runs would be refused (409, operation in progress).
 	c.imageMu.Lock()
 	defer c.imageMu.Unlock()
+	if id, ok := c.perf.image(im); ok {
+		return id, nil // another create found or made it meanwhile
+	}
+	id, err := c.findOrCreateImage(ctx, im)
+	if err == nil {
+		c.perf.rememberImage(im, id)
+	}
+	return id, err
+}
+
+func (c *conn) findOrCreateImage(ctx context.Context, im drivers.Image) (string, error) {
 	var found string
 	if _, err := c.arm.listImages(ctx, func(g galleryImage) error {
 		id := g.Properties.Identifier

@@ -36,6 +36,12 @@ type Endpoint struct {
 	// identity is read through Run Command (the simulated guests do; on a
 	// real cluster the agent must be in the image, issue 12).
 	GuestIdentity bool
+	// TrustRecordedIdentities lets a fresh driver (a CLI run) take the
+	// identity the tags record where the VM is on the recorded node with its
+	// key in the vault, instead of reading every guest (identitycache.go).
+	// Off by default: it misses a reset on the same node since the record
+	// (a key lost and the VM restarted there), which a read would see.
+	TrustRecordedIdentities bool
 	// LogicalNetwork is the logical network the NIC of a new VM joins (until
 	// a VM declares its own network).
 	LogicalNetwork string
@@ -89,6 +95,7 @@ type conn struct {
 	infra map[string]bool
 	// imageMu serialises ensureImage (see there).
 	imageMu sync.Mutex
+	perf    perfState // what Observe remembers to spare ARM requests (graph.go, identitycache.go)
 }
 
 // connect returns the cluster's connection, making it on first use.

@@ -97,18 +97,32 @@ func (c *armClient) deleteRunCommand(ctx context.Context, machine string) {
 }
 
 // readIdentities fills VTPMIdentity of every running managed VM with a
-// vTPM, identityConcurrency guests at a time (when the endpoint's guests run
-// the agent).
-func (c *conn) readIdentities(ctx context.Context, vms []drivers.VM) error {
+// vTPM (when the endpoint's guests run the agent): the one known where it
+// cannot have changed (identitycache.go), else read from the guest,
+// identityConcurrency guests at a time. keys are the node-side stateKeys.
+func (c *conn) readIdentities(ctx context.Context, vms []drivers.VM, keys map[string]stateKey) error {
 	if !c.ep.GuestIdentity {
 		return nil
 	}
 	sem := make(chan struct{}, identityConcurrency)
 	errs := make([]error, len(vms))
+	var mu sync.Mutex
+	next := map[string]identityRecord{}
 	var wg sync.WaitGroup
 	for i := range vms {
 		v := &vms[i]
 		if v.Annotations == nil || v.Infrastructure || !v.TPMEnabled || v.Power != drivers.PowerRunning {
+			continue
+		}
+		key := keys[strings.ToLower(v.ID)]
+		key.Power = v.Power
+		last, readBefore := c.perf.lookup(v.ID)
+		if id, ok := knownIdentity(v, key, last, readBefore, c.ep.TrustRecordedIdentities); ok {
+			v.VTPMIdentity = id
+			v.VTPMInitialized = v.VTPMInitialized || id != ""
+			mu.Lock()
+			next[strings.ToLower(v.ID)] = identityRecord{key: key, identity: id}
+			mu.Unlock()
 			continue
 		}
 		wg.Add(1)
@@ -118,9 +132,15 @@ func (c *conn) readIdentities(ctx context.Context, vms []drivers.VM) error {
 			id, err := c.arm.guestIdentity(ctx, v.Name)
 			v.VTPMIdentity, errs[i] = id, err
 			v.VTPMInitialized = v.VTPMInitialized || id != ""
+			if err == nil {
+				mu.Lock()
+				next[strings.ToLower(v.ID)] = identityRecord{key: key, identity: id}
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	c.perf.setIdentities(next)
 	for _, err := range errs {
 		if err != nil {
 			return err

@@ -48,17 +48,17 @@ func (d *Driver) Observe(ctx context.Context, ref drivers.ClusterRef) (*drivers.
 		return nil, fmt.Errorf("cluster/%s: observe the nodes: %w", ref.Name, nodeErr)
 	}
 	obs := c.join(vms, reports)
-	if err := c.readIdentities(ctx, obs.VMs); err != nil {
+	if err := c.readIdentities(ctx, obs.VMs, stateKeys(reports)); err != nil {
 		return nil, fmt.Errorf("cluster/%s: %w", ref.Name, err)
 	}
 	return obs, nil
 }
 
 // armInventory lists the resource group's HCI machines and reads their VM
-// instances, getConcurrency at a time. A machine without a VM instance (a
-// create that stopped between the two), or whose VM instance has no VM on
-// the cluster (its create ended Failed), is left out: the VM does not exist,
-// and create-vm finishes it.
+// instances (through Resource Graph where it serves, graph.go). A machine
+// without a VM instance (a create that stopped between the two), or whose VM
+// instance has no VM on the cluster (its create ended Failed), is left out:
+// the VM does not exist, and create-vm finishes it.
 func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	var machines []machine
 	if _, err := c.arm.listMachines(ctx, func(m machine) error {
@@ -69,6 +69,12 @@ func (c *conn) armInventory(ctx context.Context) ([]armVM, error) {
 	}); err != nil {
 		return nil, err
 	}
+	return c.withInstances(ctx, machines)
+}
+
+// getInstances reads the VM instance of each machine with a GET,
+// getConcurrency at a time (where Resource Graph does not serve, graph.go).
+func (c *conn) getInstances(ctx context.Context, machines []machine) ([]armVM, error) {
 	out := make([]armVM, len(machines))
 	errs := make([]error, len(machines))
 	sem := make(chan struct{}, getConcurrency)

@@ -45,6 +45,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.handleToken(w, r, segs[0])
 	case len(segs) == 4 && eq(segs[1], "v2.0") && eq(segs[2], ".well-known") && eq(segs[3], "openid-configuration"):
 		s.handleOpenIDConfig(w, r, segs[0])
+	case len(segs) == 3 && eq(segs[0], "providers") && eq(segs[1], "Microsoft.ResourceGraph") && eq(segs[2], "resources"):
+		s.serveGraph(w, r) // graph.go
 	case len(segs) >= 2 && eq(segs[0], "subscriptions"):
 		s.serveARM(w, r, segs)
 	default:
