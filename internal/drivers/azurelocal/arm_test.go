@@ -110,7 +110,7 @@ func (s *simARM) infra(ctx context.Context) (image, nic string) {
 	if err != nil {
 		s.t.Fatalf("gallery image: %v", err)
 	}
-	if _, err := s.client.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
+	if err := s.client.ensureLogicalNetwork(ctx, "lnet"); err != nil {
 		s.t.Fatalf("logical network: %v", err)
 	}
 	n, err := s.client.putNIC(ctx, "vm1-nic", networkInterface{Properties: nicProperties{IPConfigurations: []ipConfiguration{{
@@ -296,17 +296,4 @@ func clearFaults(t *testing.T, s *simARM) {
 	if err := s.srv.ClearFaults(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// putLogicalNetworkForTest creates a logical network (tlreconcile does not
-// create logical networks: the administrator declares which one a VM uses).
-func (c *armClient) putLogicalNetworkForTest(ctx context.Context, name string) (struct{ ID string }, error) {
-	body := map[string]any{"location": c.cfg.Location, "extendedLocation": c.extendedLocation(),
-		"properties": map[string]any{"vmSwitchName": "ConvergedSwitch"}}
-	var out struct{ ID string }
-	resp, err := c.do(ctx, http.MethodPut, c.hciPath("logicalNetworks", name), body, http.StatusOK, http.StatusCreated)
-	if err != nil {
-		return out, err
-	}
-	return wait[struct{ ID string }](ctx, c, resp, "azure-async-operation")
 }

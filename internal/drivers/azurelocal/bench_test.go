@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
-	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -139,52 +137,24 @@ type benchPlatform struct {
 
 func newBenchPlatform(b *testing.B) *benchPlatform {
 	b.Helper()
-	dir := benchRoot(b)
-	host, err := cluster.Open(dir, cluster.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = host.Close() })
-	srv, err := arm.New(dir, host, arm.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, err := srv.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cancel(); _ = srv.Close() })
-	hc, err := simTransport(filepath.Join(dir, "tls", arm.CAFile))
-	if err != nil {
-		b.Fatal(err)
-	}
-	hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
-	c := simCloud(base)
-	cred, err := simCredential(c, arm.DefaultTenant, hc)
-	if err != nil {
-		b.Fatal(err)
-	}
-	count := newCounting(hc)
-	ep := Endpoint{Cloud: c, Credential: cred, HTTP: count,
-		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true, TrustRecordedIdentities: true,
-		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, PollFrequency: 5 * time.Millisecond}
-	p := &benchPlatform{b: b, dir: dir, host: host, srv: srv, ep: ep, count: count,
+	st := startSimStack(b, benchRoot(b), nil)
+	st.hc.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	count := newCounting(st.hc)
+	ep := st.endpoint(count)
+	ep.GuestIdentity, ep.TrustRecordedIdentities = true, true
+	ep.Retry, ep.PollFrequency = policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, 5*time.Millisecond
+	ep = withLogicalNetwork(b, ep)
+	p := &benchPlatform{b: b, dir: st.dir, host: st.host, srv: st.srv, ep: ep, count: count,
 		ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
 	p.d = p.newDriver()
-	cl, err := p.d.connect(ctx, p.ref)
+	cl, err := p.d.connect(context.Background(), p.ref)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := cl.arm.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
+	if p.image, err = cl.ensureImage(context.Background(), *tlCreate("x").Params.Image); err != nil {
 		b.Fatal(err)
 	}
-	if p.image, err = cl.ensureImage(ctx, *tlCreate("x").Params.Image); err != nil {
-		b.Fatal(err)
-	}
-	if p.nic, err = cl.ensureNIC(ctx, "bench-shared", nil); err != nil {
+	if p.nic, err = cl.ensureNIC(context.Background(), "bench-shared", nil); err != nil {
 		b.Fatal(err)
 	}
 	return p

@@ -3,7 +3,6 @@ package azurelocal
 import (
 	"context"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers/drivertest"
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
-	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 )
 
 // contractPlatform is the simulated Azure Local a contract scenario runs on:
@@ -49,49 +47,16 @@ func (h hooked) RoundTrip(req *http.Request) (*http.Response, error) {
 // newContractPlatform stands the simulated Azure Local up for one scenario.
 func newContractPlatform(t *testing.T) *contractPlatform {
 	t.Helper()
-	spec := loadSpec(t)
-	dir := t.TempDir()
-	host, err := cluster.Open(dir, cluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.Close() })
-	srv, err := arm.New(dir, host, arm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, err := srv.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = srv.Close() })
-	hc, err := simTransport(filepath.Join(dir, "tls", arm.CAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := simCloud(base)
-	cred, err := simCredential(c, arm.DefaultTenant, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &contractPlatform{dir: dir, host: host, srv: srv,
+	st := startSimStack(t, "", nil)
+	p := &contractPlatform{dir: st.dir, host: st.host, srv: st.srv,
 		ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node2", "node1"}}}
-	ep := Endpoint{Cloud: c, Credential: cred, HTTP: &http.Client{Transport: hooked{p: p, next: specChecked{spec: spec, t: t, next: hc.Transport}}},
-		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true,
-		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 1500 * time.Millisecond},
-		PollFrequency:  10 * time.Millisecond}
+	ep := st.endpoint(&http.Client{Transport: hooked{p: p, next: st.checked(t).Transport}})
+	ep.GuestIdentity = true
+	ep.Retry = policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond, MaxRetryDelay: 1500 * time.Millisecond}
+	ep.PollFrequency = 10 * time.Millisecond
+	ep = withLogicalNetwork(t, ep)
 	p.d = New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
 	t.Cleanup(func() { _ = p.d.Close() })
-	cl, err := p.d.connect(ctx, p.ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.arm.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 

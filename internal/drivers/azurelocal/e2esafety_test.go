@@ -3,7 +3,6 @@ package azurelocal
 import (
 	"context"
 	"errors"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/armspec"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
-	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 )
 
 // e2ePlatform is the simulated Azure Local with the driver on it (as
@@ -33,51 +31,23 @@ type e2ePlatform struct {
 // matter most); with the bundle every ARM call is checked against the spec.
 func newE2EPlatform(t *testing.T) *e2ePlatform {
 	t.Helper()
-	dir := t.TempDir()
-	host, err := cluster.Open(dir, cluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.Close() })
-	srv, err := arm.New(dir, host, arm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, err := srv.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = srv.Close() })
-	hc, err := simTransport(filepath.Join(dir, "tls", arm.CAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := simCloud(base)
-	cred, err := simCredential(cl, arm.DefaultTenant, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := hc.Transport
+	st := startSimStack(t, "", nil)
+	var tr policy.Transporter = st.hc
 	if _, err := armspec.FindBundle(); err == nil {
-		tr = specChecked{spec: loadSpec(t), t: t, next: hc.Transport}
+		tr = st.checked(t)
 	}
-	ep := Endpoint{Cloud: cl, Credential: cred, HTTP: &http.Client{Transport: tr},
-		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet",
-		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}, PollFrequency: 5 * time.Millisecond}
+	ep := st.endpoint(tr)
+	ep.Retry = policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}
+	ep.PollFrequency = 5 * time.Millisecond
+	ep = withLogicalNetwork(t, ep)
 	d := New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
 	t.Cleanup(func() { _ = d.Close() })
-	p := &simPlatform{t: t, host: host, d: d, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
-	c, err := d.connect(ctx, p.ref)
+	p := &simPlatform{t: t, host: st.host, d: d, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
+	c, err := d.connect(context.Background(), p.ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.arm.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
-		t.Fatal(err)
-	}
-	return &e2ePlatform{simPlatform: p, srv: srv, c: c}
+	return &e2ePlatform{simPlatform: p, srv: st.srv, c: c}
 }
 
 func (p *e2ePlatform) wrap(prefix string) *E2EDriver {

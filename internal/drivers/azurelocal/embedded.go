@@ -129,7 +129,7 @@ func embeddedEndpoint(stateDir, base string, ref drivers.ClusterRef, host *clust
 }
 
 // ensureLogicalNetwork gives a new simulated cluster the logical network its
-// VMs join (the administrator makes it on a real cluster).
+// VMs join, ep.LogicalNetwork (the administrator makes it on a real cluster).
 func ensureLogicalNetwork(ctx context.Context, ep Endpoint) error {
 	c, err := newARMClient(armConfig{Cloud: ep.Cloud, Credential: ep.Credential, Transport: ep.HTTP,
 		Subscription: ep.Subscription, ResourceGroup: ep.ResourceGroup, Location: ep.Location,
@@ -137,14 +137,20 @@ func ensureLogicalNetwork(ctx context.Context, ep Endpoint) error {
 	if err != nil {
 		return err
 	}
-	if err := c.get(ctx, c.hciPath("logicalNetworks", embeddedLogicalNet), nil); err == nil {
+	return c.ensureLogicalNetwork(ctx, ep.LogicalNetwork)
+}
+
+// ensureLogicalNetwork makes the logical network name unless it exists.
+func (c *armClient) ensureLogicalNetwork(ctx context.Context, name string) error {
+	path := c.hciPath("logicalNetworks", name)
+	if err := c.get(ctx, path, nil); err == nil {
 		return nil
 	} else if !isNotFound(err) {
 		return err
 	}
-	body := map[string]any{"location": ep.Location, "extendedLocation": c.extendedLocation(),
+	body := map[string]any{"location": c.cfg.Location, "extendedLocation": c.extendedLocation(),
 		"properties": map[string]any{"vmSwitchName": "ConvergedSwitch"}}
-	resp, err := c.do(ctx, http.MethodPut, c.hciPath("logicalNetworks", embeddedLogicalNet), body, http.StatusOK, http.StatusCreated)
+	resp, err := c.do(ctx, http.MethodPut, path, body, http.StatusOK, http.StatusCreated)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
-	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 )
 
 // perfPlatform is simPlatform (spec-checked ARM, the real cluster model)
@@ -55,52 +53,15 @@ func newPerfPlatform(t *testing.T, rewrite rewriter) *perfPlatform {
 // the default one); the driver is on the first.
 func newPerfPlatformOf(t *testing.T, rewrite rewriter, clusters []cluster.Spec) *perfPlatform {
 	t.Helper()
-	spec := loadSpec(t)
-	dir := t.TempDir()
-	host, err := cluster.Open(dir, cluster.Options{Clusters: clusters})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.Close() })
-	var locations []string
-	for _, c := range clusters {
-		locations = append(locations, c.CustomLocation)
-	}
-	srv, err := arm.New(dir, host, arm.Options{CustomLocations: locations})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, err := srv.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = srv.Close() })
-	hc, err := simTransport(filepath.Join(dir, "tls", arm.CAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := simCloud(base)
-	cred, err := simCredential(c, arm.DefaultTenant, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := newCounting(rewriting{next: &http.Client{Transport: specChecked{spec: spec, t: t, next: hc.Transport}}, rewrite: rewrite})
-	ep := Endpoint{Cloud: c, Credential: cred, HTTP: count,
-		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true, TrustRecordedIdentities: true,
-		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, PollFrequency: 10 * time.Millisecond}
-	p := &perfPlatform{srv: srv, count: count, ep: ep}
-	p.simPlatform = &simPlatform{t: t, host: host, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
+	st := startSimStack(t, "", clusters)
+	count := newCounting(rewriting{next: st.checked(t), rewrite: rewrite})
+	ep := st.endpoint(count)
+	ep.GuestIdentity, ep.TrustRecordedIdentities = true, true
+	ep.Retry, ep.PollFrequency = policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, 10*time.Millisecond
+	ep = withLogicalNetwork(t, ep)
+	p := &perfPlatform{srv: st.srv, count: count, ep: ep}
+	p.simPlatform = &simPlatform{t: t, host: st.host, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
 	p.d = p.newDriver()
-	cl, err := p.d.connect(ctx, p.ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.arm.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
-		t.Fatal(err)
-	}
 	return p
 }
 

@@ -3,17 +3,13 @@ package azurelocal
 import (
 	"context"
 	"errors"
-	"net/http"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
-	"github.com/tlreconcile/tlreconcile/internal/sim/node"
 )
 
 // simPlatform is the simulated Azure Local with the driver on it: ARM over
@@ -30,48 +26,14 @@ const simClusterName = "sim-cluster"
 
 func newSimPlatform(t *testing.T) *simPlatform {
 	t.Helper()
-	spec := loadSpec(t)
-	dir := t.TempDir()
-	host, err := cluster.Open(dir, cluster.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.Close() })
-	srv, err := arm.New(dir, host, arm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	base, err := srv.Start(ctx, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = srv.Close() })
-	hc, err := simTransport(filepath.Join(dir, "tls", arm.CAFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := simCloud(base)
-	cred, err := simCredential(c, arm.DefaultTenant, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep := Endpoint{Cloud: c, Credential: cred, HTTP: &http.Client{Transport: specChecked{spec: spec, t: t, next: hc.Transport}},
-		Subscription: "00000000-0000-0000-0000-000000000000", ResourceGroup: "sim", Location: arm.DefaultLocation,
-		CustomLocation: arm.DefaultCustomLocation, Nodes: node.NewTransport(host, simClusterName), LogicalNetwork: "lnet", GuestIdentity: true,
-		Infrastructure: []string{simClusterName + "-arcbridge"},
-		Retry:          policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, PollFrequency: 10 * time.Millisecond}
+	st := startSimStack(t, "", nil)
+	ep := st.endpoint(st.checked(t))
+	ep.GuestIdentity = true
+	ep.Retry, ep.PollFrequency = policy.RetryOptions{MaxRetries: 3, RetryDelay: 5 * time.Millisecond}, 10*time.Millisecond
+	ep = withLogicalNetwork(t, ep)
 	d := New(func(context.Context, drivers.ClusterRef) (Endpoint, error) { return ep, nil })
 	t.Cleanup(func() { _ = d.Close() })
-	p := &simPlatform{t: t, host: host, d: d, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
-	cl, err := d.connect(ctx, p.ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cl.arm.putLogicalNetworkForTest(ctx, "lnet"); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return &simPlatform{t: t, host: st.host, d: d, ref: drivers.ClusterRef{Name: simClusterName, Driver: Name, Nodes: []string{"node1", "node2"}}}
 }
 
 func (p *simPlatform) apply(op drivers.Op) drivers.Result {
