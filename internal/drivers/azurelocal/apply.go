@@ -72,8 +72,8 @@ func (c *conn) managedVM(ctx context.Context, name string) (machine, vmInstance,
 	if err != nil {
 		return m, vmInstance{}, err
 	}
-	if m.Tags[tagManagedBy] != drivers.ManagedBy {
-		return m, vmInstance{}, fmt.Errorf("vm/%s is not managed by tlreconcile (no %s tag): it is left untouched: %w", name, tagManagedBy, drivers.ErrPrecondition)
+	if err := requireManaged(m, name); err != nil {
+		return m, vmInstance{}, err
 	}
 	v, err := c.arm.getVM(ctx, name)
 	return m, v, err
@@ -172,8 +172,9 @@ func (c *conn) deleteVM(ctx context.Context, name string) (drivers.Result, error
 		return drivers.Result{Message: "already absent"}, nil
 	case err != nil:
 		return drivers.Result{}, err
-	case m.Tags[tagManagedBy] != drivers.ManagedBy:
-		return drivers.Result{}, fmt.Errorf("vm/%s is not managed by tlreconcile (no %s tag): it is left untouched: %w", name, tagManagedBy, drivers.ErrPrecondition)
+	}
+	if err := requireManaged(m, name); err != nil {
+		return drivers.Result{}, err
 	}
 	if err := c.arm.deleteVM(ctx, name); err != nil && !isNotFound(err) {
 		return drivers.Result{}, err
@@ -271,4 +272,13 @@ func (c *conn) backupKeys(ctx context.Context, op drivers.Op) (drivers.Result, e
 		return drivers.Result{}, nodeError(err)
 	}
 	return drivers.Result{Changed: true, Message: fmt.Sprintf("backup %s holds %d key(s)", r.Folder, len(r.Keys))}, nil
+}
+
+// requireManaged refuses an Arc machine tlreconcile did not create: it is
+// never touched, whatever the op.
+func requireManaged(m machine, name string) error {
+	if m.Tags[tagManagedBy] != drivers.ManagedBy {
+		return fmt.Errorf("vm/%s is not managed by tlreconcile (no %s tag): it is left untouched: %w", name, tagManagedBy, drivers.ErrPrecondition)
+	}
+	return nil
 }
