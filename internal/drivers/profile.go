@@ -80,10 +80,19 @@ type Profile struct {
 func ClassicHyperV() Profile { return classicHyperV }
 
 // AzureLocal is the profile of Azure Local (Arc) VMs (DESIGN §1.1): the
-// whole security profile is fixed at create (the ARM update model has none),
-// except that Secure Boot found off is switched back on; CPU and memory
-// change through ARM in one set-hardware (processors only while Off);
-// power through ARM; the vTPM is protected by the guest state key.
+// whole security profile is fixed at create (StackHCIVM 2024-01-01's
+// VirtualMachineInstanceUpdateProperties has no securityProfile;
+// azurerm_stack_hci_windows_virtual_machine marks it ForceNew), except that
+// Secure Boot found off is switched back on from the owner node
+// (virtual-machine-operations.md: enabling Secure Boot of a Gen 2 VM is
+// supported with local tools); CPU and memory change through ARM in one
+// set-hardware (PATCH hardwareProfile; "only via the Azure portal or the
+// Azure CLI"); power through ARM actions; the vTPM is protected by the
+// guest state protection key (trusted-launch-vm-overview.md). That a
+// processor change needs the VM Off is Hyper-V's rule (no vCPU hot-add),
+// which the simulated cluster enforces; it is not confirmed for Azure Local
+// by its docs. The platform picks a new VM's node and its Secure Boot
+// template (by the image's OS).
 func AzureLocal() Profile { return azureLocal }
 
 var (
