@@ -13,7 +13,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -141,10 +141,10 @@ func TestApplyResumeAcceptsOnlyJournaledIdentity(t *testing.T) {
 			old := e.vm("a").VTPMIdentity
 			// Changed outside tlreconcile on the initialised vTPM: putting the
 			// template back needs a vTPM reset.
-			if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+			if err := e.sim().Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
 				t.Fatal(err)
 			}
-			e.inject(sim.Fault{Op: drivers.OpSetAnnotations, FailAlways: true})
+			e.inject(hvmodel.Fault{Op: drivers.OpSetAnnotations, FailAlways: true})
 			if out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--allow-destructive", "--retry-base", "1ms", "--retry-max", "5ms"); code != 1 {
 				t.Fatalf("apply with set-annotations failing: exit %d, want 1\n%s\n%s", code, out, errOut)
 			}

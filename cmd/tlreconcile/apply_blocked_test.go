@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // TestApplyBlockedExitsNonZero: a change that cannot run (here: starting a
@@ -17,11 +17,11 @@ func TestApplyBlockedExitsNonZero(t *testing.T) {
 	e.mustApply()
 	node := e.vm("a").Node
 	d := e.sim()
-	power, err := sim.ParseSetting("power=Off")
+	power, err := hvmodel.ParseSetting("power=Off")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Drift(context.Background(), "c1", "a", []sim.Setting{power}); err != nil {
+	if err := d.Drift(context.Background(), "c1", "a", []hvmodel.Setting{power}); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.SetAgent("c1", node, drivers.AgentAbsent); err != nil {

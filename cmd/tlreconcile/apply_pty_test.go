@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // ptyApply starts apply under script(1), which gives it a real
@@ -59,7 +59,7 @@ func TestApplyCtrlCAtPrompt(t *testing.T) {
 		<-done
 		t.Fatalf("Ctrl-C at the prompt did not cancel:\n%q", out.String())
 	}
-	obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}})
+	obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}})
 	if err != nil || len(obs.VMs) != 0 {
 		t.Errorf("something was created after Ctrl-C: %v %v", obs, err)
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // TestApplyRerunWithoutDestructiveAfterKill: an `apply --allow-destructive`
@@ -52,7 +52,7 @@ func TestApplyRerunWithoutDestructiveAfterKill(t *testing.T) {
 // nothing after it): the refusal offers starting it by hand as safe.
 func TestApplyRerunWithoutDestructiveAfterStop(t *testing.T) {
 	e := resetEnv(t, 0)
-	ref := drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}
+	ref := drivers.ClusterRef{Name: "c1", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}}
 	if _, err := e.sim().Apply(context.Background(), ref, drivers.Op{Kind: drivers.OpStopVM, Cluster: "c1", VM: "a"}); err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -68,10 +68,10 @@ func resetEnv(t *testing.T, latency time.Duration) *applyEnv {
 	t.Helper()
 	e := newApplyEnv(t, vmDoc{name: "a"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+	if err := e.sim().Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
 		t.Fatal(err)
 	}
-	e.inject(sim.Fault{Op: drivers.OpEnsureKeyProtector, Latency: latency})
+	e.inject(hvmodel.Fault{Op: drivers.OpEnsureKeyProtector, Latency: latency})
 	return e
 }
 
@@ -163,7 +163,7 @@ func TestApplySecondSIGINTAborts(t *testing.T) {
 // nothing on stderr; the reason hid in the results table.
 func TestApplyLeftOffNamesVM(t *testing.T) {
 	e := resetEnv(t, 0)
-	e.inject(sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
+	e.inject(hvmodel.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--allow-destructive", "--retry-attempts", "1")
 	if code == 0 || !strings.Contains(errOut, "Error: apply: 1 VM(s) left Off: vm/a left Off: its vTPM was reset") {
 		t.Fatalf("exit %d, stderr lacks the left-Off VM:\n%s\n%s", code, out, errOut)

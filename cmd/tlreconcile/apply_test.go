@@ -17,7 +17,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -154,9 +154,9 @@ func (e *applyEnv) converged() {
 	}
 }
 
-func (e *applyEnv) sim() *sim.Driver {
+func (e *applyEnv) sim() *hvmodel.Driver {
 	e.t.Helper()
-	d, err := sim.New(drivers.Config{StateDir: e.state})
+	d, err := hvmodel.New(drivers.Config{StateDir: e.state})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -165,14 +165,14 @@ func (e *applyEnv) sim() *sim.Driver {
 
 func (e *applyEnv) vm(name string) *drivers.VM {
 	e.t.Helper()
-	vm, err := e.sim().ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}, name)
+	vm, err := e.sim().ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}}, name)
 	if err != nil {
 		e.t.Fatalf("observe vm/%s: %v", name, err)
 	}
 	return vm
 }
 
-func (e *applyEnv) inject(f sim.Fault) {
+func (e *applyEnv) inject(f hvmodel.Fault) {
 	e.t.Helper()
 	if err := e.sim().Inject("c1", f); err != nil {
 		e.t.Fatal(err)
@@ -216,7 +216,7 @@ func TestApplyRefusesWithoutTerminal(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no terminal to ask for approval, nothing was applied: re-run with --auto-approve") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
-	if obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}); err != nil || len(obs.VMs) != 0 {
+	if obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}}); err != nil || len(obs.VMs) != 0 {
 		t.Errorf("something was created without approval: %v %v", obs, err)
 	}
 }
@@ -293,7 +293,7 @@ func TestApplyPermanentFailure(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.mustApply()
 	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"}, vmDoc{name: "c"})
-	e.inject(sim.Fault{Op: drivers.OpSetProcessor, FailAlways: true})
+	e.inject(hvmodel.Fault{Op: drivers.OpSetProcessor, FailAlways: true})
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--retry-base", "1ms", "--retry-max", "2ms")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
@@ -326,7 +326,7 @@ func TestApplySIGKILLResumes(t *testing.T) {
 	e := newApplyEnv(t, vms...)
 	// Create the cluster, then slow every op down so the kill lands mid-run.
 	e.run("apply", "-f", e.dir) // refuses (no terminal) but observes: the sim cluster now exists
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	e.inject(hvmodel.Fault{Op: hvmodel.AnyOp, Latency: 150 * time.Millisecond})
 	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "2")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -417,7 +417,7 @@ func TestApplySIGKILLResumes(t *testing.T) {
 func TestApplyLockHeld(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.run("apply", "-f", e.dir)
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 100 * time.Millisecond})
+	e.inject(hvmodel.Fault{Op: hvmodel.AnyOp, Latency: 100 * time.Millisecond})
 	first := e.command("apply", "-f", e.dir, "--auto-approve")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -458,7 +458,7 @@ func TestApplyStalePlan(t *testing.T) {
 	e.mustApply()
 	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"})
 	path := e.savePlan()
-	if err := e.sim().Drift(context.Background(), "c1", "b", []sim.Setting{{Field: "memoryMB", Value: "8192"}}); err != nil {
+	if err := e.sim().Drift(context.Background(), "c1", "b", []hvmodel.Setting{{Field: "memoryMB", Value: "8192"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, errOut, code := e.run("apply", path)
@@ -485,7 +485,7 @@ func TestApplyStalePlan(t *testing.T) {
 func TestApplyDestructiveNeedsFlag(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+	if err := e.sim().Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
 		t.Fatal(err)
 	}
 	oldID := e.vm("a").VTPMIdentity
@@ -510,7 +510,7 @@ func TestApplyDestructiveNeedsFlag(t *testing.T) {
 func TestApplySIGINTFinishesRunningSteps(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"}, vmDoc{name: "c"})
 	e.run("apply", "-f", e.dir)
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	e.inject(hvmodel.Fault{Op: hvmodel.AnyOp, Latency: 150 * time.Millisecond})
 	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "1")
 	var out bytes.Buffer
 	cmd.Stdout = &out

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -42,12 +42,12 @@ func BenchmarkPlanCommand10000VMs(b *testing.B) {
 	if diags.HasErrors() {
 		b.Fatal(diags.Err())
 	}
-	d, err := sim.New(drivers.Config{StateDir: state})
+	d, err := hvmodel.New(drivers.Config{StateDir: state})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	ref := drivers.ClusterRef{Name: "big", Driver: sim.Name, Nodes: []string{"node1", "node2", "node3", "node4"}}
+	ref := drivers.ClusterRef{Name: "big", Driver: hvmodel.Name, Nodes: []string{"node1", "node2", "node3", "node4"}}
 	if _, err := d.Observe(ctx, ref); err != nil {
 		b.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func BenchmarkPlanCommand10000VMs(b *testing.B) {
 	}
 	b.Run("in-sync", func(b *testing.B) { run(b, false) })
 	for _, v := range desired.VMs {
-		if err := d.Drift(ctx, "big", v.Name, []sim.Setting{{Field: "secureBoot", Value: "false"}, {Field: "processors", Value: "1"}}); err != nil {
+		if err := d.Drift(ctx, "big", v.Name, []hvmodel.Setting{{Field: "secureBoot", Value: "false"}, {Field: "processors", Value: "1"}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -285,10 +285,10 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 			old := e.vm("a").VTPMIdentity
 			// The template changed outside tlreconcile on the initialised
 			// vTPM: putting it back is a planned vTPM reset.
-			if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
+			if err := e.sim().Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
 				t.Fatal(err)
 			}
-			e.inject(sim.Fault{Op: tt.slow, Latency: 5 * time.Second})
+			e.inject(hvmodel.Fault{Op: tt.slow, Latency: 5 * time.Second})
 			cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--allow-destructive")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // rootOptions are the global flags and the process's streams, shared by every subcommand.
@@ -82,7 +81,7 @@ func (o *rootOptions) registry() *drivers.Registry {
 		return o.drivers
 	}
 	r := drivers.NewRegistry()
-	r.Register(sim.Name, sim.Factory)
+	r.Register(azurelocal.EmbeddedName, azurelocal.EmbeddedFactory)
 	r.Register(hyperv.Name, hyperv.Factory)
 	r.Register(azurelocal.Name, azurelocal.Factory)
 	return r

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
@@ -149,7 +149,7 @@ func getStatus(t *testing.T, addr string) watch.Status {
 func TestWatchSIGTERMLetsTheRunningStepFinish(t *testing.T) {
 	e := newApplyEnv(t)
 	e.mustApply() // creates the sim cluster so a fault can be injected
-	e.inject(sim.Fault{Op: drivers.OpCreateVM, Latency: 2 * time.Second})
+	e.inject(hvmodel.Fault{Op: drivers.OpCreateVM, Latency: 2 * time.Second})
 
 	p := startWatch(t, e)
 	p.waitLog(0, map[string]string{"msg": "reconciled"})
@@ -288,10 +288,10 @@ func TestWatchTakesFilenameFlag(t *testing.T) {
 func TestWatchExitsNonZeroWhenAVMIsLeftOff(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "avd-01"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+	if err := e.sim().Drift(context.Background(), "c1", "avd-01", []hvmodel.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
 		t.Fatal(err)
 	}
-	e.inject(sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
+	e.inject(hvmodel.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
 	p := startWatch(t, e, "--allow-destructive")
 	p.waitLog(0, map[string]string{"msg": "VM left Off: the run stopped it and could not start it again", "resource": "vm/avd-01"})
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {

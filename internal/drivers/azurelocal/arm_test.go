@@ -297,3 +297,25 @@ func clearFaults(t *testing.T, s *simARM) {
 		t.Fatal(err)
 	}
 }
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0}, {"3", 3 * time.Second}, {" 1 ", time.Second}, {"0", 0}, {"-4", 0},
+		{"Wed, 21 Oct 2015 07:28:00 GMT", 0}, {"100000", 600 * time.Second},
+	}
+	for _, tt := range tests {
+		resp := &http.Response{Header: http.Header{}}
+		if tt.header != "" {
+			resp.Header.Set("Retry-After", tt.header)
+		}
+		if got := retryAfter(resp); got != tt.want {
+			t.Errorf("Retry-After %q: %v, want %v", tt.header, got, tt.want)
+		}
+	}
+	if retryAfter(nil) != 0 {
+		t.Error("no response: want 0")
+	}
+}

@@ -1,4 +1,4 @@
-package sim_test
+package hvmodel_test
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // editJSON rewrites one top-level field of a JSON object.
@@ -48,7 +48,7 @@ func TestDamagedVMRecord(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, sim.BackendReference)
+			f := newFixture(t, hvmodel.BackendReference)
 			f.running("x", "node1")
 			f.running("y", "node2")
 			path := filepath.Join(f.dir, "sim", cl, "vms", "x.json")
@@ -60,7 +60,7 @@ func TestDamagedVMRecord(t *testing.T) {
 			if err := os.WriteFile(path, bad, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			for i, d := range []*sim.Driver{f.d, f.second()} {
+			for i, d := range []*hvmodel.Driver{f.d, f.second()} {
 				obs, err := d.Observe(context.Background(), f.ref)
 				if err == nil {
 					t.Fatalf("driver %d: observe succeeded with %d VMs %v: the damaged VM vanished or was invented", i, len(obs.VMs), names(obs))

@@ -15,4 +15,4 @@
 // and stop-vm refuses such a VM, which could not start again; an
 // identity-cache entry that does not verify is recomputed. It reports facts and carries out single
 // ops; it must not decide what to do, and must not import plan or apply.
-package sim
+package hvmodel

@@ -1,4 +1,4 @@
-package sim_test
+package hvmodel_test
 
 import (
 	"os"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/drivertest"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
 
@@ -26,11 +26,11 @@ func harness(backend string) drivertest.Harness {
 	return drivertest.Harness{
 		New: func(t *testing.T) (drivers.Driver, drivers.ClusterRef) {
 			d := newDriver(t)
-			return d, drivers.ClusterRef{Name: "hci-test", Driver: sim.Name, Nodes: []string{"node2", "node1", "node3"}, Options: map[string]any{"vtpmBackend": backend}}
+			return d, drivers.ClusterRef{Name: "hci-test", Driver: hvmodel.Name, Nodes: []string{"node2", "node1", "node3"}, Options: map[string]any{"vtpmBackend": backend}}
 		},
 		Reopen: func(t *testing.T, d drivers.Driver) drivers.Driver {
 			t.Helper()
-			fresh, err := sim.New(drivers.Config{StateDir: d.(*sim.Driver).StateDir()})
+			fresh, err := hvmodel.New(drivers.Config{StateDir: d.(*hvmodel.Driver).StateDir()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,16 +39,16 @@ func harness(backend string) drivertest.Harness {
 		},
 		SetAgent: func(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, node string, state drivers.AgentState) {
 			t.Helper()
-			if err := d.(*sim.Driver).SetAgent(ref.Name, node, state); err != nil {
+			if err := d.(*hvmodel.Driver).SetAgent(ref.Name, node, state); err != nil {
 				t.Fatal(err)
 			}
 		},
 	}
 }
 
-func newDriver(t testing.TB) *sim.Driver {
+func newDriver(t testing.TB) *hvmodel.Driver {
 	t.Helper()
-	d, err := sim.New(drivers.Config{StateDir: t.TempDir()})
+	d, err := hvmodel.New(drivers.Config{StateDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +57,12 @@ func newDriver(t testing.TB) *sim.Driver {
 }
 
 func TestContractReference(t *testing.T) {
-	drivertest.Run(t, harness(sim.BackendReference))
+	drivertest.Run(t, harness(hvmodel.BackendReference))
 }
 
 func TestContractSwtpm(t *testing.T) {
 	needSwtpm(t)
-	h := harness(sim.BackendSwtpm)
+	h := harness(hvmodel.BackendSwtpm)
 	h.Parallel = 4
 	drivertest.Run(t, h)
 }

@@ -1,4 +1,4 @@
-package sim_test
+package hvmodel_test
 
 import (
 	"context"
@@ -13,19 +13,19 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 const cl = "hci-west"
 
 func ref(backend string) drivers.ClusterRef {
-	return drivers.ClusterRef{Name: cl, Driver: sim.Name, Nodes: []string{"node1", "node2", "node3"}, Options: map[string]any{"vtpmBackend": backend}}
+	return drivers.ClusterRef{Name: cl, Driver: hvmodel.Name, Nodes: []string{"node1", "node2", "node3"}, Options: map[string]any{"vtpmBackend": backend}}
 }
 
 // fixture is a driver with a cluster and helpers that fail the test on error.
 type fixture struct {
 	t   testing.TB
-	d   *sim.Driver
+	d   *hvmodel.Driver
 	ref drivers.ClusterRef
 	dir string
 }
@@ -33,7 +33,7 @@ type fixture struct {
 func newFixture(t testing.TB, backend string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
-	d, err := sim.New(drivers.Config{StateDir: dir})
+	d, err := hvmodel.New(drivers.Config{StateDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +43,8 @@ func newFixture(t testing.TB, backend string) *fixture {
 }
 
 // second opens another Driver on the same state dir, as another process would.
-func (f *fixture) second() *sim.Driver {
-	d, err := sim.New(drivers.Config{StateDir: f.dir})
+func (f *fixture) second() *hvmodel.Driver {
+	d, err := hvmodel.New(drivers.Config{StateDir: f.dir})
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -91,9 +91,9 @@ func (f *fixture) running(name, node string) drivers.VM {
 }
 
 func backends(t *testing.T, fn func(t *testing.T, backend string)) {
-	for _, b := range []string{sim.BackendReference, sim.BackendSwtpm} {
+	for _, b := range []string{hvmodel.BackendReference, hvmodel.BackendSwtpm} {
 		t.Run(b, func(t *testing.T) {
-			if b == sim.BackendSwtpm {
+			if b == hvmodel.BackendSwtpm {
 				needSwtpm(t)
 			}
 			fn(t, b)
@@ -147,7 +147,7 @@ func TestFailover(t *testing.T) {
 }
 
 func TestAgentStoppedBlocksStart(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	f.running("a", "node2")
 	f.apply(drivers.OpStopVM, "a", nil)
 	if err := f.d.SetAgent(cl, "node2", drivers.AgentStopped); err != nil {
@@ -179,7 +179,7 @@ func TestDisableEnableResetsIdentity(t *testing.T) {
 }
 
 func TestLostVaultKey(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	v := f.running("k", "node1")
 	f.apply(drivers.OpStopVM, "k", nil)
 	if err := os.Remove(fmt.Sprintf("%s/sim/%s/vault/%s.key", f.dir, cl, v.ID)); err != nil {
@@ -195,15 +195,15 @@ func TestLostVaultKey(t *testing.T) {
 }
 
 func TestFaultsPersistAcrossInstances(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	f.apply(drivers.OpCreateVM, "v", nil)
-	if err := f.d.Inject(cl, sim.Fault{Op: drivers.OpSetProcessor, Fail: 2}); err != nil {
+	if err := f.d.Inject(cl, hvmodel.Fault{Op: drivers.OpSetProcessor, Fail: 2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.Inject(cl, sim.Fault{Op: drivers.OpSetMemory, FailAlways: true}); err != nil {
+	if err := f.d.Inject(cl, hvmodel.Fault{Op: drivers.OpSetMemory, FailAlways: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.Inject(cl, sim.Fault{Op: drivers.OpStopVM, Latency: 30 * time.Millisecond}); err != nil {
+	if err := f.d.Inject(cl, hvmodel.Fault{Op: drivers.OpStopVM, Latency: 30 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	other := f.second()
@@ -245,7 +245,7 @@ func TestFaultsPersistAcrossInstances(t *testing.T) {
 }
 
 func TestDrift(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	f.running("d", "node1")
 	ctx := context.Background()
 	cases := []struct {
@@ -268,11 +268,11 @@ func TestDrift(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.set, func(t *testing.T) {
-			s, err := sim.ParseSetting(tc.set)
+			s, err := hvmodel.ParseSetting(tc.set)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := f.d.Drift(ctx, cl, "d", []sim.Setting{s}); err != nil {
+			if err := f.d.Drift(ctx, cl, "d", []hvmodel.Setting{s}); err != nil {
 				t.Fatal(err)
 			}
 			if v := f.vm("d"); !tc.check(v) {
@@ -301,9 +301,9 @@ func TestDrift(t *testing.T) {
 	before := f.vm("d")
 	for _, tc := range bad {
 		t.Run("refused "+tc.set, func(t *testing.T) {
-			s, _ := sim.ParseSetting(tc.set)
+			s, _ := hvmodel.ParseSetting(tc.set)
 			// A bad setting refuses the whole batch, including the good one before it.
-			err := f.d.Drift(ctx, cl, "d", []sim.Setting{{Field: "processors", Value: "9"}, s})
+			err := f.d.Drift(ctx, cl, "d", []hvmodel.Setting{{Field: "processors", Value: "9"}, s})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "vm/d:") {
 				t.Fatalf("error %v, want one starting vm/d: and mentioning %q", err, tc.want)
 			}
@@ -312,18 +312,18 @@ func TestDrift(t *testing.T) {
 	if after := f.vm("d"); after.Processors != before.Processors {
 		t.Errorf("refused drift changed processors to %d", after.Processors)
 	}
-	if _, err := sim.ParseSetting("noequals"); !errors.Is(err, drivers.ErrInvalidArgument) {
+	if _, err := hvmodel.ParseSetting("noequals"); !errors.Is(err, drivers.ErrInvalidArgument) {
 		t.Errorf("ParseSetting without '=': %v", err)
 	}
 }
 
 func TestCreateUnmanaged(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	ctx := context.Background()
-	if err := f.d.CreateUnmanaged(ctx, cl, "admin-vm", sim.UnmanagedVM{Running: true}); err != nil {
+	if err := f.d.CreateUnmanaged(ctx, cl, "admin-vm", hvmodel.UnmanagedVM{Running: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.d.CreateUnmanaged(ctx, cl, "old", sim.UnmanagedVM{Generation: 1}); err != nil {
+	if err := f.d.CreateUnmanaged(ctx, cl, "old", hvmodel.UnmanagedVM{Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
 	a, old := f.vm("admin-vm"), f.vm("old")
@@ -333,14 +333,14 @@ func TestCreateUnmanaged(t *testing.T) {
 	if old.Annotations != nil || old.Generation != 1 || old.SecureBoot || old.SecurityType != drivers.SecurityStandard {
 		t.Errorf("unmanaged Gen 1 VM: %+v", old)
 	}
-	if err := f.d.CreateUnmanaged(ctx, cl, "old", sim.UnmanagedVM{}); !errors.Is(err, drivers.ErrAlreadyExists) {
+	if err := f.d.CreateUnmanaged(ctx, cl, "old", hvmodel.UnmanagedVM{}); !errors.Is(err, drivers.ErrAlreadyExists) {
 		t.Errorf("second create: %v, want ErrAlreadyExists", err)
 	}
 }
 
 func TestClusterLifecycle(t *testing.T) {
 	dir := t.TempDir()
-	d, _ := sim.New(drivers.Config{StateDir: dir})
+	d, _ := hvmodel.New(drivers.Config{StateDir: dir})
 	if _, err := d.ResolveCluster(""); !errors.Is(err, drivers.ErrNotFound) {
 		t.Errorf("no clusters: %v, want ErrNotFound", err)
 	}
@@ -388,7 +388,7 @@ func TestHelperProcess(t *testing.T) {
 	if mode == "" {
 		t.Skip("helper process for the multi-process tests")
 	}
-	d, err := sim.New(drivers.Config{StateDir: os.Getenv("SIM_HELPER_STATE")})
+	d, err := hvmodel.New(drivers.Config{StateDir: os.Getenv("SIM_HELPER_STATE")})
 	if err != nil {
 		fmt.Println("error", err)
 		return
@@ -446,7 +446,7 @@ func runHelpers(t *testing.T, n int, mode, state string) []string {
 }
 
 func TestConcurrentProcesses(t *testing.T) {
-	f := newFixture(t, sim.BackendReference)
+	f := newFixture(t, hvmodel.BackendReference)
 	const procs = 6
 	t.Run("one create wins", func(t *testing.T) {
 		outs := runHelpers(t, procs, "create", f.dir)
@@ -467,7 +467,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	t.Run("fail N fires exactly N times across processes", func(t *testing.T) {
 		f.apply(drivers.OpCreateVM, "shared", nil)
 		const n = 25
-		if err := f.d.Inject(cl, sim.Fault{Op: drivers.OpSetProcessor, Fail: n}); err != nil {
+		if err := f.d.Inject(cl, hvmodel.Fault{Op: drivers.OpSetProcessor, Fail: n}); err != nil {
 			t.Fatal(err)
 		}
 		total := 0

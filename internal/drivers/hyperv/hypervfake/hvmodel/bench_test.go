@@ -1,4 +1,4 @@
-package sim_test
+package hvmodel_test
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // populate creates n running trusted-launch VMs with vTPMs, 10 at a time.
-func populate(b *testing.B, d *sim.Driver, n int) {
+func populate(b *testing.B, d *hvmodel.Driver, n int) {
 	b.Helper()
 	ctx := context.Background()
 	var wg sync.WaitGroup
@@ -39,7 +39,7 @@ func populate(b *testing.B, d *sim.Driver, n int) {
 }
 
 // runVM is the create sequence apply runs for one new trusted-launch VM.
-func runVM(ctx context.Context, d *sim.Driver, name string) error {
+func runVM(ctx context.Context, d *hvmodel.Driver, name string) error {
 	for _, k := range []drivers.OpKind{drivers.OpCreateVM, drivers.OpEnsureKeyProtector, drivers.OpEnableTPM, drivers.OpStartVM} {
 		if _, err := d.Apply(ctx, drivers.ClusterRef{Name: cl}, drivers.Op{Kind: k, Cluster: cl, VM: name, Params: &drivers.Params{SecurityType: drivers.SecurityTrustedLaunch}}); err != nil {
 			return err
@@ -54,8 +54,8 @@ func runVM(ctx context.Context, d *sim.Driver, name string) error {
 // persisted cache).
 func BenchmarkObserve1000(b *testing.B) {
 	dir := b.TempDir()
-	d, _ := sim.New(drivers.Config{StateDir: dir})
-	r := ref(sim.BackendReference)
+	d, _ := hvmodel.New(drivers.Config{StateDir: dir})
+	r := ref(hvmodel.BackendReference)
 	ctx := context.Background()
 	if _, err := d.Observe(ctx, r); err != nil {
 		b.Fatal(err)
@@ -76,7 +76,7 @@ func BenchmarkObserve1000(b *testing.B) {
 			if err := os.Mkdir(cache, 0o700); err != nil {
 				b.Fatal(err)
 			}
-			fresh, _ := sim.New(drivers.Config{StateDir: dir})
+			fresh, _ := hvmodel.New(drivers.Config{StateDir: dir})
 			b.StartTimer()
 			obs, err := fresh.Observe(ctx, r)
 			if err != nil {
@@ -90,7 +90,7 @@ func BenchmarkObserve1000(b *testing.B) {
 			b.Fatal(err)
 		}
 		for b.Loop() {
-			fresh, _ := sim.New(drivers.Config{StateDir: dir})
+			fresh, _ := hvmodel.New(drivers.Config{StateDir: dir})
 			obs, err := fresh.Observe(ctx, r)
 			if err != nil {
 				b.Fatal(err)
@@ -109,11 +109,11 @@ func BenchmarkApplyLatency(b *testing.B) {
 	ideal := time.Duration(vms*ops/parallel) * latency
 	for b.Loop() {
 		b.StopTimer()
-		d, _ := sim.New(drivers.Config{StateDir: b.TempDir()})
-		if _, err := d.Observe(context.Background(), ref(sim.BackendReference)); err != nil {
+		d, _ := hvmodel.New(drivers.Config{StateDir: b.TempDir()})
+		if _, err := d.Observe(context.Background(), ref(hvmodel.BackendReference)); err != nil {
 			b.Fatal(err)
 		}
-		if err := d.Inject(cl, sim.Fault{Op: sim.AnyOp, Latency: latency}); err != nil {
+		if err := d.Inject(cl, hvmodel.Fault{Op: hvmodel.AnyOp, Latency: latency}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

@@ -1,4 +1,4 @@
-package sim_test
+package hvmodel_test
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 // TestDamagedGuestState: a guest-state file that no key can open (null, cut
@@ -68,7 +68,7 @@ func damagedGuestCase(t *testing.T, backend string, damage func(t *testing.T, go
 			t.Fatal(err)
 		}
 	}
-	for i, d := range []*sim.Driver{f.d, f.second()} {
+	for i, d := range []*hvmodel.Driver{f.d, f.second()} {
 		obs, err := d.Observe(context.Background(), f.ref)
 		if err != nil {
 			t.Fatalf("driver %d: observe failed: %v", i, err)
@@ -96,7 +96,7 @@ func damagedGuestCase(t *testing.T, backend string, damage func(t *testing.T, go
 		t.Fatalf("after the refused stop: power %s, want Running", v.Power)
 	}
 	// Off by other means: start-vm says why it cannot start.
-	if err := f.d.Drift(context.Background(), cl, "x", []sim.Setting{{Field: "power", Value: "Off"}}); err != nil {
+	if err := f.d.Drift(context.Background(), cl, "x", []hvmodel.Setting{{Field: "power", Value: "Off"}}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = f.d.Apply(context.Background(), drivers.ClusterRef{Name: cl}, drivers.Op{Kind: drivers.OpStartVM, Cluster: cl, VM: "x"})
