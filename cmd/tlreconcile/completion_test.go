@@ -62,4 +62,3 @@ func TestFlagValueCompletion(t *testing.T) {
 		t.Errorf("plan --fo<TAB> = %q, want --format among them", got)
 	}
 }
-

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
@@ -31,7 +30,9 @@ type driftSetting struct {
 // driftFields are what `sim drift` can change, as an administrator on the
 // owner node would (Hyper-V Manager, Set-VMFirmware, Set-VM, icacls): changes
 // ARM does not make, so only the node shows them.
-var driftFields = []string{"secureBoot", "processors", "memoryMB", "power", "fileAccess"}
+// Processors and memory are not among them: the driver reads those from ARM
+// (the hardwareProfile), so a node-side change would be drift nobody sees.
+var driftFields = []string{"secureBoot", "power", "fileAccess"}
 
 func newSimDriftCmd(root *rootOptions) *cobra.Command {
 	o := &simDriftOptions{azlOptions: azlOptions{root: root}}
@@ -43,15 +44,13 @@ on its owner node would, behind Azure Resource Manager's back: the next plan sho
 Fields:
   secureBoot=true|false   Set-VMFirmware -EnableSecureBoot (false is allowed while running,
                           as the incident it stands for; true needs the VM Off)
-  processors=N            Set-VMProcessor (Hyper-V needs the VM Off)
-  memoryMB=N              Set-VMMemory (static memory may change while it runs)
   power=Running|Off       Start-VM / Stop-VM
   fileAccess=violation    icacls granting Everyone read on the VM's state files
 The settings apply in the order given; the first that the platform refuses stops the rest
 and is named. The vTPM and its key cannot be set: lose them with 'sim failover --lose-vtpm'
 or 'sim delete-key'. The Arc resource bridge VM cannot be changed.`,
 		Example: `  tlreconcile sim drift --vm web-01 --set secureBoot=false
-  tlreconcile sim drift --vm web-01 --set power=Off --set processors=8
+  tlreconcile sim drift --vm web-01 --set power=Off
   tlreconcile sim drift --vm web-01 --set fileAccess=violation`,
 		Args: cobra.NoArgs,
 		RunE: runE(o),
@@ -98,16 +97,6 @@ func parseDrift(s string) (driftSetting, error) {
 			}
 			return h.DisableSecureBoot(ctx, id)
 		}
-	case "processors", "memoryMB":
-		n, err := strconv.Atoi(value)
-		if err != nil || n <= 0 || n > 1<<20 {
-			return st, fmt.Errorf("%s takes a positive whole number", field)
-		}
-		hw := arm.Hardware{Processors: n}
-		if field == "memoryMB" {
-			hw = arm.Hardware{MemoryMB: int64(n)}
-		}
-		st.apply = func(ctx context.Context, h *cluster.Host, id string) error { return h.SetHardware(ctx, id, hw) }
 	case "power":
 		return parsePowerDrift(st)
 	case "fileAccess":

@@ -130,7 +130,10 @@ func (res *RunResult) record(rep *apply.Report) {
 		return
 	}
 	for _, r := range rep.Resources {
-		if strings.HasPrefix(r.Power, "left Off") {
+		// LeftOff covers both a VM the plan kept Off on purpose ("left Off:
+		// ...") and one whose start-again failed ("could not be started
+		// again"); the second was missed when only the text was read.
+		if r.LeftOff || strings.HasPrefix(r.Power, "left Off") {
 			res.LeftOff = append(res.LeftOff, LeftOff{Resource: r.Resource, Cluster: r.Cluster, Power: r.Power})
 		}
 		for _, s := range r.Steps {
