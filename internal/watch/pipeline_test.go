@@ -32,7 +32,6 @@ kind: Cluster
 metadata: {name: hci-west}
 spec:
   driver: sim
-  options: {vtpmBackend: reference}
   nodes: [node1, node2]
   liveMigration: {encryption: ipsec}
 `
