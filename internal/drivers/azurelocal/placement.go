@@ -43,15 +43,6 @@ func agentsRun(node string, r *azlocal.NodeReport) error {
 	return nil
 }
 
-// ownerCanStart says why the owner node of the VM with vmID cannot start it
-// now, or nil. A VM no node reports (its node does not answer) is left to
-// ARM, which says what it can.
-func (c *conn) ownerCanStart(ctx context.Context, vmID string) error {
-	if o, ok := c.owner(ctx, vmID); ok {
-		return agentsRun(o.node, o.report)
-	}
-	return nil
-}
 
 // ownerView is a VM as its owner node reports it.
 type ownerView struct {
