@@ -71,6 +71,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newShowCmd(o),
 		newWatchCmd(o),
 		newSimCmd(o),
+		newGuestCmd(o),
 		newAttestCmd(o),
 	)
 	return cmd

@@ -61,6 +61,8 @@ func (c *conn) armOp(ctx context.Context, op drivers.Op) (drivers.Result, error)
 		return c.setHardware(ctx, op)
 	case drivers.OpSetAnnotations:
 		return c.setAnnotations(ctx, op)
+	case drivers.OpAttest:
+		return c.attest(ctx, op)
 	}
 	return drivers.Result{}, fmt.Errorf("op %q: %w", op.Kind, drivers.ErrNotSupported)
 }

@@ -91,7 +91,7 @@ func (e *embedded) resolve(ctx context.Context, ref drivers.ClusterRef) (Endpoin
 
 func (e *embedded) start(ctx context.Context, ref drivers.ClusterRef) (*embeddedCluster, error) {
 	cs := EmbeddedSpec(ref.Name, ref.Nodes)
-	host, err := cluster.Open(e.stateDir, cluster.Options{Clusters: []cluster.Spec{cs}})
+	host, err := cluster.Open(e.stateDir, cluster.Options{Clusters: []cluster.Spec{cs}, GuestAgent: embeddedAgent{}})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,31 @@
+package guestagent
+
+import (
+	"fmt"
+	"os"
+
+	legacy "github.com/google/go-tpm/legacy/tpm2"
+)
+
+// Open opens the guest's own TPM: /dev/tpmrm0 with the firmware's event log
+// from securityfs on Linux, TBS on Windows (openOS).
+func Open() (*Session, error) {
+	rwc, err := legacy.OpenTPM()
+	if err != nil {
+		return nil, fmt.Errorf("guest agent: open the TPM (is this a VM with a vTPM, and are you root/Administrator?): %w", err)
+	}
+	s, err := openOS(rwc)
+	if err != nil {
+		rwc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// DefaultAKPath is where `guest attest` keeps its AK unless --state says.
+func DefaultAKPath() string {
+	if dir := os.Getenv("ProgramData"); dir != "" {
+		return dir + `\tlreconcile\ak.blob`
+	}
+	return "/var/lib/tlreconcile-guest/ak.blob"
+}

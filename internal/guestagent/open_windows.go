@@ -1,0 +1,18 @@
+package guestagent
+
+import (
+	"fmt"
+	"io"
+
+	ga "github.com/google/go-attestation/attest"
+)
+
+// openOS uses go-attestation's own TBS session (it reads the event log
+// through TBS) and rwc for the raw EK commands.
+func openOS(rwc io.ReadWriteCloser) (*Session, error) {
+	tpm, err := ga.OpenTPM(&ga.OpenConfig{})
+	if err != nil {
+		return nil, fmt.Errorf("guest agent: open the TPM through TBS: %w", err)
+	}
+	return &Session{tpm: tpm, raw: rwc, own: rwc}, nil
+}
