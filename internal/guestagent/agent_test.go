@@ -4,6 +4,9 @@ import (
 	"crypto"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-tpm-tools/simulator"
@@ -102,7 +105,9 @@ func TestAttestThenActivateAcrossSessions(t *testing.T) {
 	}
 }
 
-func TestDebugWindowsLog(t *testing.T) {
+// TestWindowsLogVerifies: the Windows Shielded VM log is in the SHA-1
+// format; the agent quotes both banks, so it replays.
+func TestWindowsLogVerifies(t *testing.T) {
 	b, err := guestboot.New("windows_gcp_shielded_vm", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +119,54 @@ func TestDebugWindowsLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = attest.Verify(ev, attest.VerifyOptions{Nonce: nonce, AKActivated: true})
-	t.Logf("%v", err)
+	res, err := attest.Verify(ev, attest.VerifyOptions{Nonce: nonce, AKActivated: true})
+	if err != nil || !res.SecureBoot.Enabled || !res.LogReplayOK {
+		t.Fatalf("Verify: %v, Secure Boot %v, replay %v", err, res.SecureBoot.Enabled, res.LogReplayOK)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	s, done := session(t, 42, readLog(t))
+	defer done()
+	tests := []struct {
+		args []string
+		code int
+		want string // in stdout (code 0) or stderr
+	}{
+		{nil, 2, "say attest or activate"},
+		{[]string{"reboot"}, 2, `unknown command "reboot"`},
+		{[]string{"attest"}, 2, "--nonce HEX"},
+		{[]string{"attest", "--nonce", "zz"}, 2, "--nonce HEX"},
+		{[]string{"attest", "--nonce", "0011", "--format", "text"}, 2, "the attestation is JSON"},
+		{[]string{"attest", "--nonce"}, 2, "--nonce needs a value"},
+		{[]string{"attest", "stray"}, 2, `unexpected argument "stray"`},
+		{[]string{"attest", "--nonce", "0011"}, 1, "a nonce of 2 bytes"},
+		{[]string{"attest", "--nonce=00112233445566778899", "--format", "json"}, 0, `"format_version":1`},
+		{[]string{"activate", "--credential", "!!"}, 2, "--credential BASE64"},
+	}
+	for _, tt := range tests {
+		out, code, msg := guestagent.Command(s, tt.args)
+		text := msg
+		if code == 0 {
+			text = out
+		}
+		if code != tt.code || !strings.Contains(text, tt.want) {
+			t.Errorf("%q: exit %d %q %q, want %d and %q", tt.args, code, out, msg, tt.code, tt.want)
+		}
+	}
+}
+
+// TestBuildsWithoutCgo cross-compiles the whole binary (the agent is a
+// subcommand of it) for the guests, without cgo.
+func TestBuildsWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no cross-compiles")
+	}
+	for _, goos := range []string{"windows", "linux"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "tlreconcile-"+goos), "../../cmd/tlreconcile")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s CGO_ENABLED=0 go build: %v\n%s", goos, err, out)
+		}
+	}
 }

@@ -39,4 +39,3 @@ func (embeddedAgent) Run(ctx context.Context, g *cluster.Guest, req cluster.RunR
 	out, code, msg := guestagent.Command(s, args[2:])
 	return cluster.RunResult{ExitCode: code, Stdout: out, Stderr: msg}, nil
 }
-

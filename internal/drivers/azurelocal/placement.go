@@ -43,7 +43,6 @@ func agentsRun(node string, r *azlocal.NodeReport) error {
 	return nil
 }
 
-
 // ownerView is a VM as its owner node reports it.
 type ownerView struct {
 	node   string
