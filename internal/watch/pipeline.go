@@ -86,6 +86,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 		return res, err
 	}
 	res.Observed = true
+	res.Attestations = attestations(observed)
 	// Detect mode reads the journal too: a reset an interrupted apply
 	// carried out is not reported as a loss there either.
 	pl, err := plan.Build(d, observed, s.PlanOptions(plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive,
@@ -140,4 +141,18 @@ func (res *RunResult) record(rep *apply.Report) {
 			res.Steps = append(res.Steps, StepOutcome{Op: s.Op, Result: string(s.Status)})
 		}
 	}
+}
+
+// attestations counts the managed VMs of observed by the result of their
+// last attestation.
+func attestations(observed map[string]*drivers.Observed) map[string]int {
+	out := map[string]int{drivers.AttestVerified: 0, drivers.AttestFailed: 0, drivers.AttestUnavailable: 0}
+	for _, o := range observed {
+		for _, v := range o.VMs {
+			if v.Annotations != nil && v.Attestation != nil {
+				out[v.Attestation.Result]++
+			}
+		}
+	}
+	return out
 }
