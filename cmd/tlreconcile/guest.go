@@ -39,12 +39,14 @@ Verify a saved attestation with 'tlreconcile attest verify FILE'.`,
 	}
 	o := &guestOptions{root: root, command: "attest"}
 	attestCmd := &cobra.Command{Use: "attest --nonce HEX [--format json]", Short: "Print this guest's attestation for the verifier's nonce",
-		Args: cobra.NoArgs, RunE: runE(o)}
+		Example: "  tlreconcile guest attest --nonce 0123456789abcdef0123456789abcdef > attestation.json",
+		Args:    cobra.NoArgs, RunE: runE(o)}
 	attestCmd.Flags().StringVar(&o.nonce, "nonce", "", "the verifier's nonce, 8 to 64 bytes in hex")
 	attestCmd.Flags().StringVar(&o.format, "format", "json", "output format: json")
 	activate := &guestOptions{root: root, command: "activate"}
 	activateCmd := &cobra.Command{Use: "activate --credential BASE64", Short: "Answer the verifier's credential challenge",
-		Args: cobra.NoArgs, RunE: runE(activate)}
+		Example: "  tlreconcile guest activate --credential eyJjcmVkZW50aWFsIjoi...",
+		Args:    cobra.NoArgs, RunE: runE(activate)}
 	activateCmd.Flags().StringVar(&activate.credential, "credential", "", "the verifier's challenge: base64 of its JSON")
 	cmd.AddCommand(attestCmd, activateCmd)
 	return cmd
