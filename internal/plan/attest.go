@@ -27,7 +27,9 @@ func attesting(d *spec.VM) bool { return d.Attestation != nil && d.Attestation.E
 // move or failover by the cluster), or when the last one is older than the
 // interval. A VM that will not run, or a platform without a channel into
 // the guest, gets none (the latter a finding instead, attestFindings).
-func (b *builder) attest(cp *clusterPlan, k *chain, d *spec.VM, o *drivers.VM, moves bool) {
+// node is where the VM will run after the change ("" when the platform
+// places it): what the attestation records as its node.
+func (b *builder) attest(cp *clusterPlan, k *chain, d *spec.VM, o *drivers.VM, moves bool, node string) {
 	if !attesting(d) || wantPower(d) != drivers.PowerRunning || !cp.prof.Has(drivers.OpAttest) {
 		return
 	}
@@ -35,7 +37,7 @@ func (b *builder) attest(cp *clusterPlan, k *chain, d *spec.VM, o *drivers.VM, m
 	if why == "" {
 		return
 	}
-	k.add(drivers.OpAttest, nil, Step{Reason: why + ": the guest agent quotes the vTPM with a fresh nonce; tlreconcile verifies the quote and replays the event log (non-disruptive)"})
+	k.add(drivers.OpAttest, &drivers.Params{TargetNode: node}, Step{Reason: why + ": the guest agent quotes the vTPM with a fresh nonce; tlreconcile verifies the quote and replays the event log (non-disruptive)"})
 }
 
 // attestDue says why an attestation is due now, "" when it is not.

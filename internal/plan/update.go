@@ -70,7 +70,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 	}
 	addDrift(ch, cause, w.drift(), pl.drift)
 	k.setAnnotations(rec, o)
-	b.attest(cp, k, d, o, w.start || pl.move != nil)
+	b.attest(cp, k, d, o, w.start || pl.move != nil, pl.node)
 	if len(ch.Steps) == 0 {
 		b.plan.Summary.Noop++
 		return

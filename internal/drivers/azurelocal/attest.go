@@ -32,17 +32,19 @@ const (
 )
 
 func (c *conn) attest(ctx context.Context, op drivers.Op) (drivers.Result, error) {
-	m, v, err := c.managedVM(ctx, op.VM)
+	m, _, err := c.managedVM(ctx, op.VM)
 	if err != nil {
 		return drivers.Result{}, err
 	}
 	prev, prevAK := attestationOf(m.Tags)
-	node := ""
-	if o, ok := c.owner(ctx, v.Properties.VMID); ok {
-		node = o.node
-	}
 	rec := c.attestGuest(ctx, op.VM, prevAK)
-	rec.Time, rec.Node = time.Now().UTC(), node
+	// The node is the one the plan expects the VM on (Params.TargetNode),
+	// not looked up here: that would be an observe-node of every node, per
+	// VM. A move between plan and apply makes the next plan attest again.
+	rec.Time = time.Now().UTC()
+	if op.Params != nil {
+		rec.Node = op.Params.TargetNode
+	}
 	rec.Baseline = baseline(prev, rec)
 	tags := make(map[string]string, len(m.Tags)+2)
 	for k, val := range m.Tags {
