@@ -90,15 +90,11 @@ func (s *Session) Attest(nonce []byte) (attest.Evidence, error) {
 		alg  tpm2.TPMAlgID
 		ga   ga.HashAlg
 	}{{attest.AlgSHA256, tpm2.TPMAlgSHA256, ga.HashSHA256}, {attest.AlgSHA1, tpm2.TPMAlgSHA1, ga.HashSHA1}} {
-		quote, sig, err := s.quote(ak, nonce, bank.alg)
+		quote, sig, pcrs, err := s.quoteStable(ak, nonce, bank.alg, bank.ga, bank.name)
 		if err != nil {
 			if bank.alg == tpm2.TPMAlgSHA1 {
 				continue // no SHA-1 bank allocated
 			}
-			return attest.Evidence{}, err
-		}
-		pcrs, err := s.pcrs(bank.ga, bank.name)
-		if err != nil {
 			return attest.Evidence{}, err
 		}
 		ev.Quotes = append(ev.Quotes, attest.Quote{Alg: bank.name, Quote: quote, Signature: sig})
@@ -108,6 +104,41 @@ func (s *Session) Attest(nonce []byte) (attest.Evidence, error) {
 		return attest.Evidence{}, fmt.Errorf("guest agent: read the TCG event log: %w", err)
 	}
 	return ev, nil
+}
+
+// quoteStable quotes bank and reads its PCRs until the values read before
+// and after the quote agree, so the values sent are the quoted ones (IMA
+// extends PCR 10 on a running Linux at any time).
+func (s *Session) quoteStable(k akKey, nonce []byte, alg tpm2.TPMAlgID, h ga.HashAlg, name string) (quote, sig []byte, pcrs []attest.PCR, err error) {
+	for try := 0; try < 5; try++ {
+		before, err := s.pcrs(h, name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if quote, sig, err = s.quote(k, nonce, alg); err != nil {
+			return nil, nil, nil, err
+		}
+		after, err := s.pcrs(h, name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if samePCRs(before, after) {
+			return quote, sig, after, nil
+		}
+	}
+	return nil, nil, nil, fmt.Errorf("guest agent: the %s PCRs kept changing while they were quoted: try again", name)
+}
+
+func samePCRs(a, b []attest.PCR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Index != b[i].Index || string(a[i].Digest) != string(b[i].Digest) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Session) pcrs(h ga.HashAlg, name string) ([]attest.PCR, error) {
