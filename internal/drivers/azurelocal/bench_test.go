@@ -2,6 +2,7 @@ package azurelocal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -424,30 +425,11 @@ func BenchmarkApplyCreates1000Latency50ms(b *testing.B) {
 
 func applyCreates(b *testing.B, d *Driver, ref drivers.ClusterRef, n, parallel int) {
 	b.Helper()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for range parallel {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				op := tlCreate(benchVMName(i))
-				op.Cluster = ref.Name
-				if _, err := d.Apply(context.Background(), ref, op); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					next.Store(int64(n))
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		b.Fatal(err)
-	}
+	applyOps(b, d, ref, n, parallel, func(i int) drivers.Op {
+		op := tlCreate(benchVMName(i))
+		op.Cluster = ref.Name
+		return op
+	}, nil)
 }
 
 // BenchmarkAttest1000: 1,000 running trusted-launch VMs attested through
@@ -464,6 +446,11 @@ func BenchmarkAttest1000(b *testing.B) {
 		start := time.Now()
 		applyOps(b, p.d, p.ref, n, parallel, func(i int) drivers.Op {
 			return drivers.Op{Kind: drivers.OpAttest, Cluster: p.ref.Name, VM: benchVMName(i)}
+		}, func(res drivers.Result) error {
+			if !strings.HasPrefix(res.Message, "verified") {
+				return errors.New(res.Message)
+			}
+			return nil
 		})
 		wall := time.Since(start)
 		b.ReportMetric(wall.Seconds(), "wall-s")
@@ -471,8 +458,9 @@ func BenchmarkAttest1000(b *testing.B) {
 	}
 }
 
-// applyOps runs op(0..n-1) through d.Apply, parallel at a time.
-func applyOps(b *testing.B, d *Driver, ref drivers.ClusterRef, n, parallel int, op func(int) drivers.Op) {
+// applyOps runs op(0..n-1) through d.Apply, parallel at a time; check (when
+// set) judges each result.
+func applyOps(b *testing.B, d *Driver, ref drivers.ClusterRef, n, parallel int, op func(int) drivers.Op, check func(drivers.Result) error) {
 	b.Helper()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -481,8 +469,8 @@ func applyOps(b *testing.B, d *Driver, ref drivers.ClusterRef, n, parallel int, 
 		wg.Go(func() {
 			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
 				res, err := d.Apply(context.Background(), ref, op(i))
-				if err == nil && !strings.HasPrefix(res.Message, "verified") {
-					err = fmt.Errorf("vm %d: %s", i, res.Message)
+				if err == nil && check != nil {
+					err = check(res)
 				}
 				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
