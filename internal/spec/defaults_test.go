@@ -88,3 +88,30 @@ spec:
 	// 11:30 boot-integrity-not-available
 	// hci-west MicrosoftWindows true 2 4096
 }
+
+// TestAttestationDefaults: an attestation block applies its defaults inside
+// it (enabled, a 24h interval, Secure Boot required); no block, no
+// attestation (and no change to the VM's hash).
+func TestAttestationDefaults(t *testing.T) {
+	vm := func(extra string) *spec.VM {
+		t.Helper()
+		dir := writeTree(t, map[string]string{"a.yaml": "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\nmetadata: {name: c1}\nspec: {nodes: [n1]}\n---\n" +
+			"apiVersion: tlreconcile/v1alpha1\nkind: TrustedLaunchVM\nmetadata: {name: v1, cluster: c1}\nspec:\n  image: " + goodImage + "\n" + extra})
+		d, ds := load(t, dir)
+		if len(ds) != 0 {
+			t.Fatalf("unexpected:\n%s", render(dir, ds))
+		}
+		return &d.VMs[0]
+	}
+	if a := vm("").Attestation; a != nil {
+		t.Fatalf("no block: %+v", a)
+	}
+	a := vm("  attestation: {}\n").Attestation
+	if a == nil || !a.Enabled || a.Interval != "24h" || a.Require.SecureBoot == nil || !*a.Require.SecureBoot || a.Require.VBS != "" || a.Require.TestSigning != nil {
+		t.Fatalf("empty block: %+v", a)
+	}
+	a = vm("  attestation: {enabled: false, interval: 30m, require: {secureBoot: false, vbs: running, testSigning: false}}\n").Attestation
+	if a.Enabled || a.Interval != "30m" || *a.Require.SecureBoot || a.Require.VBS != "running" || a.Require.TestSigning == nil || *a.Require.TestSigning {
+		t.Fatalf("declared: %+v", a)
+	}
+}
