@@ -55,6 +55,8 @@ var layering = []rule{
 		why: "vtpm reads TPMs for sim and attest; it owns no policy and knows no driver"},
 	{from: "internal/attest/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/..."),
 		why: "attest collects and verifies; apply and the drivers call it, not the other way round"},
+	{from: "internal/gctune/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
+		why: "gctune sets the runtime's collector for one command; a leaf that knows no other package"},
 	{from: "internal/golden/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
 		why: "the golden-file helper is a leaf every test can import"},
 	{from: "internal/archtest/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
