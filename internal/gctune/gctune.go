@@ -46,14 +46,45 @@ type tuner struct {
 // a collection. It holds a pointer so the tiny allocator never batches it.
 type sentinel struct{ t *tuner }
 
+// process is the one tuner of the process, behind its mutex: the
+// collector's settings are process-wide, so commands that overlap (tests run
+// several in one process) share one tuner, and the last to stop restores
+// what the first found. The only package-level state, and it is the
+// runtime's own, mirrored.
+var process struct {
+	mu    sync.Mutex
+	users int
+	t     *tuner
+}
+
 // Start applies s to the whole process until stop is called; stop restores
-// the previous GOGC and memory limit. It changes nothing (and stop does
-// nothing) when GOGC or GOMEMLIMIT is set in the environment, or when s has
-// no floor.
+// the previous GOGC and memory limit once every overlapping Start has
+// stopped (an overlapping Start with a higher floor raises it). It changes
+// nothing (and stop does nothing) when GOGC or GOMEMLIMIT is set in the
+// environment, or when s has no floor.
 func Start(s Settings) (stop func()) {
 	if s.Floor <= 0 || os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
 		return func() {}
 	}
+	process.mu.Lock()
+	defer process.mu.Unlock()
+	if process.users == 0 {
+		process.t = start(s)
+	} else {
+		process.t.raise(s)
+	}
+	process.users++
+	return sync.OnceFunc(func() {
+		process.mu.Lock()
+		defer process.mu.Unlock()
+		if process.users--; process.users == 0 {
+			process.t.stop()
+			process.t = nil
+		}
+	})
+}
+
+func start(s Settings) *tuner {
 	t := &tuner{s: s, samples: []metrics.Sample{
 		{Name: metricLive}, {Name: metricTotal}, {Name: metricReleased},
 		{Name: metricObjects}, {Name: metricUnused}, {Name: metricFree},
@@ -63,7 +94,15 @@ func Start(s Settings) (stop func()) {
 	t.prevGC = debug.SetGCPercent(-1)
 	t.mu.Unlock()
 	t.arm()
-	return t.stop
+	return t
+}
+
+// raise lets an overlapping Start's larger floor or percentage apply.
+func (t *tuner) raise(s Settings) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.s.Floor, t.s.Percent = max(t.s.Floor, s.Floor), max(t.s.Percent, s.Percent)
+	debug.SetMemoryLimit(t.limit())
 }
 
 func (t *tuner) arm() {
@@ -84,9 +123,6 @@ func (t *tuner) collected() {
 func (t *tuner) stop() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopped {
-		return
-	}
 	t.stopped = true
 	debug.SetGCPercent(t.prevGC)
 	debug.SetMemoryLimit(t.prevLimit)

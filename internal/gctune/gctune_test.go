@@ -116,3 +116,32 @@ func waitLimit(t *testing.T, ok func(int64) bool) int64 {
 		}
 	}
 }
+
+// TestOverlappingStarts: two commands in one process (as the CLI tests run
+// them) share the tuner, whatever the order they stop in; the settings found
+// before the first come back after the last, not the first's.
+func TestOverlappingStarts(t *testing.T) {
+	for _, order := range []string{"first stops first", "second stops first"} {
+		t.Run(order, func(t *testing.T) {
+			known(t, 77, 1<<40)
+			stop1 := gctune.Start(gctune.Settings{Floor: 256 * mib, Percent: 100})
+			stop2 := gctune.Start(gctune.Settings{Floor: 512 * mib, Percent: 100})
+			if l := memoryLimit(); l != 512*mib {
+				t.Errorf("with both started: limit %d MiB, want the larger floor 512 MiB", l/mib)
+			}
+			if order == "first stops first" {
+				stop1()
+			} else {
+				stop2()
+			}
+			if p := gcPercent(); p != -1 {
+				t.Errorf("with one still running: GOGC %d, want -1", p)
+			}
+			stop1()
+			stop2()
+			if p, l := gcPercent(), memoryLimit(); p != 77 || l != 1<<40 {
+				t.Errorf("after both stopped: GOGC %d, limit %d; want 77 and %d", p, l, int64(1<<40))
+			}
+		})
+	}
+}
