@@ -58,6 +58,8 @@ var layering = []rule{
 	{from: "internal/guestagent/...", deny: aboveAnd("internal/apply/...", "internal/plan/...", "internal/view/...",
 		"internal/drivers/...", "internal/sim/...", "internal/spec/..."),
 		why: "the guest agent runs inside a guest: it knows the TPM and the attestation format, nothing of the host side"},
+	{from: "internal/gctune/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
+		why: "gctune sets the runtime's collector for one command; a leaf that knows no other package"},
 	{from: "internal/golden/...", deny: []string{"cmd/...", "internal/...", "schema/..."},
 		why: "the golden-file helper is a leaf every test can import"},
 	{from: "internal/archtest/...", deny: []string{"cmd/...", "internal/...", "schema/..."},

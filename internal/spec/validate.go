@@ -27,7 +27,12 @@ type validator struct {
 	// branches. An invalid one is checked again against the whole schema,
 	// so its diagnostics are those the whole schema gives.
 	byKind map[string]*jsonschema.Schema
-	raw    map[string]any // the schema as data, to list a mapping's known fields
+	// fast is each kind's definition as a fastSchema: a document it accepts
+	// is valid without asking jsonschema/v5; one it rejects is checked by
+	// byKind as before. Empty when the schema uses a keyword fastSchema
+	// does not implement (TestFastSchemaCompiles notices).
+	fast map[string]*fastSchema
+	raw  map[string]any // the schema as data, to list a mapping's known fields
 }
 
 func newValidator() (*validator, error) {
@@ -53,7 +58,11 @@ func newValidator() (*validator, error) {
 		}
 		byKind[string(kind)] = s
 	}
-	return &validator{compiled: compiled, byKind: byKind, raw: raw}, nil
+	fast, err := compileFast(src, []string{string(KindCluster), string(KindTrustedLaunchVM), string(KindImageCatalog)})
+	if err != nil {
+		fast = nil // every document goes to jsonschema/v5: slower, same answers
+	}
+	return &validator{compiled: compiled, byKind: byKind, fast: fast, raw: raw}, nil
 }
 
 // valid reports whether value passes the whole schema, checking only its
@@ -61,6 +70,9 @@ func newValidator() (*validator, error) {
 func (v *validator) valid(value any) bool {
 	if m, ok := value.(map[string]any); ok {
 		if kind, ok := m["kind"].(string); ok {
+			if f := v.fast[kind]; f != nil && f.valid(value, 0) {
+				return true
+			}
 			if s := v.byKind[kind]; s != nil {
 				return s.Validate(value) == nil
 			}

@@ -95,6 +95,9 @@ func isEmptyScalar(n *yaml.Node) bool {
 // checkEncoding finds NUL bytes and invalid UTF-8 with their position, which
 // yaml.v3 reports without one. UTF-16 files fail here too, on purpose.
 func checkEncoding(data []byte) (line, col int, msg string, ok bool) {
+	if utf8.Valid(data) && bytes.IndexByte(data, 0) < 0 {
+		return 0, 0, "", true // the common case, without decoding rune by rune
+	}
 	line, col = 1, 1
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
