@@ -118,7 +118,7 @@ func appendVMJSON(b []byte, v *VM) []byte {
 	return append(appendVMOptional(b, v), '}')
 }
 
-// appendVMOptional appends the omitempty tail of a VM: network, storage path, OS profile.
+// appendVMOptional appends the omitempty tail of a VM: network, storage path, OS profile, attestation.
 func appendVMOptional(b []byte, v *VM) []byte {
 	if n := v.Network; n != nil {
 		b = append(b, `,"network":`...)
@@ -155,6 +155,12 @@ func appendVMOptional(b []byte, v *VM) []byte {
 			b = append(b, '}')
 		}
 		b = append(b, '}')
+	}
+	if a := v.Attestation; a != nil {
+		// Rare and small: encoding/json's own bytes, so the hash stays
+		// json.Marshal's by construction.
+		j, _ := json.Marshal(a) // strings, bools and *bool: it cannot fail
+		b = append(append(b, `,"attestation":`...), j...)
 	}
 	return b
 }

@@ -42,6 +42,13 @@ func randomVM(r *rand.Rand) VM {
 			v.OSProfile.AdminPassword = &SecretRef{FromEnv: s(), FromFile: s()}
 		}
 	}
+	if r.IntN(2) == 0 {
+		yes := r.IntN(2) == 0
+		v.Attestation = &Attestation{Enabled: r.IntN(2) == 0, Interval: s(), Require: AttestationRequires{SecureBoot: &yes, VBS: s()}}
+		if r.IntN(2) == 0 {
+			v.Attestation.Require.TestSigning, v.Attestation.Require.Debugging = &yes, &yes
+		}
+	}
 	return v
 }
 
@@ -160,7 +167,16 @@ OSProfile.ComputerName string ` + "`computerName,omitempty`" + `
 OSProfile.AdminUsername string ` + "`adminUsername,omitempty`" + `
 OSProfile.AdminPassword *spec.SecretRef ` + "`adminPassword,omitempty`" + `
 OSProfile.AdminPassword.FromEnv string ` + "`fromEnv,omitempty`" + `
-OSProfile.AdminPassword.FromFile string ` + "`fromFile,omitempty`"
+OSProfile.AdminPassword.FromFile string ` + "`fromFile,omitempty`" + `
+Attestation *spec.Attestation ` + "`attestation,omitempty`" + `
+Attestation.Enabled bool ` + "`enabled`" + `
+Attestation.Interval string ` + "`interval`" + `
+Attestation.Require spec.AttestationRequires ` + "`require`" + `
+Attestation.Require.SecureBoot *bool ` + "`secureBoot,omitempty`" + `
+Attestation.Require.CodeIntegrity *bool ` + "`codeIntegrity,omitempty`" + `
+Attestation.Require.VBS string ` + "`vbs,omitempty`" + `
+Attestation.Require.TestSigning *bool ` + "`testSigning,omitempty`" + `
+Attestation.Require.Debugging *bool ` + "`debugging,omitempty`"
 	if got := strings.Join(fields, "\n"); got != want {
 		t.Errorf("the fields of VM changed; teach appendVMJSON (hash.go) the change, then update this list.\ngot:\n%s\nwant:\n%s", got, want)
 	}
