@@ -41,7 +41,7 @@ kind: Cluster
 metadata: {name: c3}
 spec:
   nodes: [n1]
-  options: {vtpmBackend: swtpm}
+  options: {}
 ---
 apiVersion: tlreconcile/v1alpha1
 kind: TrustedLaunchVM
@@ -56,6 +56,7 @@ spec:
   vbs: true
   encryptStateAndMigrationTraffic: true
   bootIntegrityVerification: false
+  attestation: {enabled: true, interval: 12h, require: {secureBoot: true, vbs: running, testSigning: false}}
   placement: {node: node1}
   power: Running
   protect: true
