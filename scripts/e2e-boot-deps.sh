@@ -10,7 +10,7 @@ cache=${1:?usage: e2e-boot-deps.sh CACHE_DIR}
 mkdir -p "$cache/debs"
 
 need=()
-for p in qemu-system-x86 ovmf swtpm swtpm-tools mtools dosfstools; do
+for p in qemu-system-x86 ovmf swtpm swtpm-tools mtools dosfstools cpio; do
   dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || need+=("$p")
 done
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo

@@ -73,6 +73,7 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newWatchCmd(o),
 		newSimCmd(o),
 		newAttestCmd(o),
+		newGuestCmd(o),
 	)
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 )
 
 // linuxDevices are tried in order: the kernel's resource manager first, so
@@ -19,7 +20,7 @@ const linuxEventLog = "/sys/kernel/security/tpm0/binary_bios_measurements"
 func Open() (Channel, error) {
 	var errs []error
 	for _, dev := range linuxDevices {
-		f, err := os.OpenFile(dev, os.O_RDWR, 0)
+		f, err := openDevice(dev)
 		if err == nil {
 			return &fileChannel{File: f, logPath: linuxEventLog}, nil
 		}
@@ -31,15 +32,14 @@ func Open() (Channel, error) {
 	return nil, fmt.Errorf("guestagent: open the TPM: %w (is this a VM with a vTPM, and are you root?)", errors.Join(errs...))
 }
 
-type fileChannel struct {
-	*os.File
-	logPath string
-}
-
-func (c *fileChannel) MeasurementLog() ([]byte, error) {
-	b, err := os.ReadFile(c.logPath)
+// openDevice opens a TPM character device in blocking mode. os.OpenFile
+// would make it non-blocking (the runtime poller takes it), and the kernel
+// then runs a written command in the background, so the read right after it
+// finds no response and returns 0 bytes: go-attestation sees EOF.
+func openDevice(path string) (*os.File, error) {
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("guestagent: read the event log %s: %w (is securityfs mounted at /sys/kernel/security?)", c.logPath, err)
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	return b, nil
+	return os.NewFile(uintptr(fd), path), nil
 }
