@@ -95,13 +95,16 @@ func BuildInitramfs(path string, init, agent []byte) error {
 
 // GrubConfig is the GRUB menu of the e2e boot: the kernel with the nonce on
 // its command line (GRUB measures the line into PCR 8, the kernel and
-// initramfs files into PCR 9).
+// initramfs files into PCR 9). linuxefi, not linux: with Secure Boot off
+// Debian's GRUB boots a "linux" kernel through the legacy entry point, so
+// the kernel's EFI stub never runs and never hands the kernel the firmware's
+// TCG event log (securityfs then has no binary_bios_measurements).
 func GrubConfig(nonceHex string) string {
 	return `set timeout=0
 set default=0
 menuentry "tlreconcile e2e" {
-	linux /vmlinuz console=ttyS0 quiet loglevel=1 panic=-1 tlr.nonce=` + nonceHex + `
-	initrd /initrd.img
+	linuxefi /vmlinuz console=ttyS0 quiet loglevel=1 panic=-1 tlr.nonce=` + nonceHex + `
+	initrdefi /initrd.img
 }
 `
 }
