@@ -49,7 +49,7 @@ func initramfs(t *testing.T, dir string) string {
 		data := map[string][]byte{}
 		for name, pkg := range bins {
 			out := filepath.Join(dir, name)
-			cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 			cmd.Dir = repoRoot
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 			if b, err := cmd.CombinedOutput(); err != nil {
