@@ -1,6 +1,7 @@
 package guestagent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,13 +116,9 @@ func collect(ctx context.Context, ch Channel, tpm *ga.TPM, ak *ga.AK, nonce []by
 	if err := ctx.Err(); err != nil {
 		return attest.Evidence{}, err
 	}
-	q, err := ak.QuotePCRs(tpm, nonce, ga.HashSHA256, QuotedPCRs)
+	q, pcrs, err := quoteSteady(tpm, ak, nonce)
 	if err != nil {
-		return attest.Evidence{}, fmt.Errorf("guestagent: quote PCRs 0-15 (sha256): %w", err)
-	}
-	pcrs, err := tpm.PCRs(ga.HashSHA256)
-	if err != nil {
-		return attest.Evidence{}, fmt.Errorf("guestagent: read the sha256 PCRs: %w", err)
+		return attest.Evidence{}, err
 	}
 	log, err := tpm.MeasurementLog()
 	if err != nil {
@@ -147,4 +144,44 @@ func collect(ctx context.Context, ch Channel, tpm *ga.TPM, ak *ga.AK, nonce []by
 		}
 	}
 	return ev, nil
+}
+
+// quoteAttempts bounds how often quoteSteady tries.
+const quoteAttempts = 5
+
+// quoteSteady quotes PCRs 0-15 and returns the quote with the PCR values it
+// covers. The values are read before and after the quote and must agree: on
+// a running system a PCR can move in between (Linux IMA extends PCR 10 as
+// files are opened), and a quote sent with other values fails verification.
+func quoteSteady(tpm *ga.TPM, ak *ga.AK, nonce []byte) (*ga.Quote, []ga.PCR, error) {
+	for attempt := 0; attempt < quoteAttempts; attempt++ {
+		before, err := tpm.PCRs(ga.HashSHA256)
+		if err != nil {
+			return nil, nil, fmt.Errorf("guestagent: read the sha256 PCRs: %w", err)
+		}
+		q, err := ak.QuotePCRs(tpm, nonce, ga.HashSHA256, QuotedPCRs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("guestagent: quote PCRs 0-15 (sha256): %w", err)
+		}
+		after, err := tpm.PCRs(ga.HashSHA256)
+		if err != nil {
+			return nil, nil, fmt.Errorf("guestagent: read the sha256 PCRs: %w", err)
+		}
+		if samePCRs(before, after) {
+			return q, after, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("guestagent: PCRs 0-15 changed during each of %d quotes: something keeps extending them (IMA on PCR 10?); try again", quoteAttempts)
+}
+
+func samePCRs(a, b []ga.PCR) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Index != b[i].Index || !bytes.Equal(a[i].Digest, b[i].Digest) {
+			return false
+		}
+	}
+	return true
 }
