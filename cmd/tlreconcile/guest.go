@@ -27,6 +27,11 @@ func newGuestCmd(root *rootOptions) *cobra.Command {
 platform's own channel (an Arc machine's Run Command on Azure Local, PowerShell Direct on Hyper-V),
 so they need no network path to the guest. They use the guest's vTPM (TBS on Windows,
 /dev/tpmrm0 on Linux) and change nothing in the guest but the agent's own AK file.`,
+		Example: `  # inside the guest: the attestation for the verifier's nonce
+  tlreconcile guest attest --nonce 3f1c9a0b5e7d24681f2e3d4c5b6a7980 --format json
+
+  # first contact: answer the verifier's credential-activation challenge
+  tlreconcile guest activate --challenge challenge.json`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newGuestAttestCmd(root), newGuestActivateCmd(root))
