@@ -1,32 +1,22 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // TestApplyBlockedExitsNonZero: a change that cannot run (here: starting a
-// VM on a node without IgvmAgent) leaves the clusters different from the
-// YAML, so apply must not exit 0 and let CI go green.
+// VM on a node whose MOC node agent, wssdagent, is down: tlreconcile starts
+// only IGVmAgent) leaves the clusters different from the YAML, so apply must
+// not exit 0 and let CI go green.
 func TestApplyBlockedExitsNonZero(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"})
 	e.mustApply()
 	node := e.vm("a").Node
-	d := e.sim()
-	power, err := sim.ParseSetting("power=Off")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Drift(context.Background(), "c1", "a", []sim.Setting{power}); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.SetAgent("c1", node, drivers.AgentAbsent); err != nil {
-		t.Fatal(err)
-	}
+	e.drift("a", "power=Off")
+	e.sim("stop-agent", "--node", node, "--agent", "wssdagent")
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve")
 	if code != 1 {
 		t.Fatalf("apply with a blocked change exited %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, errOut)

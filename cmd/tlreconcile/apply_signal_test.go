@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -61,19 +59,27 @@ func journalHas(state string, op drivers.OpKind) func() bool {
 	}
 }
 
-// resetEnv is vm/a with a drifted Secure Boot template, so that the plan
-// resets its vTPM (stop-vm, ensure-key-protector reset, set-secure-boot,
-// start-vm, ...), and the reset made slow.
-func resetEnv(t *testing.T, latency time.Duration) *applyEnv {
+// replaceEnv is vm/a applied as a trusted-launch VM and then declared a
+// Standard one: Azure Local fixes the security profile at create, so the plan
+// replaces it (stop-vm, delete-vm, create-vm, set-annotations), the delete
+// destructive. The ARM operation slow is delayed by latency (none when 0).
+func replaceEnv(t *testing.T, slow string, latency time.Duration) *applyEnv {
 	t.Helper()
 	e := newApplyEnv(t, vmDoc{name: "a"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
-		t.Fatal(err)
+	e.write(vmDoc{name: "a", standard: true})
+	if latency > 0 {
+		e.inject("--operation", slow, "--latency", latency.String())
 	}
-	e.inject(sim.Fault{Op: drivers.OpEnsureKeyProtector, Latency: latency})
 	return e
 }
+
+// The ARM operations the replace's steps make slow.
+const (
+	armCreate = "VirtualMachineInstances_CreateOrUpdate"
+	armDelete = "VirtualMachineInstances_Delete"
+	armStart  = "VirtualMachineInstances_Start"
+)
 
 func startApply(t *testing.T, e *applyEnv, args ...string) (*exec.Cmd, *lockedBuffer, *lockedBuffer) {
 	t.Helper()
@@ -98,35 +104,28 @@ func exitOf(t *testing.T, err error) int {
 	return 0
 }
 
-// TestApplySIGINTDuringReset: SIGINT while the vTPM reset runs says what
-// apply waits for, and the VM finishes its window (set-secure-boot and
-// start-vm) instead of being left Off. Before, the run stopped right after
-// the reset and restorePower left vm/a Off ("left Off: its vTPM was reset
-// ...") without a word at the signal.
-func TestApplySIGINTDuringReset(t *testing.T) {
-	e := resetEnv(t, 700*time.Millisecond)
+// TestApplySIGINTDuringReplace: SIGINT while the replacing create runs says
+// what apply waits for, and the change finishes (create-vm, set-annotations)
+// instead of leaving vm/a half-replaced.
+func TestApplySIGINTDuringReplace(t *testing.T) {
+	e := replaceEnv(t, armCreate, 700*time.Millisecond)
 	cmd, out, errOut := startApply(t, e, "--allow-destructive")
-	waitFor(t, cmd, "the pending reset in the journal", journalHas(e.state, drivers.OpEnsureKeyProtector))
+	waitFor(t, cmd, "the pending create in the journal", journalHas(e.state, drivers.OpCreateVM))
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	code := exitOf(t, cmd.Wait())
-	want := "waiting for vm/a/ensure-key-protector, then set-secure-boot, start-vm: its vTPM was reset"
-	if !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "interrupt again") {
+	if want := "waiting for vm/a/create-vm"; !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "interrupt again") {
 		t.Errorf("stderr lacks %q and the second-interrupt hint:\n%s", want, errOut.String())
 	}
 	a := e.vm("a")
-	if a.Power != drivers.PowerRunning || a.SecureBootTemplate != spec.TemplateMicrosoftWindows {
-		t.Fatalf("vm/a is %s with template %s after the interrupt, want Running with %s (exit %d)\n%s\n%s", a.Power, a.SecureBootTemplate, spec.TemplateMicrosoftWindows, code, out.String(), errOut.String())
+	if a.Power != drivers.PowerRunning || a.SecurityType != spec.SecurityStandard {
+		t.Fatalf("vm/a is %s %s after the interrupt, want a Running Standard VM (exit %d)\n%s\n%s", a.Power, a.SecurityType, code, out.String(), errOut.String())
 	}
-	for _, s := range []string{"vm/a/set-secure-boot: done", "vm/a/start-vm: done"} {
-		if !strings.Contains(out.String(), s) {
-			t.Errorf("output lacks %q:\n%s", s, out.String())
-		}
+	if !strings.Contains(out.String(), "vm/a/create-vm: done") {
+		t.Errorf("output lacks the finished create:\n%s", out.String())
 	}
-	if err := e.sim().ClearFaults("c1"); err != nil {
-		t.Fatal(err)
-	}
+	e.clearFaults()
 	e.mustApply()
 	e.converged()
 }
@@ -134,9 +133,9 @@ func TestApplySIGINTDuringReset(t *testing.T) {
 // TestApplySecondSIGINTAborts: the second interrupt aborts at once, with
 // 128+SIGINT. Before, it was swallowed and apply waited for the slow step.
 func TestApplySecondSIGINTAborts(t *testing.T) {
-	e := resetEnv(t, 20*time.Second)
+	e := replaceEnv(t, armCreate, 20*time.Second)
 	cmd, _, errOut := startApply(t, e, "--allow-destructive")
-	waitFor(t, cmd, "the pending reset in the journal", journalHas(e.state, drivers.OpEnsureKeyProtector))
+	waitFor(t, cmd, "the pending create in the journal", journalHas(e.state, drivers.OpCreateVM))
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
@@ -162,11 +161,16 @@ func TestApplySecondSIGINTAborts(t *testing.T) {
 // and say which VM and why, last on stderr. Before, the exit was 1 with
 // nothing on stderr; the reason hid in the results table.
 func TestApplyLeftOffNamesVM(t *testing.T) {
-	e := resetEnv(t, 0)
-	e.inject(sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
-	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--allow-destructive", "--retry-attempts", "1")
-	if code == 0 || !strings.Contains(errOut, "Error: apply: 1 VM(s) left Off: vm/a left Off: its vTPM was reset") {
+	e := newApplyEnv(t, vmDoc{name: "a"})
+	e.mustApply()
+	e.write(vmDoc{name: "a", processors: 4}) // stop-vm, set-hardware, start-vm
+	e.inject("--operation", armStart, "--fail-lro", "1000")
+	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--retry-attempts", "1")
+	if code == 0 || !strings.Contains(errOut, "Error: apply: 1 VM(s) left Off: vm/a could not be started again") {
 		t.Fatalf("exit %d, stderr lacks the left-Off VM:\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(out+errOut, "az stack-hci-vm start --name a") {
+		t.Errorf("no hint how to start it on Azure Local:\n%s\n%s", out, errOut)
 	}
 	if a := e.vm("a"); a.Power != drivers.PowerOff {
 		t.Errorf("vm/a is %s, want Off", a.Power)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
 
@@ -62,6 +62,7 @@ type vmDoc struct {
 	name       string
 	processors int
 	template   string
+	standard   bool   // a Standard VM (no vTPM) instead of a trusted-launch one
 	extra      string // more spec lines, indented two spaces
 }
 
@@ -72,20 +73,25 @@ func (v vmDoc) yaml() string {
 	if v.template == "" {
 		v.template = spec.TemplateMicrosoftWindows
 	}
+	security, vtpm := "TrustedLaunch", "true"
+	if v.standard {
+		security, vtpm = "Standard", "false"
+	}
 	return fmt.Sprintf(`---
 apiVersion: tlreconcile/v1alpha1
 kind: TrustedLaunchVM
 metadata: {name: %s, cluster: c1}
 spec:
   image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}
+  securityType: %s
   processors: %d
   memoryMB: 4096
   secureBoot: {enabled: true, template: %s}
-  vtpm: {enabled: true}
+  vtpm: {enabled: %s}
   vbs: true
   encryptStateAndMigrationTraffic: true
   power: Running
-`, v.name, v.processors, v.template) + v.extra
+`, v.name, security, v.processors, v.template, vtpm) + v.extra
 }
 
 func newApplyEnv(t *testing.T, vms ...vmDoc) *applyEnv {
@@ -154,29 +160,98 @@ func (e *applyEnv) converged() {
 	}
 }
 
-func (e *applyEnv) sim() *sim.Driver {
+// sim runs a `tlreconcile sim` incident on this env's simulated Azure Local
+// (the platform driver: sim runs on) and fails the test unless it succeeds.
+func (e *applyEnv) sim(args ...string) string {
 	e.t.Helper()
-	d, err := sim.New(drivers.Config{StateDir: e.state})
+	out, errOut, code := e.run(append([]string{"sim"}, args...)...)
+	if code != 0 {
+		e.t.Fatalf("sim %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return out
+}
+
+// inject makes ARM misbehave for every process using this env's platform:
+// the flags of `sim arm-fault`, e.g. "--operation", "*", "--latency", "150ms".
+func (e *applyEnv) inject(flags ...string) {
+	e.t.Helper()
+	e.sim(append([]string{"arm-fault"}, flags...)...)
+}
+
+// clearFaults makes ARM well again.
+func (e *applyEnv) clearFaults() {
+	e.t.Helper()
+	e.sim("arm-fault", "--clear")
+}
+
+// drift changes vm behind ARM's back with `sim drift --set` settings.
+func (e *applyEnv) drift(vm string, sets ...string) {
+	e.t.Helper()
+	args := []string{"drift", "--vm", vm}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	e.sim(args...)
+}
+
+// applyRef is the cluster of applyClusterYAML as the driver sees it.
+var applyRef = drivers.ClusterRef{Name: "c1", Driver: azurelocal.EmbeddedName, Nodes: []string{"node1", "node2"}}
+
+// observer is the azurelocal driver on this env's embedded platform, the
+// driver the binary runs for driver: sim; the test closes it.
+func (e *applyEnv) observer() *azurelocal.Driver {
+	e.t.Helper()
+	d, err := azurelocal.EmbeddedFactory(drivers.Config{StateDir: e.state})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return d
+	az := d.(*azurelocal.Driver)
+	e.t.Cleanup(func() { _ = az.Close() })
+	return az
+}
+
+// observe is the cluster as the driver sees it now.
+func (e *applyEnv) observe() *drivers.Observed {
+	e.t.Helper()
+	obs, err := e.observer().Observe(context.Background(), applyRef)
+	if err != nil {
+		e.t.Fatalf("observe cluster/c1: %v", err)
+	}
+	return obs
+}
+
+// workloads are the VMs of obs that tlreconcile may manage (the Arc
+// resource bridge left out).
+func workloads(obs *drivers.Observed) []drivers.VM {
+	var out []drivers.VM
+	for _, v := range obs.VMs {
+		if !v.Infrastructure {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (e *applyEnv) vm(name string) *drivers.VM {
 	e.t.Helper()
-	vm, err := e.sim().ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}, name)
+	vm, err := e.observer().ObserveVM(context.Background(), applyRef, name)
 	if err != nil {
 		e.t.Fatalf("observe vm/%s: %v", name, err)
 	}
 	return vm
 }
 
-func (e *applyEnv) inject(f sim.Fault) {
+// otherNode is a node of c1 that vm is not on: where a failover can take it.
+func (e *applyEnv) otherNode(vm string) string {
 	e.t.Helper()
-	if err := e.sim().Inject("c1", f); err != nil {
-		e.t.Fatal(err)
+	on := e.vm(vm).Node
+	for _, n := range applyRef.Nodes {
+		if n != on {
+			return n
+		}
 	}
+	e.t.Fatalf("vm/%s is on %s and c1 has no other node", vm, on)
+	return ""
 }
 
 // savePlan makes a plan file with `tlreconcile plan -out`.
@@ -216,8 +291,8 @@ func TestApplyRefusesWithoutTerminal(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "no terminal to ask for approval, nothing was applied: re-run with --auto-approve") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
-	if obs, err := e.sim().Observe(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}); err != nil || len(obs.VMs) != 0 {
-		t.Errorf("something was created without approval: %v %v", obs, err)
+	if vms := workloads(e.observe()); len(vms) != 0 {
+		t.Errorf("something was created without approval: %+v", vms)
 	}
 }
 
@@ -293,12 +368,12 @@ func TestApplyPermanentFailure(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.mustApply()
 	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"}, vmDoc{name: "c"})
-	e.inject(sim.Fault{Op: drivers.OpSetProcessor, FailAlways: true})
+	e.inject("--operation", "VirtualMachineInstances_Update", "--fail-lro", "1000")
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--retry-base", "1ms", "--retry-max", "2ms")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errOut)
 	}
-	for _, want := range []string{"vm/a/set-processor: failed", "power: started again", "✓ vm/c", "✗ vm/a", "1 failed"} {
+	for _, want := range []string{"vm/a/set-hardware: failed", "power: started again", "✓ vm/c", "✗ vm/a", "1 failed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -306,9 +381,7 @@ func TestApplyPermanentFailure(t *testing.T) {
 	if a := e.vm("a"); a.Power != drivers.PowerRunning {
 		t.Errorf("vm/a is %s, want Running again", a.Power)
 	}
-	if err := e.sim().ClearFaults("c1"); err != nil {
-		t.Fatal(err)
-	}
+	e.clearFaults()
 	e.mustApply()
 	e.converged()
 	if a := e.vm("a"); a.Processors != 4 || a.Power != drivers.PowerRunning {
@@ -326,7 +399,7 @@ func TestApplySIGKILLResumes(t *testing.T) {
 	e := newApplyEnv(t, vms...)
 	// Create the cluster, then slow every op down so the kill lands mid-run.
 	e.run("apply", "-f", e.dir) // refuses (no terminal) but observes: the sim cluster now exists
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	e.inject("--operation", "*", "--latency", "150ms")
 	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "2")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -381,9 +454,7 @@ func TestApplySIGKILLResumes(t *testing.T) {
 		t.Fatalf("journal has %d entries: the kill did not land mid-run", len(before))
 	}
 
-	if err := e.sim().ClearFaults("c1"); err != nil {
-		t.Fatal(err)
-	}
+	e.clearFaults()
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve", "--format", "json")
 	if code != 0 {
 		t.Fatalf("re-run exit %d\n%s\n%s", code, out, errOut)
@@ -417,7 +488,7 @@ func TestApplySIGKILLResumes(t *testing.T) {
 func TestApplyLockHeld(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.run("apply", "-f", e.dir)
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 100 * time.Millisecond})
+	e.inject("--operation", "*", "--latency", "100ms")
 	first := e.command("apply", "-f", e.dir, "--auto-approve")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
@@ -458,9 +529,7 @@ func TestApplyStalePlan(t *testing.T) {
 	e.mustApply()
 	e.write(vmDoc{name: "a", processors: 4}, vmDoc{name: "b"})
 	path := e.savePlan()
-	if err := e.sim().Drift(context.Background(), "c1", "b", []sim.Setting{{Field: "memoryMB", Value: "8192"}}); err != nil {
-		t.Fatal(err)
-	}
+	e.drift("b", "power=Off")
 	_, errOut, code := e.run("apply", path)
 	if code != 1 || !strings.Contains(errOut, "is stale") || !strings.Contains(errOut, "vm/c1/b") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
@@ -478,20 +547,18 @@ func TestApplyStalePlan(t *testing.T) {
 	}
 }
 
-// TestApplyDestructiveNeedsFlag: a VM whose Secure Boot template drifted after
-// its vTPM was initialised can get its template back only through a vTPM reset:
-// refused without --allow-destructive, naming the step, with nothing changed
-// (not even the unrelated vm/b); allowed, it converges and records the new identity.
+// TestApplyDestructiveNeedsFlag: the security profile of an Azure Local VM
+// is fixed at create, so turning vm/a into a Standard VM replaces it, and the
+// delete that destroys its vTPM is refused without --allow-destructive,
+// naming the step, with nothing changed (not even the unrelated vm/b);
+// allowed, it converges on the new VM.
 func TestApplyDestructiveNeedsFlag(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
-		t.Fatal(err)
-	}
 	oldID := e.vm("a").VTPMIdentity
-	e.write(vmDoc{name: "a"}, vmDoc{name: "b", processors: 4})
+	e.write(vmDoc{name: "a", standard: true}, vmDoc{name: "b", processors: 4})
 	out, errOut, code := e.run("apply", "-f", e.dir, "--auto-approve")
-	if code != 1 || !strings.Contains(errOut, "vm/a/ensure-key-protector is destructive: nothing was applied; re-run with --allow-destructive") {
+	if code != 1 || !strings.Contains(errOut, "vm/a/delete-vm is destructive: nothing was applied; re-run with --allow-destructive") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	if a, b := e.vm("a"), e.vm("b"); a.VTPMIdentity != oldID || a.Power != drivers.PowerRunning || b.Processors != 2 {
@@ -500,8 +567,8 @@ func TestApplyDestructiveNeedsFlag(t *testing.T) {
 	e.mustApply("--allow-destructive")
 	e.converged()
 	a := e.vm("a")
-	if a.VTPMIdentity == oldID || a.Annotations == nil || a.Annotations.VTPMIdentity != a.VTPMIdentity || a.SecureBootTemplate != spec.TemplateMicrosoftWindows {
-		t.Errorf("vm/a after the allowed reset: identity %s (old %s), annotations %+v, template %s", a.VTPMIdentity, oldID, a.Annotations, a.SecureBootTemplate)
+	if a.SecurityType != spec.SecurityStandard || a.TPMEnabled || a.Annotations == nil || a.Power != drivers.PowerRunning {
+		t.Errorf("vm/a after the allowed replace: security %s, vTPM %v, annotations %+v, %s", a.SecurityType, a.TPMEnabled, a.Annotations, a.Power)
 	}
 }
 
@@ -510,7 +577,7 @@ func TestApplyDestructiveNeedsFlag(t *testing.T) {
 func TestApplySIGINTFinishesRunningSteps(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"}, vmDoc{name: "b"}, vmDoc{name: "c"})
 	e.run("apply", "-f", e.dir)
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	e.inject("--operation", "*", "--latency", "150ms")
 	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--parallelism", "1")
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -548,9 +615,7 @@ func TestApplySIGINTFinishesRunningSteps(t *testing.T) {
 	if started != finished {
 		t.Errorf("%d steps started but %d finished:\n%s", started, finished, text)
 	}
-	if err := e.sim().ClearFaults("c1"); err != nil {
-		t.Fatal(err)
-	}
+	e.clearFaults()
 	e.mustApply()
 	e.converged()
 }

@@ -23,6 +23,8 @@ func newAttestCmd(root *rootOptions) *cobra.Command {
 		Short: "Verify how a trusted-launch VM booted, from its vTPM's attestation",
 		Long: `attest works with the attestations a guest's agent makes (tlreconcile guest attest): a quote of
 the vTPM's PCRs signed by an attestation key, the TCG event log, and the vTPM's endorsement key.`,
+		Example: `  tlreconcile attest verify attestation.json --nonce 0123456789abcdef0123456789abcdef
+  tlreconcile attest verify attestation.json --format json | jq .secure_boot`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newAttestVerifyCmd(root))

@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
@@ -79,6 +81,17 @@ func TestAzureLocalOnTheEmbeddedSim(t *testing.T) {
 	run(false, "show", "-f", dir)
 	run(false, "show", "-f", dir, "--format", "json")
 	run(false, "plan", "-f", dir, "--detailed-exitcode")
+	run(false, "apply", "-f", dir, "--auto-approve", "--format", "json")
+	// watch creates a second VM with the same password reference.
+	second := strings.ReplaceAll(azureLocalDesired[strings.Index(azureLocalDesired, "kind: TrustedLaunchVM"):], "avd-01", "avd-02")
+	if err := os.WriteFile(filepath.Join(dir, "second.yaml"), []byte("apiVersion: tlreconcile/v1alpha1\n"+second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	watched := watchOnce(t, reg, state, dir)
+	if !bytes.Contains(watched, []byte("vm/avd-02/create-vm")) {
+		t.Fatalf("watch did not create avd-02:\n%s", watched)
+	}
+	all.Write(watched)
 
 	// Declare no VM and prune everything destructive: the VM tlreconcile
 	// made goes, the Arc resource bridge (infrastructure) stays.
@@ -121,4 +134,40 @@ func TestAzureLocalOnTheEmbeddedSim(t *testing.T) {
 	if files < 5 {
 		t.Fatalf("only %d files under the state dir and the plan file: nothing was created?", files)
 	}
+}
+
+// watchOnce runs `tlreconcile watch` in process until its first run has
+// reconciled, and returns what it logged (JSON lines, debug level, also
+// written to a file under the state dir) and printed.
+func watchOnce(t *testing.T, reg *drivers.Registry, state, dir string) []byte {
+	t.Helper()
+	logFile := filepath.Join(state, "watch.log")
+	var out, errOut bytes.Buffer
+	root := newRoot(&rootOptions{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, drivers: reg})
+	root.SetArgs([]string{"--state-dir", state, "--no-color", "watch", dir, "--listen", "", "--log-format", "json", "--log-level", "debug", "--log-file", logFile})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+	deadline := time.After(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logFile)
+		if bytes.Contains(b, []byte(`"msg":"reconciled"`)) {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("watch ended before it reconciled: %v\n%s%s%s", err, b, out.String(), errOut.String())
+		case <-deadline:
+			t.Fatalf("watch did not reconcile within 60s:\n%s", b)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	cancel()
+	<-done
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(b, out.Bytes()...), errOut.Bytes()...)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 )
 
 // complete runs cobra's hidden __complete command, as the shell scripts from
@@ -43,7 +45,7 @@ func TestFlagValueCompletion(t *testing.T) {
 		{name: "plan -f takes YAML files", args: []string{"plan", "-f", ""}, want: "yaml yml", dir: ":8"},
 		{name: "plan --observed takes JSON files", args: []string{"plan", "-out", "p.json", "--observed", ""}, want: "json", dir: ":8"},
 		{name: "plan after a bool flag takes no argument", args: []string{"plan", "--prune", ""}, want: "", dir: ":4"},
-		{name: "sim inject --op", args: []string{"sim", "inject", "--op", ""}, want: opList(), dir: ":4"},
+		{name: "sim arm-fault --operation", args: []string{"sim", "arm-fault", "--operation", ""}, want: strings.Join(arm.Operations(), " ") + " *", dir: ":4"},
 		{name: "apply --format", args: []string{"apply", "--format", ""}, want: "text json", dir: ":4"},
 		{name: "version --format", args: []string{"version", "--format", ""}, want: "text json", dir: ":4"},
 	}
@@ -59,8 +61,4 @@ func TestFlagValueCompletion(t *testing.T) {
 	if got, _ := complete(t, "plan", "--fo"); !strings.Contains(strings.Join(got, " "), "--format") {
 		t.Errorf("plan --fo<TAB> = %q, want --format among them", got)
 	}
-}
-
-func opList() string {
-	return strings.ReplaceAll(opNames(), ",", "") + " *"
 }

@@ -8,10 +8,8 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // TestApplySurvivesClosedOutputPipe: `apply ... | head -3` closes stdout while
@@ -21,7 +19,7 @@ func TestApplySurvivesClosedOutputPipe(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "a"})
 	e.mustApply()
 	e.write(vmDoc{name: "a", processors: 4}) // an Off-only change: stop, set-processor, start
-	e.inject(sim.Fault{Op: sim.AnyOp, Latency: 150 * time.Millisecond})
+	e.inject("--operation", "*", "--latency", "150ms")
 
 	cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--format", "json")
 	stdout, err := cmd.StdoutPipe()

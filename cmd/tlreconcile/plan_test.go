@@ -160,7 +160,9 @@ func TestShowText(t *testing.T) {
 	if err != nil {
 		t.Fatalf("show: %v", err)
 	}
-	for _, want := range []string{"cluster/hci-west (driver sim)", "node1", "IGVMAGENT", "no VMs", "No findings."} {
+	// driver: sim runs the azurelocal driver; a new simulated cluster holds
+	// only the Arc resource bridge, which show marks as infrastructure.
+	for _, want := range []string{"cluster/hci-west (driver azurelocal)", "node1", "IGVMAGENT", "hci-west-arcbridge", "infrastructure-vm"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show output lacks %q:\n%s", want, out)
 		}

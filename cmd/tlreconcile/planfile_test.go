@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -38,14 +36,23 @@ spec:
 		vmDoc{name: "resize", processors: processors}.yaml()
 }
 
-// simFiles reads every file of the sim's clusters, so a test can tell that a
-// refused apply left them byte for byte as they were.
+// simFiles reads every file of the simulated platform's state (its
+// clusters, VMs, keys, vTPM state and ARM resources; not its locks and the
+// records of finished ARM operations), so a test can tell that a refused
+// apply left them byte for byte as they were.
 func (e *applyEnv) simFiles() map[string]string {
 	e.t.Helper()
 	out := map[string]string{}
-	root := filepath.Join(e.state, "sim")
+	for _, root := range []string{filepath.Join(e.state, "cluster"), filepath.Join(e.state, "arm", "resources")} {
+		e.readTree(root, out)
+	}
+	return out
+}
+
+func (e *applyEnv) readTree(root string, out map[string]string) {
+	e.t.Helper()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || d.Name() == "lock" || strings.HasSuffix(d.Name(), ".lock") {
 			return err
 		}
 		b, err := os.ReadFile(path)
@@ -55,7 +62,6 @@ func (e *applyEnv) simFiles() map[string]string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return out
 }
 
 // planDoc is a plan file cut into its header line and its decoded body, for
@@ -136,9 +142,7 @@ func TestApplyRefusesEditedPlanFiles(t *testing.T) {
 	}
 	write(planFileYAML("node1", 2))
 	e.mustApply()
-	if out, errOut, code := e.run("sim", "create-unmanaged", "--cluster", "c1", "--vm", "wild", "--running"); code != 0 {
-		t.Fatalf("create-unmanaged: exit %d\n%s\n%s", code, out, errOut)
-	}
+	e.sim("local-vm", "--cluster", "c1", "--vm", "wild", "--node", "node1")
 	// The reviewed plan moves mover to node2 and resizes resize (stop, set, start).
 	write(planFileYAML("node2", 4))
 	reviewed := e.savePlan()
@@ -180,8 +184,8 @@ func TestApplyRefusesEditedPlanFiles(t *testing.T) {
 			d.body["changes"] = append(d.changes(),
 				map[string]any{"resource": "vm/wild", "cluster": "c1", "action": "update", "steps": []any{
 					step("vm/wild/stop-vm", "stop-vm", "wild", []string{}, nil),
-					step("vm/wild/set-processor", "set-processor", "wild", []string{"vm/wild/stop-vm"}, map[string]any{"params": map[string]any{"processors": 8}}),
-					step("vm/wild/start-vm", "start-vm", "wild", []string{"vm/wild/set-processor"}, nil)}})
+					step("vm/wild/set-hardware", "set-hardware", "wild", []string{"vm/wild/stop-vm"}, map[string]any{"params": map[string]any{"processors": 8, "memory_mb": 4096}}),
+					step("vm/wild/start-vm", "start-vm", "wild", []string{"vm/wild/set-hardware"}, nil)}})
 			return d
 		}, nil, "vm/wild: the file has a change (update) that planning again does not make"},
 		{"live migration to a node nobody reviewed", func(t *testing.T, d planDoc) planDoc {
@@ -201,7 +205,7 @@ func TestApplyRefusesEditedPlanFiles(t *testing.T) {
 				case "start-vm":
 					continue
 				case "set-annotations":
-					m["depends_on"] = []string{"vm/resize/set-processor"}
+					m["depends_on"] = []string{"vm/resize/set-hardware"}
 				}
 				kept = append(kept, m)
 			}
@@ -263,48 +267,42 @@ func (e *applyEnv) refused(t *testing.T, path string, flags []string, want strin
 	}
 }
 
-// TestSIGKILLDuringResetResumesFromPlanFile: an apply is killed with SIGKILL
-// during a planned vTPM reset (while the reset runs, and after it, before the
-// Secure Boot template is set); the resume goes through `plan -out` and
-// `apply PLANFILE`. The plan reads the journal, so it reports no
-// vtpm-state-lost; apply records the new identity and exits 0 only once the
-// clusters match.
-func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
+// TestSIGKILLDuringReplaceResumesFromPlanFile: an apply is killed with
+// SIGKILL during a planned replace (a Standard VM made trusted-launch: a new
+// vTPM), while the create runs, and after it, before the new identity is
+// recorded; the resume goes through `plan -out` and `apply PLANFILE`. The
+// plan reads the journal, so it reports no vtpm-state-lost; apply records
+// the new identity and exits 0 only once the clusters match.
+func TestSIGKILLDuringReplaceResumesFromPlanFile(t *testing.T) {
 	tests := []struct {
 		name      string
-		slow      drivers.OpKind // the op the kill lands in
-		completed bool           // wait for the reset to complete first
+		slow      string // the ARM operation the kill lands in
+		completed bool   // wait for the create to complete first
 	}{
-		{"killed while the reset runs", drivers.OpEnsureKeyProtector, false},
-		{"killed after the reset, before the template", drivers.OpSetSecureBoot, true},
+		{"killed while the create runs", armCreate, false},
+		{"killed after the create, before the identity is recorded", "Machines_Update", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newApplyEnv(t, vmDoc{name: "a"})
+			e := newApplyEnv(t, vmDoc{name: "a", standard: true})
 			e.mustApply()
 			old := e.vm("a").VTPMIdentity
-			// The template changed outside tlreconcile on the initialised
-			// vTPM: putting it back is a planned vTPM reset.
-			if err := e.sim().Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: spec.TemplateMicrosoftUEFICA}}); err != nil {
-				t.Fatal(err)
-			}
-			e.inject(sim.Fault{Op: tt.slow, Latency: 5 * time.Second})
+			e.write(vmDoc{name: "a"})
+			e.inject("--operation", tt.slow, "--latency", "5s")
 			cmd := e.command("apply", "-f", e.dir, "--auto-approve", "--allow-destructive")
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
 			e.waitJournal(t, cmd, func(en apply.Entry) bool {
-				return en.Op == drivers.OpEnsureKeyProtector && en.Pending != tt.completed
+				return en.Op == drivers.OpCreateVM && en.Pending != tt.completed
 			})
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
-			if err := e.sim().ClearFaults("c1"); err != nil {
-				t.Fatal(err)
-			}
+			e.clearFaults()
 			if tt.completed && e.vm("a").VTPMIdentity == old {
-				t.Fatal("the reset had not completed when the kill landed")
+				t.Fatal("the create had not completed when the kill landed")
 			}
 
 			if out, errOut, code := e.run("show", "-f", e.dir); code != 0 || strings.Contains(out+errOut, plan.RuleVTPMStateLost) {
@@ -318,7 +316,7 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 			if !strings.Contains(errOut, "resuming: the journal holds") {
 				t.Errorf("plan did not say it reads an interrupted run's journal:\n%s", errOut)
 			}
-			if strings.Contains(out, "changed outside tlreconcile") || !strings.Contains(out, "left part-done by an interrupted tlreconcile apply") {
+			if strings.Contains(out, "changed outside tlreconcile") {
 				t.Errorf("plan blames a change outside tlreconcile for what the interrupted apply left:\n%s", out)
 			}
 			out, errOut, code = e.run("apply", planFile, "--allow-destructive")
@@ -327,9 +325,9 @@ func TestSIGKILLDuringResetResumesFromPlanFile(t *testing.T) {
 			}
 			vm := e.vm("a")
 			if vm.VTPMIdentity == old || vm.Annotations == nil || vm.Annotations.VTPMIdentity != vm.VTPMIdentity ||
-				vm.SecureBootTemplate != spec.TemplateMicrosoftWindows || vm.Power != drivers.PowerRunning {
-				t.Errorf("after the resume: identity %s (old %s), recorded %+v, template %s, %s; want the new identity recorded, MicrosoftWindows, Running",
-					drivers.Identity(vm.VTPMIdentity).Short(), drivers.Identity(old).Short(), vm.Annotations, vm.SecureBootTemplate, vm.Power)
+				vm.SecurityType != spec.SecurityTrustedLaunch || vm.Power != drivers.PowerRunning {
+				t.Errorf("after the resume: identity %s (old %s), recorded %+v, %s, %s; want the new identity recorded, TrustedLaunch, Running",
+					drivers.Identity(vm.VTPMIdentity).Short(), drivers.Identity(old).Short(), vm.Annotations, vm.SecurityType, vm.Power)
 			}
 			if out, errOut, code := e.run("plan", "-f", e.dir, "--detailed-exitcode"); code != 0 {
 				t.Errorf("not converged after apply PLANFILE exited 0: plan exit %d\n%s\n%s", code, out, errOut)

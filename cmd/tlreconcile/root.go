@@ -9,7 +9,6 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // rootOptions are the global flags and the process's streams, shared by every subcommand.
@@ -72,8 +71,8 @@ Exit codes: 0 success and nothing to change, 1 error, 2 changes present
 		newShowCmd(o),
 		newWatchCmd(o),
 		newSimCmd(o),
-		newAttestCmd(o),
 		newGuestCmd(o),
+		newAttestCmd(o),
 	)
 	return cmd
 }
@@ -84,7 +83,7 @@ func (o *rootOptions) registry() *drivers.Registry {
 		return o.drivers
 	}
 	r := drivers.NewRegistry()
-	r.Register(sim.Name, sim.Factory)
+	r.Register(azurelocal.EmbeddedName, azurelocal.EmbeddedFactory)
 	r.Register(hyperv.Name, hyperv.Factory)
 	r.Register(azurelocal.Name, azurelocal.Factory)
 	return r

@@ -59,6 +59,7 @@ them all. 'sim platform' lists them too.`,
 	f.BoolVar(&o.clear, "clear", false, "remove every injected fault")
 	f.StringVar(&o.format, "format", view.FormatText, "output of --list: text or json")
 	o.set = func(name string) bool { return cmd.Flags().Changed(name) }
+	_ = cmd.RegisterFlagCompletionFunc("operation", cobra.FixedCompletions(append(arm.Operations(), "*"), cobra.ShellCompDirectiveNoFileComp))
 	return azlCommand(cmd)
 }
 

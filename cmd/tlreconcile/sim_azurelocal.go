@@ -11,15 +11,12 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
-// The incident commands of the simulated Azure Local (the platform `sim
-// serve` serves) live in sim_<incident>.go files beside the sim driver's
-// commands, in their own help group; this file holds what they share.
+// The incident commands of the simulated Azure Local (the platform driver:
+// sim runs on and `sim serve` serves) live in sim_<incident>.go files; this
+// file holds what they share.
 
-// Help groups of `tlreconcile sim`.
-const (
-	simGroupPlatform = "platform"
-	simGroupDriver   = "driver"
-)
+// simGroupPlatform is the help group of `tlreconcile sim`'s commands.
+const simGroupPlatform = "platform"
 
 // azlOptions are the flags every incident command of the simulated Azure
 // Local shares.

@@ -4,43 +4,43 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
+	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/view"
 )
 
 // simInitOptions are the flags of `tlreconcile sim init`.
 type simInitOptions struct {
-	simOptions
+	azlOptions
 	nodes     []string
-	backend   string
 	filenames []string
 }
 
 func newSimInitCmd(root *rootOptions) *cobra.Command {
-	o := &simInitOptions{simOptions: simOptions{root: root}}
+	o := &simInitOptions{azlOptions: azlOptions{root: root}}
 	cmd := &cobra.Command{
 		Use:   "init (--cluster NAME --nodes a,b | -f PATH)",
-		Short: "Create a sim cluster: every node Up, IgvmAgent running, live-migration IPsec off",
-		Long: `init creates a fresh simulated Azure Local cluster, either from flags or from every
-Cluster document with driver: sim in the YAML under -f. Running it again for an existing
-cluster with the same nodes changes nothing. Observing a Cluster document (plan, apply, show)
-creates its sim cluster too; init is for starting one by hand.`,
+		Short: "Create a simulated Azure Local cluster: nodes Up, agents running, the Arc resource bridge",
+		Long: `init creates a simulated Azure Local cluster, from flags or from every Cluster document
+with driver: sim in the YAML under -f, exactly as the first plan of that document would: every
+node Up with IGVmAgent and wssdagent running, the MOC cloud agent on the first node, live
+migration over TCP unencrypted (the platform's defaults), the Arc resource bridge VM on the
+first node, an empty MOC key vault, and its custom location. Running it again for an existing
+cluster changes nothing. It is for staging an incident before the first plan.`,
 		Example: `  tlreconcile sim init --cluster hci-west --nodes node1,node2,node3
-  tlreconcile sim init --cluster lab --nodes n1,n2 --vtpm-backend swtpm
   tlreconcile sim init -f examples/basic`,
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
-	o.addClusterFlag(cmd)
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "name of the cluster to create")
 	cmd.Flags().StringSliceVar(&o.nodes, "nodes", nil, "node names, comma-separated")
-	cmd.Flags().StringVar(&o.backend, "vtpm-backend", "", "vTPM backend: reference (the default: in-process reference TPM) or swtpm (one swtpm process per vTPM); with -f the Cluster document's options.vtpmBackend chooses")
-	cmd.Flags().StringArrayVarP(&o.filenames, "filename", "f", nil, "YAML file or directory whose sim Cluster documents to create, repeatable")
+	cmd.Flags().StringArrayVarP(&o.filenames, "filename", "f", nil, "YAML file or directory whose driver: sim Cluster documents to create, repeatable")
 	return cmd
 }
 
@@ -51,64 +51,53 @@ func (o *simInitOptions) Validate() error {
 		if o.cluster != "" || len(o.nodes) > 0 {
 			return errors.New("sim init: give either -f PATH or --cluster with --nodes, not both")
 		}
-		if o.backend != "" {
-			return errors.New("sim init: --vtpm-backend does not apply with -f PATH: set options: {vtpmBackend: swtpm} in the Cluster document instead")
-		}
 		return nil
 	}
 	if o.cluster == "" || len(o.nodes) == 0 {
 		return errors.New("sim init: name the cluster and its nodes (--cluster hci-west --nodes node1,node2) or read them from YAML with -f PATH")
 	}
-	if o.backend == "" {
-		return nil // the reference TPM
-	}
-	return oneOf("sim init", "vtpm-backend", o.backend, sim.BackendReference, sim.BackendSwtpm)
+	return nil
 }
 
 // Run creates every cluster asked for and says for each whether it was new.
 func (o *simInitOptions) Run(context.Context) error {
-	d, err := sim.New(o.root.driverConfig())
+	specs, err := o.specs()
 	if err != nil {
 		return err
 	}
-	refs, err := o.refs()
+	h, err := cluster.Open(o.root.stateDir, cluster.Options{Clusters: specs})
 	if err != nil {
-		return err
+		return fmt.Errorf("sim init: %w", err)
 	}
-	for _, ref := range refs {
-		created, err := d.Init(ref)
-		if err != nil {
-			return err
-		}
-		if err := view.SimInitialised(o.root.stdout, view.SimInit{Cluster: ref.Name, Nodes: ref.Nodes, Created: created}); err != nil {
+	defer h.Close()
+	created := h.Created()
+	for _, s := range specs {
+		r := view.SimInit{Cluster: s.Name, Nodes: s.Nodes, Created: slices.Contains(created, s.Name)}
+		if err := view.SimInitialised(o.root.stdout, r); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// refs returns the clusters to create: the one the flags name, or every sim
-// Cluster document under -f.
-func (o *simInitOptions) refs() ([]drivers.ClusterRef, error) {
+// specs returns the clusters to create: the one the flags name, or every
+// driver: sim Cluster document under -f.
+func (o *simInitOptions) specs() ([]cluster.Spec, error) {
 	if len(o.filenames) == 0 {
-		backend := o.backend
-		if backend == "" {
-			backend = sim.BackendReference
-		}
-		return []drivers.ClusterRef{{Name: o.cluster, Driver: sim.Name, Nodes: o.nodes, Options: map[string]any{"vtpmBackend": backend}}}, nil
+		return []cluster.Spec{azurelocal.EmbeddedSpec(o.cluster, o.nodes)}, nil
 	}
 	desired, diags := spec.Load(spec.LoadOptions{Paths: o.filenames, Stdin: o.root.stdin})
 	if diags.HasErrors() {
 		return nil, fmt.Errorf("sim init: the YAML has errors, fix them first (see `tlreconcile validate -f %s`): %w", strings.Join(o.filenames, " -f "), diags.Err())
 	}
-	var refs []drivers.ClusterRef
+	var specs []cluster.Spec
 	for _, c := range desired.Clusters {
-		if c.Driver == sim.Name {
-			refs = append(refs, drivers.ClusterRef{Name: c.Name, Driver: c.Driver, Nodes: c.Nodes, Options: c.Options})
+		if c.Driver == azurelocal.EmbeddedName {
+			specs = append(specs, azurelocal.EmbeddedSpec(c.Name, c.Nodes))
 		}
 	}
-	if len(refs) == 0 {
+	if len(specs) == 0 {
 		return nil, fmt.Errorf("sim init: no Cluster document with driver: sim under %s: add one or use --cluster and --nodes", strings.Join(o.filenames, ", "))
 	}
-	return refs, nil
+	return specs, nil
 }

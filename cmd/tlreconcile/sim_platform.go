@@ -19,8 +19,9 @@ type simPlatformOptions struct {
 func newSimPlatformCmd(root *rootOptions) *cobra.Command {
 	o := &simPlatformOptions{azlOptions: azlOptions{root: root}}
 	cmd := &cobra.Command{
-		Use:   "platform [--cluster NAME] [--format text|json]",
-		Short: "Show the simulated Azure Local (sim serve): nodes, agents, VMs, keys, faults",
+		Use:     "platform [--cluster NAME] [--format text|json]",
+		Aliases: []string{"show"},
+		Short:   "Show the simulated Azure Local (sim serve): nodes, agents, VMs, keys, faults",
 		Long: `platform shows the simulated Azure Local that 'sim serve' serves, as its nodes and its MOC
 key vault would: per cluster the nodes with their host agents (IGVmAgent, wssdagent, the MOC
 cloud agent) and live-migration transport, and the VMs with their Hyper-V VM ID, node, power,

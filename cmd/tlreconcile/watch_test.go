@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
 
@@ -149,7 +146,7 @@ func getStatus(t *testing.T, addr string) watch.Status {
 func TestWatchSIGTERMLetsTheRunningStepFinish(t *testing.T) {
 	e := newApplyEnv(t)
 	e.mustApply() // creates the sim cluster so a fault can be injected
-	e.inject(sim.Fault{Op: drivers.OpCreateVM, Latency: 2 * time.Second})
+	e.inject("--operation", armCreate, "--latency", "2s")
 
 	p := startWatch(t, e)
 	p.waitLog(0, map[string]string{"msg": "reconciled"})
@@ -282,17 +279,15 @@ func TestWatchTakesFilenameFlag(t *testing.T) {
 }
 
 // TestWatchExitsNonZeroWhenAVMIsLeftOff is issue 14 item 3 (watch half): a run
-// left a VM Off (its vTPM was reset and the Secure Boot template step then
-// failed, so the plan's on_failure keeps it Off). Before, SIGTERM made watch
-// exit 0 as if all were well; now it exits 1 and says which VM.
+// left a VM Off (a processor change stopped it and ARM then failed every
+// start). Before, SIGTERM made watch exit 0 as if all were well; now it exits
+// 1 and says which VM.
 func TestWatchExitsNonZeroWhenAVMIsLeftOff(t *testing.T) {
 	e := newApplyEnv(t, vmDoc{name: "avd-01"})
 	e.mustApply()
-	if err := e.sim().Drift(context.Background(), "c1", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
-		t.Fatal(err)
-	}
-	e.inject(sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true})
-	p := startWatch(t, e, "--allow-destructive")
+	e.write(vmDoc{name: "avd-01", processors: 4})
+	e.inject("--operation", armStart, "--fail-lro", "1000")
+	p := startWatch(t, e)
 	p.waitLog(0, map[string]string{"msg": "VM left Off: the run stopped it and could not start it again", "resource": "vm/avd-01"})
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

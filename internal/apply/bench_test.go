@@ -14,7 +14,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 )
 
@@ -39,7 +39,7 @@ func BenchmarkCreateVMs(b *testing.B) {
 				}
 				e.write(docs...)
 				p := e.plan(plan.Options{})
-				if err := e.drv.Inject("c1", sim.Fault{Op: sim.AnyOp, Latency: *benchLatency}); err != nil {
+				if err := e.drv.Inject("c1", hvmodel.Fault{Op: hvmodel.AnyOp, Latency: *benchLatency}); err != nil {
 					b.Fatal(err)
 				}
 				opsPerVM, nodeRounds := 0, 0

@@ -57,7 +57,11 @@ func stoppedByInterruptedRun(entries []Entry, p *plan.Plan, observed map[string]
 		if st.reset {
 			msg += "; its vTPM reset had begun, so do not start it by hand: it would boot the new vTPM with the old Secure Boot template and lock it in"
 		} else {
-			msg += fmt.Sprintf("; or, to keep its vTPM as it is, start it by hand (Start-VM %s) and leave the change to a later apply", vmName(c))
+			var prof drivers.Profile
+			if o := observed[c.Cluster]; o != nil {
+				prof = o.Profile
+			}
+			msg += fmt.Sprintf("; or, to keep its vTPM as it is, start it by hand (%s) and leave the change to a later apply", startByHand(prof, vmName(c)))
 		}
 		out = append(out, msg)
 	}

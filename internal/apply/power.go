@@ -32,7 +32,7 @@ func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *Resource
 		time.Sleep(r.opts.Retry.delay(attempt))
 	}
 	if err != nil {
-		res.Power = fmt.Sprintf("could not be started again (%v): the plan stopped it; start it by hand (Start-VM) once the cause is fixed", err)
+		res.Power = fmt.Sprintf("could not be started again (%v): the plan stopped it; start it by hand (%s) once the cause is fixed", err, startByHand(drivers.ProfileOf(r.drivers[c.Cluster]), vmName(c)))
 		res.LeftOff = true
 		ev.Error = err.Error()
 	} else {
@@ -40,4 +40,14 @@ func (r *runner) restorePower(ctx context.Context, c *plan.Change, res *Resource
 	}
 	ev.Message = res.Power
 	r.emit(ev)
+}
+
+// startByHand is how an administrator starts vm on the platform of prof: an
+// Azure Local VM through ARM (its node's Start-VM would bypass the platform),
+// a classic Hyper-V VM with Start-VM on its owner node.
+func startByHand(prof drivers.Profile, vm string) string {
+	if prof.OrDefault().Protection == drivers.ProtectionGuestStateKey {
+		return "az stack-hci-vm start --name " + vm + ", or Start in the Azure portal"
+	}
+	return "Start-VM " + vm
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -21,7 +21,7 @@ type simEnv struct {
 	dir      string // desired-state YAML
 	cfg      drivers.Config
 	reg      *drivers.Registry
-	drv      *sim.Driver
+	drv      *hvmodel.Driver
 	accepted map[string]bool
 }
 
@@ -59,8 +59,8 @@ func newSimEnv(t testing.TB) *simEnv {
 		t.Fatal(err)
 	}
 	e.reg = drivers.NewRegistry()
-	e.reg.Register(sim.Name, sim.Factory)
-	d, err := sim.New(e.cfg)
+	e.reg.Register(hvmodel.Name, hvmodel.Factory)
+	d, err := hvmodel.New(e.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func (e *simEnv) converge() {
 
 func (e *simEnv) vm(name string) *drivers.VM {
 	e.t.Helper()
-	vm, err := e.drv.ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: sim.Name, Nodes: []string{"node1", "node2"}}, name)
+	vm, err := e.drv.ObserveVM(context.Background(), drivers.ClusterRef{Name: "c1", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}}, name)
 	if err != nil {
 		e.t.Fatalf("observe vm/%s: %v", name, err)
 	}
@@ -169,7 +169,7 @@ func TestSimTransientEveryOpRetried(t *testing.T) {
 	e, p := driftedEnv(t)
 	ops := opsOf(p)
 	for _, op := range ops {
-		if err := e.drv.Inject("c1", sim.Fault{Op: op, Fail: 1}); err != nil {
+		if err := e.drv.Inject("c1", hvmodel.Fault{Op: op, Fail: 1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -199,7 +199,7 @@ func TestSimPermanentFailurePerOp(t *testing.T) {
 	for _, op := range opsOf(p0) {
 		t.Run(string(op), func(t *testing.T) {
 			e, p := driftedEnv(t)
-			if err := e.drv.Inject("c1", sim.Fault{Op: op, FailAlways: true}); err != nil {
+			if err := e.drv.Inject("c1", hvmodel.Fault{Op: op, FailAlways: true}); err != nil {
 				t.Fatal(err)
 			}
 			rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
@@ -269,7 +269,7 @@ func TestSimSettingDidNotTake(t *testing.T) {
 	e, p := driftedEnv(t)
 	events := func(ev apply.Event) {
 		if ev.Kind == apply.EventStepDone && ev.Resource == "vm/a" && ev.Op == drivers.OpSetProcessor {
-			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "processors", Value: "2"}}); err != nil {
+			if err := e.drv.Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "processors", Value: "2"}}); err != nil {
 				t.Error(err)
 			}
 		}
@@ -291,11 +291,11 @@ func TestSimUnsafeToStart(t *testing.T) {
 	e := newSimEnv(t)
 	e.write(vmYAML("a", 2, true))
 	e.converge()
-	if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
+	if err := e.drv.Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
 		t.Fatal(err)
 	}
 	// The plan stops vm/a, enables its TPM and starts it; enable-tpm fails for good.
-	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpEnableTPM, FailAlways: true}); err != nil {
+	if err := e.drv.Inject("c1", hvmodel.Fault{Op: drivers.OpEnableTPM, FailAlways: true}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := apply.Run(context.Background(), e.plan(plan.Options{}), e.drivers(), apply.Options{Retry: fastRetry})
@@ -332,7 +332,7 @@ func TestSimNoStopWhenStartCannotRun(t *testing.T) {
 	}
 	e.write(vmYAML("a", 4, true))
 	p := e.plan(plan.Options{})
-	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpStartIgvmAgent, FailAlways: true}); err != nil {
+	if err := e.drv.Inject("c1", hvmodel.Fault{Op: drivers.OpStartIgvmAgent, FailAlways: true}); err != nil {
 		t.Fatal(err)
 	}
 	rep, err := apply.Run(context.Background(), p, e.drivers(), apply.Options{Retry: fastRetry})
@@ -388,11 +388,11 @@ func TestSimNoStartBetweenResetAndTemplate(t *testing.T) {
 	e.write(vmYAML("a", 2, true))
 	e.converge()
 	// Changed outside tlreconcile on the initialised vTPM: the plan resets it to put the template back.
-	if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+	if err := e.drv.Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
 		t.Fatal(err)
 	}
 	p := e.plan(plan.Options{})
-	if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true}); err != nil {
+	if err := e.drv.Inject("c1", hvmodel.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true}); err != nil {
 		t.Fatal(err)
 	}
 	state := t.TempDir()
@@ -446,7 +446,7 @@ func TestSimJournaledIdentityNarrowsAcceptance(t *testing.T) {
 		{"enable-tpm", drivers.OpEnableTPM, func(t *testing.T, e *simEnv) {
 			// The vTPM was disabled behind tlreconcile's back and its state
 			// reset, so enabling it again gives a new identity.
-			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
+			if err := e.drv.Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "tpmEnabled", Value: "false"}}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := e.drv.Failover(context.Background(), "c1", "a", e.vm("a").Node, true); err != nil {
@@ -454,7 +454,7 @@ func TestSimJournaledIdentityNarrowsAcceptance(t *testing.T) {
 			}
 		}},
 		{"key-protector reset", drivers.OpEnsureKeyProtector, func(t *testing.T, e *simEnv) {
-			if err := e.drv.Drift(context.Background(), "c1", "a", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+			if err := e.drv.Drift(context.Background(), "c1", "a", []hvmodel.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -478,7 +478,7 @@ func TestSimJournaledIdentityNarrowsAcceptance(t *testing.T) {
 			if !slicesContains(opsOf(p), tt.op) {
 				t.Fatalf("the plan has no %s: %v", tt.op, opsOf(p))
 			}
-			if err := e.drv.Inject("c1", sim.Fault{Op: drivers.OpSetAnnotations, FailAlways: true}); err != nil {
+			if err := e.drv.Inject("c1", hvmodel.Fault{Op: drivers.OpSetAnnotations, FailAlways: true}); err != nil {
 				t.Fatal(err)
 			}
 			state := t.TempDir()

@@ -148,6 +148,9 @@ type VM struct {
 	// bridge). Nothing may ever change it, whatever its tags or annotations
 	// say: the planner plans no step against it in any command.
 	Infrastructure bool `json:"infrastructure,omitempty"`
+	// Attestation is the outcome of the last attest op, as recorded on the
+	// VM; nil when it was never attested.
+	Attestation *Attested `json:"attestation,omitempty"`
 	// ObserveError: the host listed the VM but could not report it (one
 	// cmdlet failed for it); the other fields are not to be trusted, and the
 	// planner plans nothing against it, reporting an error finding instead.
@@ -193,6 +196,10 @@ const (
 	OpSetHardware OpKind = "set-hardware"
 	// OpBackupGuestStateKeys runs Backup-TVMKeys on a node (Azure Local).
 	OpBackupGuestStateKeys OpKind = "backup-guest-state-keys"
+	// OpAttest has tlreconcile's agent in the guest attest the VM (a quote
+	// over the vTPM's PCRs with a fresh nonce and the TCG event log), verifies
+	// it and records the outcome on the VM (VM.Attestation). Non-disruptive.
+	OpAttest OpKind = "attest"
 )
 
 // AllOps lists every OpKind in DESIGN order.
@@ -200,7 +207,7 @@ var AllOps = []OpKind{
 	OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpEnsureKeyProtector,
 	OpEnableTPM, OpDisableTPM, OpSetSecurity, OpSetProcessor, OpSetMemory, OpMoveVM,
 	OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec, OpSetHardware,
-	OpBackupGuestStateKeys,
+	OpBackupGuestStateKeys, OpAttest,
 }
 
 // Valid reports whether k is one of the closed set.

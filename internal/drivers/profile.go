@@ -111,7 +111,7 @@ var (
 		Protection: ProtectionGuestStateKey,
 		Ops: []OpKind{OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpSetHardware,
 			OpMoveVM, OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec,
-			OpBackupGuestStateKeys},
+			OpBackupGuestStateKeys, OpAttest},
 		CreateOnly:       []Setting{SettingSecurityType, SettingSecureBoot, SettingSecureBootTemplate, SettingVTPM},
 		ReEnableOnly:     []Setting{SettingSecureBoot},
 		PlatformTemplate: true,

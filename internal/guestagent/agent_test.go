@@ -1,156 +1,172 @@
 package guestagent_test
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
+	"crypto"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-tpm/tpm2/transport"
+	"github.com/google/go-tpm-tools/simulator"
+	legacy "github.com/google/go-tpm/legacy/tpm2"
+	"github.com/google/go-tpm/tpmutil"
 
 	"github.com/tlreconcile/tlreconcile/internal/attest"
 	"github.com/tlreconcile/tlreconcile/internal/guestagent"
 	"github.com/tlreconcile/tlreconcile/internal/sim/guestboot"
-	"github.com/tlreconcile/tlreconcile/internal/vtpm"
 )
 
-// TestAttestVerifies runs the agent on each real TPM and hands its JSON to
-// the verifier: the quote, nonce, log replay and Secure Boot state check out,
-// the EK is the vTPM identity, credential activation binds the AK, and a
-// second run reuses the AK.
-func TestAttestVerifies(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			b.run(t, 11, func(tr transport.TPM) {
-				log := measure(t, tr, guestboot.LogLinuxSecureBoot)
-				ch := guestagent.FromTransport(tr, log)
-				keys := &guestagent.MemoryStore{}
-				nonce := []byte("verifier-nonce-0123456789abcdef!")
-				ev, rep, err := guestagent.Attest(context.Background(), ch, nonce, guestagent.Options{Keys: keys})
-				if err != nil {
-					t.Fatalf("Attest: %v", err)
-				}
-				if !rep.AKCreated || rep.AKReplaced {
-					t.Errorf("first run: report %+v, want a created AK", rep)
-				}
-				parsed := roundTrip(t, ev)
-				res, err := attest.Verify(*parsed, attest.VerifyOptions{Nonce: nonce})
-				if err != nil {
-					t.Fatalf("Verify: %v", err)
-				}
-				if !res.QuoteOK || !res.NonceOK || !res.LogReplayOK || !res.SecureBoot.Enabled {
-					t.Errorf("result quote %v nonce %v replay %v secure boot %v, want all true", res.QuoteOK, res.NonceOK, res.LogReplayOK, res.SecureBoot.Enabled)
-				}
-				if len(parsed.PCRs) != 16 || len(res.QuotedPCRs) != 16 {
-					t.Errorf("%d PCRs, %d quoted (%v), want 16 each", len(parsed.PCRs), len(res.QuotedPCRs), res.QuotedPCRs)
-				}
-				want, err := vtpm.EKFingerprint(tr, vtpm.ECC)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if res.EKFingerprint != want {
-					t.Errorf("EK fingerprint %s, vTPM identity %s", res.EKFingerprint, want)
-				}
-				activate(t, ch, *parsed, keys)
-
-				again, rep, err := guestagent.Attest(context.Background(), ch, []byte("second"), guestagent.Options{Keys: keys})
-				if err != nil {
-					t.Fatalf("second Attest: %v", err)
-				}
-				if rep.AKCreated || !bytes.Equal(again.AK.Public, ev.AK.Public) {
-					t.Errorf("second run made a new AK (report %+v): the AK whose credential was activated must be reused", rep)
-				}
-				if _, err := attest.Verify(again, attest.VerifyOptions{Nonce: []byte("second"), RecordedAK: ev.AK.Public}); err != nil {
-					t.Errorf("second run with the recorded AK: %v", err)
-				}
-			})
-		})
-	}
+type simChannel struct {
+	io.ReadWriteCloser
+	log []byte
 }
 
-// roundTrip is what crosses the wire: the agent's JSON, parsed as the
-// verifier parses it.
-func roundTrip(t *testing.T, ev attest.Evidence) *attest.Evidence {
+func (c simChannel) MeasurementLog() ([]byte, error) { return c.log, nil }
+
+func readLog(t *testing.T) []byte {
 	t.Helper()
-	b, err := json.Marshal(ev)
+	b, err := os.ReadFile("../../../shared/testdata/eventlogs/go-attestation/ubuntu_2104_shielded_vm_no_secure_boot_eventlog")
+	if err != nil {
+		t.Skipf("shared test data absent: %v", err)
+	}
+	return b
+}
+
+// session opens the reference TPM of seed (a fresh instance: nothing of an
+// earlier one is left but what the seed fixes, as across two guest commands).
+func session(t *testing.T, seed int64, log []byte) (*guestagent.Session, func()) {
+	t.Helper()
+	rw, err := simulator.GetWithFixedSeedInsecure(seed)
+	if err != nil {
+		t.Skipf("reference TPM unavailable: %v", err)
+	}
+	// The firmware's boot: every event of the log extended into its PCR.
+	boot, err := guestboot.Parse(log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	parsed, err := attest.Parse(bytes.NewReader(b), attest.DefaultLimit)
-	if err != nil {
-		t.Fatalf("the verifier cannot parse the agent's JSON: %v", err)
+	for _, m := range boot.Measurements {
+		for h, alg := range map[crypto.Hash]legacy.Algorithm{crypto.SHA256: legacy.AlgSHA256, crypto.SHA1: legacy.AlgSHA1} {
+			if d := m.Digests[h]; len(d) > 0 {
+				if err := legacy.PCRExtend(rw, tpmutil.Handle(m.PCR), alg, d, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
-	return parsed
+	s, err := guestagent.NewSession(simChannel{rw, log})
+	if err != nil {
+		rw.Close()
+		t.Fatal(err)
+	}
+	return s, func() { s.Close(); rw.Close() }
 }
 
-// activate answers a real challenge and a corrupted one.
-func activate(t *testing.T, ch guestagent.Channel, ev attest.Evidence, keys guestagent.KeyStore) {
-	t.Helper()
+// TestAttestThenActivateAcrossSessions is the verifier's first contact as
+// the guest sees it: attest in one command, answer the challenge in the
+// next, with the AK from the store; the verifier's checks pass.
+func TestAttestThenActivateAcrossSessions(t *testing.T) {
+	log := readLog(t)
+	nonce := []byte("nonce-0123456789")
+	s, done := session(t, 42, log)
+	ev, err := s.Attest(nonce)
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
 	secret, cred, err := attest.Challenge(ev)
 	if err != nil {
-		t.Fatalf("Challenge: %v", err)
+		t.Fatal(err)
 	}
-	answer, err := guestagent.Activate(context.Background(), ch, cred, guestagent.Options{Keys: keys})
+	s, done = session(t, 42, log)
+	answer, err := s.Activate(cred)
+	done()
 	if err != nil {
-		t.Fatalf("Activate: %v", err)
+		t.Fatal(err)
 	}
 	if err := attest.CheckActivation(secret, answer); err != nil {
-		t.Fatalf("CheckActivation: %v", err)
+		t.Fatal(err)
 	}
-	bad := cred
-	bad.Secret = bytes.Clone(cred.Secret)
-	bad.Secret[len(bad.Secret)/2] ^= 1
-	if got, err := guestagent.Activate(context.Background(), ch, bad, guestagent.Options{Keys: keys}); err == nil && attest.CheckActivation(secret, got) == nil {
-		t.Error("a corrupted challenge was answered with the secret")
+	res, err := attest.Verify(ev, attest.VerifyOptions{Nonce: nonce, AKActivated: true})
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !res.QuoteOK || !res.NonceOK || res.SecureBoot.Enabled {
+		t.Errorf("result %+v: want the quote and nonce checked, Secure Boot off (this Ubuntu log)", res)
+	}
+	// Another seed is another vTPM: its activation answer is not the secret.
+	other, done := session(t, 43, log)
+	answer, err = other.Activate(cred)
+	done()
+	if err == nil && attest.CheckActivation(secret, answer) == nil {
+		t.Fatal("another TPM answered the challenge")
 	}
 }
 
-// TestAttestTamperedFails: the agent's evidence with one PCR changed, the
-// log changed, or another nonce does not verify.
-func TestAttestTamperedFails(t *testing.T) {
-	var ev attest.Evidence
-	nonce := []byte("nonce-for-tamper-test")
-	backends()[0].run(t, 12, func(tr transport.TPM) {
-		log := measure(t, tr, guestboot.LogLinuxNoSecureBoot)
-		var err error
-		ev, _, err = guestagent.Attest(context.Background(), guestagent.FromTransport(tr, log), nonce, guestagent.Options{Keys: &guestagent.MemoryStore{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	res, err := attest.Verify(ev, attest.VerifyOptions{Nonce: nonce})
+// TestWindowsLogVerifies: the Windows Shielded VM log is in the SHA-1
+// format; the agent quotes both banks, so it replays.
+func TestWindowsLogVerifies(t *testing.T) {
+	b, err := guestboot.New("windows_gcp_shielded_vm", nil)
 	if err != nil {
-		t.Fatalf("untampered: %v", err)
+		t.Fatal(err)
 	}
-	if res.SecureBoot.Enabled {
-		t.Error("the Secure-Boot-off log verified as Secure Boot on")
+	nonce := []byte("nonce-0123456789")
+	s, done := session(t, 42, b.Log)
+	defer done()
+	ev, err := s.Attest(nonce)
+	if err != nil {
+		t.Fatal(err)
 	}
-	cases := []struct {
-		name   string
-		tamper func(ev *attest.Evidence, opts *attest.VerifyOptions)
-		code   string
+	res, err := attest.Verify(ev, attest.VerifyOptions{Nonce: nonce, AKActivated: true})
+	if err != nil || !res.SecureBoot.Enabled || !res.LogReplayOK {
+		t.Fatalf("Verify: %v, Secure Boot %v, replay %v", err, res.SecureBoot.Enabled, res.LogReplayOK)
+	}
+}
+
+func TestCommand(t *testing.T) {
+	s, done := session(t, 42, readLog(t))
+	defer done()
+	tests := []struct {
+		args []string
+		code int
+		want string // in stdout (code 0) or stderr
 	}{
-		{"pcr 7 changed", func(ev *attest.Evidence, _ *attest.VerifyOptions) { ev.PCRs[7].Digest[0] ^= 1 }, attest.CodeQuotePCRs},
-		{"other nonce", func(_ *attest.Evidence, o *attest.VerifyOptions) { o.Nonce = []byte("another") }, attest.CodeNonceMismatch},
-		{"log claims a boot app the TPM never measured", func(ev *attest.Evidence, _ *attest.VerifyOptions) {
-			log, err := guestboot.AppendComponent(ev.EventLog, `\EFI\Boot\extra.efi`)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ev.EventLog = log
-		}, attest.CodeLogReplay},
+		{nil, 2, "say attest or activate"},
+		{[]string{"reboot"}, 2, `unknown command "reboot"`},
+		{[]string{"attest"}, 2, "--nonce HEX"},
+		{[]string{"attest", "--nonce", "zz"}, 2, "--nonce HEX"},
+		{[]string{"attest", "--nonce", "0011", "--format", "text"}, 2, "the attestation is JSON"},
+		{[]string{"attest", "--nonce"}, 2, "--nonce needs a value"},
+		{[]string{"attest", "stray"}, 2, `unexpected argument "stray"`},
+		{[]string{"attest", "--nonce", "0011"}, 1, "a nonce of 2 bytes"},
+		{[]string{"attest", "--nonce=00112233445566778899", "--format", "json"}, 0, `"format_version":1`},
+		{[]string{"activate", "--credential", "!!"}, 2, "--credential BASE64"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cp := *roundTrip(t, ev)
-			opts := attest.VerifyOptions{Nonce: nonce}
-			tc.tamper(&cp, &opts)
-			_, err := attest.Verify(cp, opts)
-			if !errors.Is(err, attest.ErrFailed) || !strings.Contains(err.Error(), tc.code) {
-				t.Fatalf("Verify: %v, want a failure with %s", err, tc.code)
-			}
-		})
+	for _, tt := range tests {
+		out, code, msg := guestagent.Command(s, tt.args)
+		text := msg
+		if code == 0 {
+			text = out
+		}
+		if code != tt.code || !strings.Contains(text, tt.want) {
+			t.Errorf("%q: exit %d %q %q, want %d and %q", tt.args, code, out, msg, tt.code, tt.want)
+		}
+	}
+}
+
+// TestBuildsWithoutCgo cross-compiles the whole binary (the agent is a
+// subcommand of it) for the guests, without cgo.
+func TestBuildsWithoutCgo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no cross-compiles")
+	}
+	for _, goos := range []string{"windows", "linux"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(t.TempDir(), "tlreconcile-"+goos), "../../cmd/tlreconcile")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s CGO_ENABLED=0 go build: %v\n%s", goos, err, out)
+		}
 	}
 }

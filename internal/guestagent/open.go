@@ -1,96 +1,31 @@
 package guestagent
 
 import (
-	"encoding/binary"
 	"fmt"
-	"io"
-	"net"
 	"os"
-	"time"
+
+	legacy "github.com/google/go-tpm/legacy/tpm2"
 )
 
-// OpenPath opens a TPM by path, for testing the agent outside a guest: a TPM
-// character device (/dev/tpmrm0) or the unix socket of a TPM simulator's
-// command channel (swtpm --server type=unixio), with the event log read from
-// eventLog.
-func OpenPath(tpmPath, eventLog string) (Channel, error) {
-	fi, err := os.Stat(tpmPath)
+// Open opens the guest's own TPM: /dev/tpmrm0 with the firmware's event log
+// from securityfs on Linux, TBS on Windows (openOS).
+func Open() (*Session, error) {
+	rwc, err := legacy.OpenTPM()
 	if err != nil {
-		return nil, fmt.Errorf("guestagent: open the TPM %s: %w", tpmPath, err)
+		return nil, fmt.Errorf("guest agent: open the TPM (is this a VM with a vTPM, and are you root/Administrator?): %w", err)
 	}
-	if fi.Mode()&os.ModeSocket != 0 {
-		conn, err := net.DialTimeout("unix", tpmPath, 5*time.Second)
-		if err != nil {
-			return nil, fmt.Errorf("guestagent: connect to the TPM socket %s: %w", tpmPath, err)
-		}
-		return &socketChannel{conn: conn, logPath: eventLog}, nil
-	}
-	f, err := openDevice(tpmPath)
+	s, err := openOS(rwc)
 	if err != nil {
-		return nil, fmt.Errorf("guestagent: open the TPM %s: %w", tpmPath, err)
+		rwc.Close()
+		return nil, err
 	}
-	return &fileChannel{File: f, logPath: eventLog}, nil
+	return s, nil
 }
 
-// fileChannel is a TPM character device and the event log file.
-type fileChannel struct {
-	*os.File
-	logPath string
+// DefaultAKPath is where `guest attest` keeps its AK unless --state says.
+func DefaultAKPath() string {
+	if dir := os.Getenv("ProgramData"); dir != "" {
+		return dir + `\tlreconcile\ak.blob`
+	}
+	return "/var/lib/tlreconcile-guest/ak.blob"
 }
-
-func (c *fileChannel) MeasurementLog() ([]byte, error) { return readLog(c.logPath) }
-
-func readLog(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("guestagent: read the event log %s: %w (on Linux: is securityfs mounted at /sys/kernel/security?)", path, err)
-	}
-	return b, nil
-}
-
-// socketChannel is a TPM command stream socket: a command is written whole,
-// and a response is read whole, by the size in its header, so that a Read
-// returns one complete response as a device's does.
-type socketChannel struct {
-	conn     net.Conn
-	logPath  string
-	response []byte
-}
-
-// maxResponse bounds a response's claimed size (go-tpm's own limit).
-const maxResponse = 4096
-
-func (c *socketChannel) Write(cmd []byte) (int, error) {
-	c.response = nil
-	if _, err := c.conn.Write(cmd); err != nil {
-		return 0, err
-	}
-	var hdr [10]byte
-	if _, err := io.ReadFull(c.conn, hdr[:]); err != nil {
-		return 0, fmt.Errorf("guestagent: read TPM response header: %w", err)
-	}
-	size := binary.BigEndian.Uint32(hdr[2:6])
-	if size < 10 || size > maxResponse {
-		return 0, fmt.Errorf("guestagent: TPM response claims %d bytes: not a TPM on that socket?", size)
-	}
-	rsp := make([]byte, size)
-	copy(rsp, hdr[:])
-	if _, err := io.ReadFull(c.conn, rsp[10:]); err != nil {
-		return 0, fmt.Errorf("guestagent: read TPM response: %w", err)
-	}
-	c.response = rsp
-	return len(cmd), nil
-}
-
-func (c *socketChannel) Read(p []byte) (int, error) {
-	if len(c.response) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.response)
-	c.response = c.response[n:]
-	return n, nil
-}
-
-func (c *socketChannel) Close() error { return c.conn.Close() }
-
-func (c *socketChannel) MeasurementLog() ([]byte, error) { return readLog(c.logPath) }

@@ -2,9 +2,11 @@
 
 package guestagent
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
-// Open fails: the agent runs in Linux and Windows guests only.
-func Open() (Channel, error) {
-	return nil, errors.New("guestagent: no TPM access on this OS: the guest agent runs in Linux and Windows guests")
+func openOS(io.ReadWriteCloser) (*Session, error) {
+	return nil, errors.New("guest agent: runs in Linux and Windows guests only")
 }

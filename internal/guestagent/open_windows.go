@@ -4,34 +4,15 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/google/go-tpm/tpmutil"
-	"github.com/google/go-tpm/tpmutil/tbs"
+	ga "github.com/google/go-attestation/attest"
 )
 
-// Open opens the guest's TPM through TBS (the TPM Base Services), the way
-// every Windows program shares the TPM, and reads the event log TBS keeps.
-func Open() (Channel, error) {
-	ctx, err := tbs.CreateContext(tbs.TPMVersion20, tbs.IncludeTPM20)
+// openOS uses go-attestation's own TBS session (it reads the event log
+// through TBS) and rwc for the raw EK commands.
+func openOS(rwc io.ReadWriteCloser) (*Session, error) {
+	tpm, err := ga.OpenTPM(&ga.OpenConfig{})
 	if err != nil {
-		return nil, fmt.Errorf("guestagent: open the TPM through TBS: %w (is this a VM with a vTPM enabled?)", err)
+		return nil, fmt.Errorf("guest agent: open the TPM through TBS: %w", err)
 	}
-	return &tbsChannel{ReadWriteCloser: tpmutil.FromContext(ctx), ctx: ctx}, nil
-}
-
-type tbsChannel struct {
-	io.ReadWriteCloser
-	ctx tbs.Context
-}
-
-func (c *tbsChannel) MeasurementLog() ([]byte, error) {
-	n, err := c.ctx.GetTCGLog(nil)
-	if err != nil {
-		return nil, fmt.Errorf("guestagent: size of the TBS event log: %w", err)
-	}
-	buf := make([]byte, n)
-	n, err = c.ctx.GetTCGLog(buf)
-	if err != nil {
-		return nil, fmt.Errorf("guestagent: read the TBS event log: %w", err)
-	}
-	return buf[:n], nil
+	return &Session{tpm: tpm, raw: rwc, own: rwc}, nil
 }

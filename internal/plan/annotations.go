@@ -105,6 +105,8 @@ func annotationChangeReason(old, new *drivers.Annotations, o *drivers.VM) string
 		return "the YAML changed but the VM already matches it: record the new spec hash"
 	case old.Protect != new.Protect:
 		return fmt.Sprintf("record protect: %t on the VM", new.Protect)
+	case old.VTPMIdentity != new.VTPMIdentity && new.VTPMIdentity != "" && new.VTPMIdentity != o.VTPMIdentity:
+		return fmt.Sprintf("record the vTPM identity %s that the interrupted apply verified (it never got to record it); the VM's is %s now", drivers.Identity(new.VTPMIdentity).Short(), drivers.Identity(o.VTPMIdentity).Short())
 	case old.VTPMIdentity != new.VTPMIdentity:
 		return fmt.Sprintf("record the vTPM identity %s observed on node %s", drivers.Identity(new.VTPMIdentity).Short(), o.Node)
 	}

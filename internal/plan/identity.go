@@ -26,7 +26,19 @@ func identityOf(o *drivers.VM, accept func(current string) bool) identity {
 
 func (b *builder) identityOf(cluster string, d *spec.VM, o *drivers.VM) identity {
 	key := drivers.VMResource(cluster, d.Name).Key()
-	return identityOf(o, func(cur string) bool { return b.opts.Accept.Accepts(key, cur) })
+	id := identityOf(o, func(cur string) bool { return b.opts.Accept.Accepts(key, cur) })
+	return id.journaled(b.opts.Accept.Only[key])
+}
+
+// journaled compares against the identity the journal read right after a
+// planned identity change (only) when the VM has none recorded: a create
+// whose set-annotations never ran leaves the VM without one, and a different
+// identity now is a loss, not a first sighting to record.
+func (id identity) journaled(only string) identity {
+	if id.recorded == "" && id.current != "" && only != "" && only != id.current {
+		id.recorded, id.lost = only, true
+	}
+	return id
 }
 
 func (id identity) changed() bool { return id.recorded != id.current }
@@ -62,8 +74,12 @@ func identityFinding(res, cluster string, o *drivers.VM, id identity) *Finding {
 	var msg string
 	switch {
 	case id.lost:
+		where := "on node " + a.Node
+		if a.Node == "" {
+			where = "by the apply that made it"
+		}
 		return &Finding{Severity: SeverityError, Rule: RuleVTPMStateLost, Resource: res, Cluster: cluster,
-			Message: fmt.Sprintf("%s (%s: vTPM identity %s was last verified on node %s, now %s on node %s)", VTPMStateLostMessage, res, drivers.Identity(id.recorded).Short(), a.Node, drivers.Identity(id.current).Short(), o.Node)}
+			Message: fmt.Sprintf("%s (%s: vTPM identity %s was last verified %s, now %s on node %s)", VTPMStateLostMessage, res, drivers.Identity(id.recorded).Short(), where, drivers.Identity(id.current).Short(), o.Node)}
 	case !moved:
 		return nil
 	case id.current != "" && id.recorded != "" && id.changed():

@@ -12,6 +12,7 @@ func TestIdentity(t *testing.T) {
 		name              string
 		recorded, current string
 		accepted          bool
+		journaled         string // the identity the journal read after a planned change
 		lost              bool
 		keep              string
 		expect, expectNew string
@@ -21,11 +22,14 @@ func TestIdentity(t *testing.T) {
 		{name: "changed and accepted", recorded: idA, current: idB, accepted: true, keep: idB, expect: idB},
 		{name: "unknown now is never lost", recorded: idA, current: "", keep: idA, expect: idA},
 		{name: "nothing recorded yet", recorded: "", current: idB, keep: idB, expect: idB},
+		{name: "nothing recorded, the journal read this one", recorded: "", current: idB, journaled: idB, keep: idB, expect: idB},
+		{name: "nothing recorded, the journal read another: lost, keep the journal's", recorded: "", current: idB, journaled: idA, lost: true, keep: idA, expect: idB},
+		{name: "recorded wins over the journal", recorded: idA, current: idA, journaled: idB, keep: idA, expect: idA},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := observedVM(desiredVM(), func(o *drivers.VM) { o.Annotations.VTPMIdentity, o.VTPMIdentity = tt.recorded, tt.current })
-			id := identityOf(o, func(cur string) bool { return tt.accepted && cur == tt.current })
+			id := identityOf(o, func(cur string) bool { return tt.accepted && cur == tt.current }).journaled(tt.journaled)
 			if id.lost != tt.lost || id.keep() != tt.keep || id.expect(false) != tt.expect || id.expect(true) != "" {
 				t.Errorf("lost %t keep %q expect %q expect(new) %q, want %t %q %q \"\"",
 					id.lost, id.keep(), id.expect(false), id.expect(true), tt.lost, tt.keep, tt.expect)

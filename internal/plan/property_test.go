@@ -12,7 +12,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 )
@@ -33,7 +33,7 @@ const propertyChecks = 2000
 // cluster name, so a case costs a few dozen small file writes.
 func TestConvergence(t *testing.T) {
 	setChecks(t)
-	d, err := sim.New(drivers.Config{StateDir: fastTempDir(t)})
+	d, err := hvmodel.New(drivers.Config{StateDir: fastTempDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,11 +79,11 @@ var (
 	propTemplates = []string{spec.TemplateMicrosoftWindows, spec.TemplateMicrosoftUEFICA, spec.TemplateOpenSourceShieldedVM}
 )
 
-func convergenceCase(t *rapid.T, d *sim.Driver, name string) {
+func convergenceCase(t *rapid.T, d *hvmodel.Driver, name string) {
 	ctx := context.Background()
 	nodes := propNodes[:rapid.IntRange(1, 3).Draw(t, "nodes")]
 	c := spec.Cluster{
-		Name: name, Driver: sim.Name, Nodes: nodes,
+		Name: name, Driver: hvmodel.Name, Nodes: nodes,
 		IgvmAgent:     rapid.SampledFrom([]string{"required", "ignore"}).Draw(t, "igvmAgent"),
 		VMFileAccess:  rapid.SampledFrom([]string{"hostAdminsOnly", "ignore"}).Draw(t, "vmFileAccess"),
 		LiveMigration: spec.LiveMigration{Encryption: rapid.SampledFrom([]string{"ipsec", "none"}).Draw(t, "encryption")},
@@ -102,7 +102,7 @@ func convergenceCase(t *rapid.T, d *sim.Driver, name string) {
 		}
 	}
 	if rapid.IntRange(0, 4).Draw(t, "unmanaged") == 0 {
-		err := d.CreateUnmanaged(ctx, name, propVMs[rapid.IntRange(0, 3).Draw(t, "unmanaged name")], sim.UnmanagedVM{
+		err := d.CreateUnmanaged(ctx, name, propVMs[rapid.IntRange(0, 3).Draw(t, "unmanaged name")], hvmodel.UnmanagedVM{
 			Generation: rapid.SampledFrom([]int{1, 2}).Draw(t, "unmanaged gen"), Running: rapid.Bool().Draw(t, "unmanaged running"),
 		})
 		if err != nil && !errors.Is(err, drivers.ErrAlreadyExists) {
@@ -175,7 +175,7 @@ func randomDesired(t *rapid.T, label string, c spec.Cluster) *spec.Desired {
 }
 
 // drift changes one or two fields of a VM as an administrator or a failure would.
-func drift(t *rapid.T, d *sim.Driver, cluster, vm string, nodes []string) {
+func drift(t *rapid.T, d *hvmodel.Driver, cluster, vm string, nodes []string) {
 	fields := []func() string{
 		func() string {
 			return "power=" + rapid.SampledFrom([]string{"Running", "Off", "Saved", "Paused", "Other"}).Draw(t, "power")
@@ -197,9 +197,9 @@ func drift(t *rapid.T, d *sim.Driver, cluster, vm string, nodes []string) {
 		func() string { return "annotations=none" },
 		func() string { return "annotations.protect=true" },
 	}
-	var set []sim.Setting
+	var set []hvmodel.Setting
 	for i := rapid.IntRange(1, 2).Draw(t, "drifts"); i > 0; i-- {
-		s, err := sim.ParseSetting(fields[rapid.IntRange(0, len(fields)-1).Draw(t, "field")]())
+		s, err := hvmodel.ParseSetting(fields[rapid.IntRange(0, len(fields)-1).Draw(t, "field")]())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +210,7 @@ func drift(t *rapid.T, d *sim.Driver, cluster, vm string, nodes []string) {
 	}
 }
 
-func mustObserve(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef) *drivers.Observed {
+func mustObserve(t *rapid.T, d *hvmodel.Driver, ref drivers.ClusterRef) *drivers.Observed {
 	o, err := d.Observe(context.Background(), ref)
 	if err != nil {
 		t.Fatalf("observe: %v", err)
@@ -218,7 +218,7 @@ func mustObserve(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef) *drivers.Obs
 	return o
 }
 
-func mustPlan(t *rapid.T, desired *spec.Desired, d *sim.Driver, ref drivers.ClusterRef, opts plan.Options) *plan.Plan {
+func mustPlan(t *rapid.T, desired *spec.Desired, d *hvmodel.Driver, ref drivers.ClusterRef, opts plan.Options) *plan.Plan {
 	p, err := plan.Build(desired, map[string]*drivers.Observed{ref.Name: mustObserve(t, d, ref)}, opts)
 	if err != nil {
 		t.Fatalf("build: %v", err)
@@ -232,7 +232,7 @@ func mustPlan(t *rapid.T, desired *spec.Desired, d *sim.Driver, ref drivers.Clus
 // waiting for a skipped step is skipped. A set-annotations step that
 // leaves the vTPM identity to apply gets the identity observed after the
 // VM's steps, as apply records it.
-func execute(t *rapid.T, d *sim.Driver, ref drivers.ClusterRef, p *plan.Plan, allowDestructive, strict bool) {
+func execute(t *rapid.T, d *hvmodel.Driver, ref drivers.ClusterRef, p *plan.Plan, allowDestructive, strict bool) {
 	order, err := plan.Order(p)
 	if err != nil {
 		t.Fatalf("order: %v", err)

@@ -13,6 +13,7 @@ func (b *builder) existing(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	if f := identityFinding(res, c, o, id); f != nil {
 		b.plan.Findings = append(b.plan.Findings, *f)
 	}
+	b.attestFindings(cp, d, o)
 	why := replaceReasons(d, o, cp.prof)
 	if guarded := guardedChange(d, o, why); guarded != "" {
 		b.releaseProtect(cp, d, o, guarded)
@@ -69,6 +70,7 @@ func (b *builder) update(cp *clusterPlan, d *spec.VM, o *drivers.VM, id identity
 	}
 	addDrift(ch, cause, w.drift(), pl.drift)
 	k.setAnnotations(rec, o)
+	b.attest(cp, k, d, o, w.start || pl.move != nil, pl.node)
 	if len(ch.Steps) == 0 {
 		b.plan.Summary.Noop++
 		return

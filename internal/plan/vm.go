@@ -18,6 +18,7 @@ func (b *builder) vm(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 			Reasons: []string{fmt.Sprintf("not found in cluster %s%s", c, declaredAt(d))}}
 		k := b.newChain(ch, d.Name)
 		b.createSteps(k, cp, d)
+		b.attest(cp, k, d, nil, true, d.Placement.Node)
 		ch.Expect = cp.expect(d, "")
 		propagateBlocked(ch, false)
 		b.add(ch)
@@ -115,6 +116,7 @@ func (b *builder) replace(cp *clusterPlan, d *spec.VM, o *drivers.VM, why []stri
 	}
 	k.add(drivers.OpDeleteVM, nil, del)
 	b.createSteps(k, cp, d)
+	b.attest(cp, k, d, nil, true, d.Placement.Node)
 	ch.Expect = cp.expect(d, "")
 	propagateBlocked(ch, false)
 	b.add(ch)

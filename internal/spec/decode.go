@@ -180,6 +180,28 @@ func decodeVM(doc *document) VM {
 		Network:                         decodeNetwork(spec),
 		StoragePath:                     str(spec, "storagePath", ""),
 		OSProfile:                       decodeOSProfile(spec),
+		Attestation:                     decodeAttestation(spec),
+	}
+}
+
+func decodeAttestation(spec map[string]any) *Attestation {
+	a, ok := spec["attestation"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	req := obj(a, "require")
+	optBool := func(k string) *bool {
+		if b, ok := req[k].(bool); ok {
+			return &b
+		}
+		return nil
+	}
+	sb := boolean(req, "secureBoot", true)
+	return &Attestation{
+		Enabled:  boolean(a, "enabled", true),
+		Interval: str(a, "interval", DefaultAttestationInterval),
+		Require: AttestationRequires{SecureBoot: &sb, CodeIntegrity: optBool("codeIntegrity"), VBS: str(req, "vbs", ""),
+			TestSigning: optBool("testSigning"), Debugging: optBool("debugging")},
 	}
 }
 

@@ -19,8 +19,8 @@ func TestDriverOptionsAreChecked(t *testing.T) {
 		want                  string // "" = valid
 	}{
 		{"sim unknown option", "sim", "{colour: red}", `a.yaml:7:13: error[unknown-field]: unknown field "colour" in spec.options`},
-		{"sim default driver", "", "{vtpmBackend: swtpm}", ""},
-		{"sim bad backend", "sim", "{vtpmBackend: hardware}", "a.yaml:7:"},
+		{"sim takes no options", "", "{vtpmBackend: swtpm}", `unknown field "vtpmBackend" in spec.options`},
+		{"sim empty options", "sim", "{}", ""},
 		{"hyperv misspelt", "hyperv", "{transprot: ssh}", `(did you mean "transport"?)`},
 		{"hyperv valid", "hyperv", "{transport: ssh, user: admin, nodes: {node1: {host: 10.0.0.1}}, timeout: 5m}", ""},
 		{"hyperv clustered on local disk", "hyperv", `{clustered: true, vmPath: 'D:\VMs'}`, "error[clustered-vm-path-not-cluster-storage]"},

@@ -126,7 +126,7 @@ func (l *loader) checkVM(v vmDoc, clusters map[string]*clusterDoc, catalog []Cat
 	}
 	if v.BootIntegrityVerification {
 		l.at(doc, citeBootIntegrity, SeverityError, RuleBootIntegrity,
-			"guest boot integrity verification is not available on Azure Local 23H2; remove bootIntegrityVerification or set it to false")
+			"guest boot integrity verification is not available from the platform on Azure Local; remove bootIntegrityVerification and declare spec.attestation (tlreconcile's own guest attestation: attestation: {require: {secureBoot: true}}) instead")
 	}
 }
 

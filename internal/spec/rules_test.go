@@ -59,7 +59,7 @@ func TestRules(t *testing.T) {
 			words: []string{"use MicrosoftWindows"}},
 		{name: "boot integrity", rule: spec.RuleBootIntegrity, file: "v.yaml", line: 6, col: 30, sev: spec.SeverityError,
 			files: map[string]string{"c.yaml": clusterYAML, "v.yaml": vmYAML("v1", "bootIntegrityVerification: true")},
-			words: []string{"guest boot integrity verification is not available on Azure Local 23H2"}},
+			words: []string{"guest boot integrity verification is not available from the platform on Azure Local", "declare spec.attestation"}},
 		{name: "processors too many", rule: spec.RuleProcessorsRange, file: "v.yaml", line: 6, col: 15, sev: spec.SeverityError,
 			files: map[string]string{"c.yaml": clusterYAML, "v.yaml": vmYAML("v1", "processors: 241")}, words: []string{"1 to 240"}},
 		{name: "processors zero", rule: spec.RuleProcessorsRange, file: "v.yaml", line: 6, col: 15, sev: spec.SeverityError,

@@ -111,6 +111,29 @@ type VM struct {
 	Network     *Network   `json:"network,omitempty"`
 	StoragePath string     `json:"storagePath,omitempty"`
 	OSProfile   *OSProfile `json:"osProfile,omitempty"`
+	// Attestation is tlreconcile's own guest attestation; nil when not
+	// declared (omitted from the canonical JSON, so hashes stay).
+	Attestation *Attestation `json:"attestation,omitempty"`
+}
+
+// DefaultAttestationInterval is spec.attestation.interval's default.
+const DefaultAttestationInterval = "24h"
+
+// Attestation is spec.attestation: whether the guest agent attests the VM,
+// how often at least, and what its boot must show.
+type Attestation struct {
+	Enabled  bool                `json:"enabled"`
+	Interval string              `json:"interval"`
+	Require  AttestationRequires `json:"require"`
+}
+
+// AttestationRequires is spec.attestation.require; a nil field is not checked.
+type AttestationRequires struct {
+	SecureBoot    *bool  `json:"secureBoot,omitempty"`
+	CodeIntegrity *bool  `json:"codeIntegrity,omitempty"`
+	VBS           string `json:"vbs,omitempty"`
+	TestSigning   *bool  `json:"testSigning,omitempty"`
+	Debugging     *bool  `json:"debugging,omitempty"`
 }
 
 // Network is the VM's network on Azure Local: a logical network and,

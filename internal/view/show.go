@@ -78,6 +78,7 @@ func showText(w io.Writer, observed map[string]*drivers.Observed, findings []pla
 		}
 		_ = tw.Flush()
 		b.WriteString("\n")
+		showAttestations(&b, o.VMs)
 	}
 	if len(findings) > 0 {
 		b.WriteString("Findings:\n")
@@ -89,6 +90,43 @@ func showText(w io.Writer, observed map[string]*drivers.Observed, findings []pla
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// showAttestations lists the last attestation of every VM that has one
+// (nothing when none has: classic Hyper-V, or spec.attestation not used).
+func showAttestations(b *strings.Builder, vms []drivers.VM) {
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	n := 0
+	for _, v := range vms {
+		a := v.Attestation
+		if a == nil {
+			continue
+		}
+		if n == 0 {
+			fmt.Fprintln(tw, "  ATTESTED VM\tRESULT\tAT\tNODE\tSECURE BOOT\tBOOT\tBASELINE")
+		}
+		n++
+		result := a.Result
+		if a.Problem != "" {
+			result += " (" + a.Problem + ")"
+		}
+		sb := "-"
+		if a.SecureBoot != nil {
+			sb = onOffWord(*a.SecureBoot)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.Name, result, a.Time.UTC().Format("2006-01-02 15:04:05 UTC"), a.Node, sb, orDash(a.Boot), orDash(a.Baseline))
+	}
+	_ = tw.Flush()
+	if n > 0 {
+		b.WriteString("\n")
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func onOffWord(b bool) string {

@@ -53,3 +53,20 @@ func TestShowGolden(t *testing.T) {
 		t.Errorf("unknown format: err = %v", err)
 	}
 }
+
+// TestShowAttestations: VMs with a recorded attestation get a table of its
+// result, time, node, Secure Boot and boot digests; none, no table.
+func TestShowAttestations(t *testing.T) {
+	on := true
+	obs := map[string]*drivers.Observed{"c1": {Cluster: "c1", Driver: "azurelocal", ObservedAt: observedAt,
+		VMs: []drivers.VM{
+			{Name: "tl-01", Attestation: &drivers.Attested{Time: observedAt, Result: drivers.AttestVerified, Node: "node1", SecureBoot: &on, Boot: "ed031ef2e96b", Baseline: "f51b6df69b09"}},
+			{Name: "tl-02", Attestation: &drivers.Attested{Time: observedAt, Result: drivers.AttestUnavailable, Problem: "no-agent"}},
+			{Name: "plain"},
+		}}}
+	var b bytes.Buffer
+	if err := view.Show(&b, "text", obs, nil); err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, filepath.Join("testdata", "show-attestations.txt.golden"), b.Bytes())
+}

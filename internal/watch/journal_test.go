@@ -7,7 +7,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
@@ -49,17 +49,17 @@ func TestPipelineJournaledIdentity(t *testing.T) {
 				t.Fatal(diags)
 			}
 			reg := drivers.NewRegistry()
-			reg.Register(sim.Name, sim.Factory)
+			reg.Register(hvmodel.Name, hvmodel.Factory)
 			cfg := drivers.Config{StateDir: state}
 			p := &watch.Pipeline{Registry: reg, Config: cfg, Mode: watch.ModeCorrect, Retry: apiRetry()}
 			if _, err := p.Reconcile(context.Background(), d, watch.TriggerStartup); err != nil {
 				t.Fatal(err)
 			}
-			drv, err := sim.New(cfg)
+			drv, err := hvmodel.New(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := drivers.ClusterRef{Name: "hci-west", Driver: sim.Name, Nodes: []string{"node1", "node2"}, Options: map[string]any{"vtpmBackend": "reference"}}
+			ref := drivers.ClusterRef{Name: "hci-west", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}, Options: map[string]any{"vtpmBackend": "reference"}}
 			vm := func() *drivers.VM {
 				v, err := drv.ObserveVM(context.Background(), ref, "a")
 				if err != nil {

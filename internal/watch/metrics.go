@@ -31,6 +31,7 @@ type metrics struct {
 	ready       prometheus.Gauge
 	coalesced   prometheus.Counter
 	findings    *prometheus.GaugeVec
+	attested    *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -81,12 +82,16 @@ func newMetrics() *metrics {
 			Name: "tlreconcile_findings",
 			Help: "Findings of the last plan (such as vtpm-state-lost), by rule, severity (error, warning, info) and cluster; a finding that is resolved leaves the set.",
 		}, []string{"rule", "severity", "cluster"}),
+		attested: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tlreconcile_attestations",
+			Help: "Managed VMs by the result of their last guest attestation (verified, failed, unavailable), as the last observation found them.",
+		}, []string{"result"}),
 	}
 	for _, r := range []string{ResultNoop, ResultApplied, ResultDrift, ResultError, ResultSkipped} {
 		m.reconciles.WithLabelValues(r) // export zeros so rate() works from the start
 	}
 	m.reg.MustRegister(m.reconciles, m.duration, m.drifted, m.steps, m.lastSuccess, m.invalid,
-		m.diagnostics, m.missing, m.ready, m.coalesced, m.findings,
+		m.diagnostics, m.missing, m.ready, m.coalesced, m.findings, m.attested,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -103,5 +108,16 @@ func (m *metrics) recordFindings(fs []plan.Finding) {
 	m.findings.Reset()
 	for _, f := range fs {
 		m.findings.WithLabelValues(f.Rule, string(f.Severity), f.Cluster).Inc()
+	}
+}
+
+// recordAttestations sets tlreconcile_attestations from the run's count;
+// nil (nothing observed) keeps the last one.
+func (m *metrics) recordAttestations(by map[string]int) {
+	if by == nil {
+		return
+	}
+	for result, n := range by {
+		m.attested.WithLabelValues(result).Set(float64(n))
 	}
 }

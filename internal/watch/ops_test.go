@@ -12,7 +12,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
 )
@@ -95,10 +95,10 @@ func TestSimLeftOffReachesRun(t *testing.T) {
 	writeAtomic(t, filepath.Join(e.dir, "avd-01.yaml"), vmYAML("avd-01", 2))
 	e.waitVM(t, "avd-01", "created", func(v *drivers.VM) bool { return v.Annotations != nil && v.Power == drivers.PowerRunning })
 	e.waitIdle(t)
-	if err := e.drv.Drift(context.Background(), "hci-west", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+	if err := e.drv.Drift(context.Background(), "hci-west", "avd-01", []hvmodel.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.drv.Inject("hci-west", sim.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true}); err != nil {
+	if err := e.drv.Inject("hci-west", hvmodel.Fault{Op: drivers.OpSetSecureBoot, FailAlways: true}); err != nil {
 		t.Fatal(err)
 	}
 	e.w.Resync()

@@ -86,6 +86,7 @@ func (p *Pipeline) Reconcile(ctx context.Context, d *spec.Desired, _ Trigger) (R
 		return res, err
 	}
 	res.Observed = true
+	res.Attestations = attestations(observed)
 	// Detect mode reads the journal too: a reset an interrupted apply
 	// carried out is not reported as a loss there either.
 	pl, err := plan.Build(d, observed, s.PlanOptions(plan.Options{Prune: p.Prune, AllowDestructive: p.AllowDestructive,
@@ -130,11 +131,28 @@ func (res *RunResult) record(rep *apply.Report) {
 		return
 	}
 	for _, r := range rep.Resources {
-		if strings.HasPrefix(r.Power, "left Off") {
+		// LeftOff covers both a VM the plan kept Off on purpose ("left Off:
+		// ...") and one whose start-again failed ("could not be started
+		// again"); the second was missed when only the text was read.
+		if r.LeftOff || strings.HasPrefix(r.Power, "left Off") {
 			res.LeftOff = append(res.LeftOff, LeftOff{Resource: r.Resource, Cluster: r.Cluster, Power: r.Power})
 		}
 		for _, s := range r.Steps {
 			res.Steps = append(res.Steps, StepOutcome{Op: s.Op, Result: string(s.Status)})
 		}
 	}
+}
+
+// attestations counts the managed VMs of observed by the result of their
+// last attestation.
+func attestations(observed map[string]*drivers.Observed) map[string]int {
+	out := map[string]int{drivers.AttestVerified: 0, drivers.AttestFailed: 0, drivers.AttestUnavailable: 0}
+	for _, o := range observed {
+		for _, v := range o.VMs {
+			if v.Annotations != nil && v.Attestation != nil {
+				out[v.Attestation.Result]++
+			}
+		}
+	}
+	return out
 }

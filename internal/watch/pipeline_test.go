@@ -21,7 +21,7 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/apply"
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/plan"
 	"github.com/tlreconcile/tlreconcile/internal/spec"
 	"github.com/tlreconcile/tlreconcile/internal/watch"
@@ -32,7 +32,6 @@ kind: Cluster
 metadata: {name: hci-west}
 spec:
   driver: sim
-  options: {vtpmBackend: reference}
   nodes: [node1, node2]
   liveMigration: {encryption: ipsec}
 `
@@ -53,7 +52,7 @@ spec:
 type simEnv struct {
 	dir, state string
 	w          *watch.Watcher
-	drv        *sim.Driver
+	drv        *hvmodel.Driver
 	base       string
 	stop       func() error // ends the watcher and returns Run's error (once; the cleanup calls it too)
 	stopped    bool         // the test called shutdown and checks Run's error itself
@@ -76,7 +75,7 @@ func startSimWith(t *testing.T, mode watch.Mode, tuneP func(*watch.Pipeline), tu
 	e := &simEnv{dir: t.TempDir(), state: t.TempDir()}
 	write(t, filepath.Join(e.dir, "cluster.yaml"), clusterYAML)
 	reg := drivers.NewRegistry()
-	reg.Register(sim.Name, sim.Factory)
+	reg.Register(hvmodel.Name, hvmodel.Factory)
 	cfg := drivers.Config{StateDir: e.state}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := &watch.Pipeline{Registry: reg, Config: cfg, Mode: mode, Logger: log,
@@ -94,7 +93,7 @@ func startSimWith(t *testing.T, mode watch.Mode, tuneP func(*watch.Pipeline), tu
 		t.Fatal(err)
 	}
 	e.w = w
-	if e.drv, err = sim.New(cfg); err != nil {
+	if e.drv, err = hvmodel.New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -156,7 +155,7 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func (e *simEnv) vm(t *testing.T, name string) *drivers.VM {
 	t.Helper()
-	ref := drivers.ClusterRef{Name: "hci-west", Driver: sim.Name, Nodes: []string{"node1", "node2"}, Options: map[string]any{"vtpmBackend": "reference"}}
+	ref := drivers.ClusterRef{Name: "hci-west", Driver: hvmodel.Name, Nodes: []string{"node1", "node2"}, Options: map[string]any{"vtpmBackend": "reference"}}
 	v, err := e.drv.ObserveVM(context.Background(), ref, name)
 	if err != nil {
 		return nil
@@ -357,7 +356,7 @@ func TestSimDriftCorrectedAtResync(t *testing.T) {
 	applied := value(t, e.metrics(t), "tlreconcile_reconciles_total", map[string]string{"result": "applied"})
 
 	// Drift behind tlreconcile's back; no file changes, so only the resync sees it.
-	if err := e.drv.Drift(context.Background(), "hci-west", "avd-01", []sim.Setting{{Field: "secureBoot", Value: "false"}}); err != nil {
+	if err := e.drv.Drift(context.Background(), "hci-west", "avd-01", []hvmodel.Setting{{Field: "secureBoot", Value: "false"}}); err != nil {
 		t.Fatal(err)
 	}
 	e.waitVM(t, "avd-01", "corrected by a resync", func(v *drivers.VM) bool { return v.SecureBoot && v.Power == drivers.PowerRunning })
@@ -421,10 +420,10 @@ func TestSimDestructiveBlockedOthersCorrected(t *testing.T) {
 	before := e.vm(t, "avd-01")
 
 	ctx := context.Background()
-	if err := e.drv.Drift(ctx, "hci-west", "avd-01", []sim.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
+	if err := e.drv.Drift(ctx, "hci-west", "avd-01", []hvmodel.Setting{{Field: "secureBootTemplate", Value: "MicrosoftUEFICertificateAuthority"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.drv.Drift(ctx, "hci-west", "avd-02", []sim.Setting{{Field: "processors", Value: "3"}}); err != nil {
+	if err := e.drv.Drift(ctx, "hci-west", "avd-02", []hvmodel.Setting{{Field: "processors", Value: "3"}}); err != nil {
 		t.Fatal(err)
 	}
 	runs := e.status(t).Runs

@@ -59,6 +59,9 @@ type RunStatus struct {
 	Summary    plan.Summary    `json:"summary"`
 	Changes    []ChangeSummary `json:"changes"`
 	Findings   []plan.Finding  `json:"findings"`
+	// Attestations counts the managed VMs by their last attestation's
+	// result (verified, failed, unavailable); {} before any observation.
+	Attestations map[string]int `json:"attestations"`
 }
 
 func (s Status) clone() Status {

@@ -79,6 +79,9 @@ type RunResult struct {
 	// LeftOff are the VMs this run stopped and could not start again (apply's
 	// ResourceResult.Power "left Off: ..."): watch exits non-zero naming them.
 	LeftOff []LeftOff `json:"left_off,omitempty"`
+	// Attestations counts the managed VMs by the result of their last
+	// attestation (verified, failed, unavailable); nil when nothing was observed.
+	Attestations map[string]int `json:"attestations,omitempty"`
 }
 
 // LeftOff is a VM a run left powered off, and why.

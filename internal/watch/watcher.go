@@ -228,6 +228,7 @@ func (w *Watcher) runOnce(ctx context.Context, tr Trigger) outcome {
 	}
 	w.recordDrift(desired, res)
 	w.m.recordFindings(res.Findings)
+	w.m.recordAttestations(res.Attestations)
 	w.finish(log, tr, started, result, res, err)
 	return outcome{failed: err != nil}
 }
@@ -320,7 +321,10 @@ func (w *Watcher) finish(log *slog.Logger, tr Trigger, started time.Time, result
 		w.m.steps.WithLabelValues(string(s.Op), s.Result).Inc()
 	}
 	rs := &RunStatus{Trigger: tr, StartedAt: started, FinishedAt: end, Seconds: dur.Seconds(), Result: result,
-		Summary: res.Summary, Changes: nonNil(res.Changes), Findings: nonNil(res.Findings)}
+		Summary: res.Summary, Changes: nonNil(res.Changes), Findings: nonNil(res.Findings), Attestations: map[string]int{}}
+	for k, v := range res.Attestations {
+		rs.Attestations[k] = v
+	}
 	if err != nil {
 		rs.Error = err.Error()
 	}

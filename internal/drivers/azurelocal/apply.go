@@ -61,6 +61,8 @@ func (c *conn) armOp(ctx context.Context, op drivers.Op) (drivers.Result, error)
 		return c.setHardware(ctx, op)
 	case drivers.OpSetAnnotations:
 		return c.setAnnotations(ctx, op)
+	case drivers.OpAttest:
+		return c.attest(ctx, op)
 	}
 	return drivers.Result{}, fmt.Errorf("op %q: %w", op.Kind, drivers.ErrNotSupported)
 }
@@ -84,15 +86,15 @@ func (c *conn) power(ctx context.Context, name, action string) (drivers.Result, 
 	if err != nil {
 		return drivers.Result{}, err
 	}
-	want := powerRunning
-	if action == actionStop {
-		want = powerStopped
+	// Whether it is so already is the owner node's word: ARM's powerState
+	// is the resource bridge's last sync and lags a VM started or stopped
+	// on the node (Hyper-V Manager, a failover), which the node shows.
+	o, onNode := c.owner(ctx, v.Properties.VMID)
+	if already(action, v.Properties.Status, o, onNode) {
+		return drivers.Result{Message: "already " + strings.ToLower(map[string]string{actionStart: powerRunning, actionStop: powerStopped}[action])}, nil
 	}
-	if st := v.Properties.Status; st != nil && (st.PowerState == want || (action == actionStop && st.PowerState == powerDeallocated)) {
-		return drivers.Result{Message: "already " + strings.ToLower(want)}, nil
-	}
-	if action == actionStart {
-		if err := c.ownerCanStart(ctx, v.Properties.VMID); err != nil {
+	if action == actionStart && onNode {
+		if err := agentsRun(o.node, o.report); err != nil {
 			return drivers.Result{}, err
 		}
 	}
@@ -100,6 +102,24 @@ func (c *conn) power(ctx context.Context, name, action string) (drivers.Result, 
 		return drivers.Result{}, err
 	}
 	return drivers.Result{Changed: true, Message: action + " through ARM"}, nil
+}
+
+// already reports whether the VM is in the state action makes: as its owner
+// node reports it when it answers (onNode), else as ARM's status says.
+func already(action string, st *vmStatus, o ownerView, onNode bool) bool {
+	if onNode {
+		if action == actionStart {
+			return o.state == "Running"
+		}
+		return o.state == "Off"
+	}
+	if st == nil {
+		return false
+	}
+	if action == actionStart {
+		return st.PowerState == powerRunning
+	}
+	return st.PowerState == powerStopped || st.PowerState == powerDeallocated
 }
 
 func (c *conn) setHardware(ctx context.Context, op drivers.Op) (drivers.Result, error) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,11 +165,53 @@ func wait[T any](ctx context.Context, c *armClient, resp *http.Response, via run
 	if err != nil {
 		return zero, fmt.Errorf("azurelocal: follow the operation: %w", err)
 	}
-	res, err := poller.PollUntilDone(ctx, &runtime.PollUntilDoneOptions{Frequency: c.cfg.PollFrequency})
+	if err := pollUntilDone(ctx, poller, resp, c.cfg.PollFrequency); err != nil {
+		return zero, lroError(err)
+	}
+	res, err := poller.Result(ctx)
 	if err != nil {
 		return zero, lroError(err)
 	}
 	return res, nil
+}
+
+// pollUntilDone polls until the operation ends, waiting what a response's
+// Retry-After says, else every freq. It is the SDK's PollUntilDone loop
+// without its one-second floor (which the SDK lifts only inside `go test`):
+// the embedded simulated Azure Local finishes an operation in milliseconds,
+// and a real cluster's ARM always sends Retry-After, which wins.
+func pollUntilDone[T any](ctx context.Context, p *runtime.Poller[T], resp *http.Response, freq time.Duration) error {
+	for !p.Done() {
+		wait := freq
+		if d := retryAfter(resp); d > 0 {
+			wait = d
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		var err error
+		if resp, err = p.Poll(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retryAfter is a response's Retry-After in seconds (ARM sends seconds), 0
+// when it has none or it does not parse.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 600)) * time.Second
 }
 
 // list walks every page of the list at path, calling each with every item.

@@ -297,3 +297,52 @@ func clearFaults(t *testing.T, s *simARM) {
 		t.Fatal(err)
 	}
 }
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 0}, {"3", 3 * time.Second}, {" 1 ", time.Second}, {"0", 0}, {"-4", 0},
+		{"Wed, 21 Oct 2015 07:28:00 GMT", 0}, {"100000", 600 * time.Second},
+	}
+	for _, tt := range tests {
+		resp := &http.Response{Header: http.Header{}}
+		if tt.header != "" {
+			resp.Header.Set("Retry-After", tt.header)
+		}
+		if got := retryAfter(resp); got != tt.want {
+			t.Errorf("Retry-After %q: %v, want %v", tt.header, got, tt.want)
+		}
+	}
+	if retryAfter(nil) != 0 {
+		t.Error("no response: want 0")
+	}
+}
+
+// TestAlreadyTrustsTheOwnerNode: start and stop are "already so" by the
+// owner node's State when it answers (ARM's powerState lags a VM stopped on
+// the node), by ARM's status only when no node has the VM.
+func TestAlreadyTrustsTheOwnerNode(t *testing.T) {
+	running, stopped := &vmStatus{PowerState: powerRunning}, &vmStatus{PowerState: powerStopped}
+	tests := []struct {
+		name   string
+		action string
+		arm    *vmStatus
+		node   string // "" : no node answers
+		want   bool
+	}{
+		{"ARM stale Running, node Off: start runs", actionStart, running, "Off", false},
+		{"ARM stale Stopped, node Running: start is done", actionStart, stopped, "Running", true},
+		{"node Off: stop is done", actionStop, running, "Off", true},
+		{"node Saved: stop runs", actionStop, stopped, "Saved", false},
+		{"no node: ARM Running", actionStart, running, "", true},
+		{"no node: ARM deallocated", actionStop, &vmStatus{PowerState: powerDeallocated}, "", true},
+		{"no node, no status", actionStart, nil, "", false},
+	}
+	for _, tt := range tests {
+		if got := already(tt.action, tt.arm, ownerView{state: tt.node}, tt.node != ""); got != tt.want {
+			t.Errorf("%s: already = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

@@ -32,6 +32,17 @@ const (
 	embeddedLocationGroup = "sim"
 )
 
+// EmbeddedName is the registry name of the driver on the embedded simulated
+// Azure Local: a Cluster's `driver: sim` (the spec's default driver).
+const EmbeddedName = "sim"
+
+// EmbeddedSpec is the simulated cluster the embedded platform makes for a
+// Cluster document named name with nodes: what `tlreconcile sim init` creates
+// ahead of the first plan, so both agree on its custom location.
+func EmbeddedSpec(name string, nodes []string) cluster.Spec {
+	return cluster.Spec{Name: name, CustomLocation: embeddedCustomLocation(name), Nodes: nodes}
+}
+
 // EmbeddedFactory returns the driver on the embedded simulated Azure Local
 // under cfg.StateDir.
 func EmbeddedFactory(cfg drivers.Config) (drivers.Driver, error) {
@@ -79,12 +90,12 @@ func (e *embedded) resolve(ctx context.Context, ref drivers.ClusterRef) (Endpoin
 }
 
 func (e *embedded) start(ctx context.Context, ref drivers.ClusterRef) (*embeddedCluster, error) {
-	cl := embeddedCustomLocation(ref.Name)
-	host, err := cluster.Open(e.stateDir, cluster.Options{Clusters: []cluster.Spec{{Name: ref.Name, CustomLocation: cl, Nodes: ref.Nodes}}})
+	cs := EmbeddedSpec(ref.Name, ref.Nodes)
+	host, err := cluster.Open(e.stateDir, cluster.Options{Clusters: []cluster.Spec{cs}, GuestAgent: embeddedAgent{}})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := arm.New(e.stateDir, host, arm.Options{CustomLocations: []string{cl}})
+	srv, err := arm.New(e.stateDir, host, arm.Options{CustomLocations: []string{cs.CustomLocation}})
 	if err != nil {
 		_ = host.Close()
 		return nil, err

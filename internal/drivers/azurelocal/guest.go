@@ -54,28 +54,35 @@ type runCommandView struct {
 	Error          string `json:"error"`
 }
 
-func (c *armClient) runCommandPath(machine string) string {
-	return c.machinePath(machine) + "/runCommands/" + runCommandName
+func (c *armClient) runCommandPath(machine, name string) string {
+	return c.machinePath(machine) + "/runCommands/" + name
+}
+
+// runGuest runs script in the guest of machine as the run command name and
+// returns its instance view (nil when the command did not run to an end:
+// no agent, no guest); the run command is deleted after.
+func (c *armClient) runGuest(ctx context.Context, machine, name, script string) (*runCommandView, error) {
+	body := runCommand{Location: c.cfg.Location, Properties: runCommandProperties{
+		Source: &runCommandSource{Script: script}, TimeoutInSeconds: 60}}
+	resp, err := c.do(ctx, http.MethodPut, c.runCommandPath(machine, name), body, http.StatusOK, http.StatusCreated)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := wait[runCommand](ctx, c, resp, runtime.FinalStateViaAzureAsyncOp)
+	defer c.deleteRunCommand(context.WithoutCancel(ctx), machine, name)
+	if err != nil {
+		return nil, nil // the command failed in the guest (no agent, no TPM)
+	}
+	return rc.Properties.InstanceView, nil
 }
 
 // guestIdentity runs the identity command in the guest of machine and
 // returns the identity it printed; "" when the guest has no agent that
 // knows the command (not an error: attestation is unavailable there).
 func (c *armClient) guestIdentity(ctx context.Context, machine string) (string, error) {
-	body := runCommand{Location: c.cfg.Location, Properties: runCommandProperties{
-		Source: &runCommandSource{Script: identityCommand}, TimeoutInSeconds: 60}}
-	resp, err := c.do(ctx, http.MethodPut, c.runCommandPath(machine), body, http.StatusOK, http.StatusCreated)
-	if err != nil {
+	v, err := c.runGuest(ctx, machine, runCommandName, identityCommand)
+	if err != nil || v == nil || v.ExitCode != 0 {
 		return "", err
-	}
-	rc, err := wait[runCommand](ctx, c, resp, runtime.FinalStateViaAzureAsyncOp)
-	defer c.deleteRunCommand(context.WithoutCancel(ctx), machine)
-	if err != nil {
-		return "", nil // the command failed in the guest (no agent, no TPM): unknown
-	}
-	v := rc.Properties.InstanceView
-	if v == nil || v.ExitCode != 0 {
-		return "", nil
 	}
 	id := strings.TrimSpace(v.Output)
 	if !identityHex.MatchString(id) {
@@ -84,8 +91,8 @@ func (c *armClient) guestIdentity(ctx context.Context, machine string) (string, 
 	return id, nil
 }
 
-func (c *armClient) deleteRunCommand(ctx context.Context, machine string) {
-	resp, err := c.do(ctx, http.MethodDelete, c.runCommandPath(machine), nil, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
+func (c *armClient) deleteRunCommand(ctx context.Context, machine, name string) {
+	resp, err := c.do(ctx, http.MethodDelete, c.runCommandPath(machine, name), nil, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
 	if err != nil {
 		return
 	}

@@ -43,20 +43,26 @@ func agentsRun(node string, r *azlocal.NodeReport) error {
 	return nil
 }
 
-// ownerCanStart says why the owner node of the VM with vmID cannot start it
-// now, or nil. A VM no node reports (its node does not answer) is left to
-// ARM, which says what it can.
-func (c *conn) ownerCanStart(ctx context.Context, vmID string) error {
+// ownerView is a VM as its owner node reports it.
+type ownerView struct {
+	node   string
+	report *azlocal.NodeReport
+	state  string // Hyper-V's State: Running, Off, Saved, ...
+}
+
+// owner finds the node that runs vmID; ok is false when no node answers or
+// none has it (ARM's own answer then says why).
+func (c *conn) owner(ctx context.Context, vmID string) (ownerView, bool) {
 	reports, err := c.nodeReports(ctx)
 	if err != nil {
-		return nil // no node answers: ARM's own answer says why
+		return ownerView{}, false
 	}
 	for node, r := range reports {
 		for _, v := range r.VMs {
 			if strings.EqualFold(v.VMID, vmID) {
-				return agentsRun(node, r)
+				return ownerView{node: node, report: r, state: v.State}, true
 			}
 		}
 	}
-	return nil
+	return ownerView{}, false
 }

@@ -37,7 +37,7 @@ func startSimStack(tb testing.TB, dir string, clusters []cluster.Spec) *simStack
 	if dir == "" {
 		dir = tb.TempDir()
 	}
-	host, err := cluster.Open(dir, cluster.Options{Clusters: clusters})
+	host, err := cluster.Open(dir, cluster.Options{Clusters: clusters, GuestAgent: embeddedAgent{}})
 	if err != nil {
 		tb.Fatal(err)
 	}

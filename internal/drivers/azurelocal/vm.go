@@ -33,6 +33,7 @@ func (c *conn) observedVM(a armVM, nv nodeVM) drivers.VM {
 		applyNodeFacts(&vm, nv)
 	}
 	vm.Annotations = annotationsOrGuarded(a.m.Tags)
+	vm.Attestation, _ = attestationOf(a.m.Tags)
 	return vm
 }
 

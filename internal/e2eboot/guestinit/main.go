@@ -59,7 +59,7 @@ func run(console *os.File) error {
 		return fmt.Errorf("no tlr.nonce= on the kernel command line %q", strings.TrimSpace(string(cmdline)))
 	}
 	var out, errb bytes.Buffer
-	cmd := exec.Command("/bin/tlreconcile", "guest", "attest", "--nonce", nonce, "--format", "json", "--state", "/run/tlreconcile-guest")
+	cmd := exec.Command("/bin/tlreconcile", "guest", "attest", "--nonce", nonce, "--format", "json")
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("tlreconcile guest attest: %w: %s", err, strings.TrimSpace(errb.String()))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -27,6 +28,7 @@ type Host struct {
 	cache   map[string]cacheEntry
 	boots   map[string]*guestboot.Boot // parsed event logs (bootcache.go), under mu
 	crashAt func(step string) error    // tests: simulate a kill between writes
+	created []string                   // clusters Open created
 }
 
 var _ arm.Host = (*Host)(nil)
@@ -50,6 +52,7 @@ func Open(stateDir string, opts Options) (*Host, error) {
 			if err := h.initCluster(s); err != nil {
 				return err
 			}
+			h.created = append(h.created, s.Name)
 		}
 		return h.repair()
 	})
@@ -65,6 +68,9 @@ func Open(stateDir string, opts Options) (*Host, error) {
 	}
 	return h, nil
 }
+
+// Created names the clusters this Open created (the rest existed already).
+func (h *Host) Created() []string { return slices.Clone(h.created) }
 
 // Close releases the reference TPM when Open created it.
 func (h *Host) Close() error {

@@ -12,14 +12,14 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // Host is a simulated Hyper-V cluster behind the host protocol (psnode), backed by a sim
 // cluster of the same name and nodes.
 type Host struct {
-	sim    *sim.Driver
+	sim    *hvmodel.Driver
 	ref    drivers.ClusterRef // the sim cluster's ref
 	noise  bool
 	starts atomic.Int64
@@ -45,11 +45,11 @@ type Options struct {
 
 // New creates the sim cluster for ref (its name and nodes) under stateDir.
 func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
-	d, err := sim.New(drivers.Config{StateDir: stateDir})
+	d, err := hvmodel.New(drivers.Config{StateDir: stateDir})
 	if err != nil {
 		return nil, err
 	}
-	sref := drivers.ClusterRef{Name: ref.Name, Driver: sim.Name, Nodes: append([]string(nil), ref.Nodes...), Options: map[string]any{"vtpmBackend": sim.BackendReference}}
+	sref := drivers.ClusterRef{Name: ref.Name, Driver: hvmodel.Name, Nodes: append([]string(nil), ref.Nodes...), Options: map[string]any{"vtpmBackend": hvmodel.BackendReference}}
 	if _, err := d.Init(sref); err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
 }
 
 // Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
-func (h *Host) Sim() *sim.Driver { return h.sim }
+func (h *Host) Sim() *hvmodel.Driver { return h.sim }
 
 // Counts is what the host has served.
 type Counts struct {

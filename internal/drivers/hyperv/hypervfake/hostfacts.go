@@ -7,8 +7,8 @@ import (
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/psnode"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
 )
 
 // facts are the host conditions no op creates, which tests stage: a guest that ignores
@@ -119,7 +119,7 @@ func (h *Host) setMemory(ctx context.Context, v drivers.VM, p *hyperv.Payload) (
 	if v.Power == drivers.PowerOff || v.MemoryMB == mb {
 		return h.apply(ctx, drivers.Op{Kind: drivers.OpSetMemory, Cluster: h.ref.Name, VM: v.Name, Params: &drivers.Params{MemoryMB: mb}})
 	}
-	if err := h.sim.Drift(ctx, h.ref.Name, v.Name, []sim.Setting{{Field: "memoryMB", Value: fmt.Sprint(mb)}}); err != nil {
+	if err := h.sim.Drift(ctx, h.ref.Name, v.Name, []hvmodel.Setting{{Field: "memoryMB", Value: fmt.Sprint(mb)}}); err != nil {
 		return nil, scriptError(err)
 	}
 	return hyperv.OpResult{Changed: true, Message: fmt.Sprintf("%d bytes startup memory", p.MemoryBytes)}, nil

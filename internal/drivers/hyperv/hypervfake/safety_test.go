@@ -11,7 +11,7 @@ import (
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake"
-	"github.com/tlreconcile/tlreconcile/internal/drivers/sim"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv/hypervfake/hvmodel"
 )
 
 func mustApply(t *testing.T, d drivers.Driver, ref drivers.ClusterRef, op drivers.Op) drivers.Result {
@@ -76,7 +76,7 @@ func TestE2ECleanupTouchesOnlyItsOwnVMs(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, n := range []string{"prod-db", "prod-web"} {
-		if err := host.Sim().CreateUnmanaged(ctx, ref.Name, n, sim.UnmanagedVM{Running: i == 0}); err != nil {
+		if err := host.Sim().CreateUnmanaged(ctx, ref.Name, n, hvmodel.UnmanagedVM{Running: i == 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -446,7 +446,7 @@ func TestE2EDriverNamesAndMarksWhatItCreates(t *testing.T) {
 	if _, err := d.Observe(t.Context(), ref); err != nil {
 		t.Fatal(err)
 	}
-	if err := host.Sim().CreateUnmanaged(t.Context(), ref.Name, "prod-db", sim.UnmanagedVM{}); err != nil {
+	if err := host.Sim().CreateUnmanaged(t.Context(), ref.Name, "prod-db", hvmodel.UnmanagedVM{}); err != nil {
 		t.Fatal(err)
 	}
 	prefix := hyperv.E2EPrefix()

@@ -1,0 +1,79 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/spec"
+)
+
+func TestAttestDue(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	d := &spec.VM{Attestation: &spec.Attestation{Enabled: true, Interval: "24h"}}
+	rec := func(age time.Duration, node string) *drivers.VM {
+		return &drivers.VM{Node: "n1", Attestation: &drivers.Attested{Time: now.Add(-age), Result: drivers.AttestVerified, Node: node}}
+	}
+	tests := []struct {
+		name  string
+		o     *drivers.VM
+		moves bool
+		want  string // "" not due
+	}{
+		{"new VM", nil, true, "new VM"},
+		{"never attested", &drivers.VM{Node: "n1"}, false, "never attested"},
+		{"fresh", rec(time.Hour, "n1"), false, ""},
+		{"older than the interval", rec(25*time.Hour, "n1"), false, "older than attestation.interval 24h0m0s"},
+		{"moved since", rec(time.Hour, "n2"), false, "attested on node n2, now on node n1"},
+		{"this change starts or moves it", rec(time.Hour, "n1"), true, "starts or moves"},
+	}
+	for _, tt := range tests {
+		got := attestDue(d, tt.o, now, tt.moves)
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got := attestDue(&spec.VM{Attestation: &spec.Attestation{Enabled: true, Interval: "soon"}}, rec(25*time.Hour, "n1"), now, false); !strings.Contains(got, "24h") {
+		t.Errorf("an unparsable interval falls back to 24h: %q", got)
+	}
+}
+
+func TestAttestFindings(t *testing.T) {
+	yes, no := true, false
+	req := spec.AttestationRequires{SecureBoot: &yes, VBS: "running", TestSigning: &no}
+	tests := []struct {
+		name string
+		a    *drivers.Attested
+		want []string
+	}{
+		{"verified and as required", &drivers.Attested{Result: drivers.AttestVerified, SecureBoot: &yes, VBSRunning: &yes, TestSigning: &no, Boot: "b", Baseline: "b"}, nil},
+		{"Secure Boot off", &drivers.Attested{Result: drivers.AttestVerified, SecureBoot: &no}, []string{RuleSecureBootNotEnforced}},
+		{"VBS off, test signing on", &drivers.Attested{Result: drivers.AttestVerified, SecureBoot: &yes, VBSRunning: &no, TestSigning: &yes},
+			[]string{RuleVBSNotRunning, RuleBootIntegrityViolation}},
+		{"a new boot component", &drivers.Attested{Result: drivers.AttestVerified, SecureBoot: &yes, Boot: "x", Baseline: "b", Components: []string{"evil.efi"}},
+			[]string{RuleBootIntegrityViolation}},
+		{"failed", &drivers.Attested{Result: drivers.AttestFailed, Problem: "log-replay"}, []string{RuleBootIntegrityViolation}},
+		{"unavailable", &drivers.Attested{Result: drivers.AttestUnavailable, Problem: "no-agent"}, []string{RuleAttestationUnavailable}},
+		{"never attested", nil, nil},
+	}
+	for _, tt := range tests {
+		b := &builder{plan: &Plan{}}
+		cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.AzureLocal()}
+		d := &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true, Interval: "24h", Require: req}}
+		b.attestFindings(cp, d, &drivers.VM{Name: "v", Attestation: tt.a})
+		var got []string
+		for _, f := range b.plan.Findings {
+			got = append(got, f.Rule)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s: findings %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// A platform without the attest op says so once, as a warning.
+	b := &builder{plan: &Plan{}}
+	b.attestFindings(&clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.ClassicHyperV()}, &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true}}, &drivers.VM{})
+	if len(b.plan.Findings) != 1 || b.plan.Findings[0].Rule != RuleAttestationUnavailable || b.plan.Findings[0].Severity != SeverityWarning {
+		t.Errorf("classic Hyper-V: %+v", b.plan.Findings)
+	}
+}
