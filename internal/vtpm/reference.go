@@ -83,6 +83,9 @@ func (r *Reference) open(seed int64) error {
 	if r.sim != nil {
 		return nil
 	}
+	if err := referenceAvailable(); err != nil {
+		return err
+	}
 	sim, err := simulator.GetWithFixedSeedInsecure(seed)
 	if err != nil {
 		return fmt.Errorf("reference tpm: start with seed %d: %w", seed, err)
