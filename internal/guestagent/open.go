@@ -1,16 +1,11 @@
 package guestagent
 
-import (
-	"fmt"
-	"os"
-
-	legacy "github.com/google/go-tpm/legacy/tpm2"
-)
+import "fmt"
 
 // Open opens the guest's own TPM: /dev/tpmrm0 with the firmware's event log
 // from securityfs on Linux, TBS on Windows (openOS).
 func Open() (*Session, error) {
-	rwc, err := legacy.OpenTPM()
+	rwc, err := openRaw()
 	if err != nil {
 		return nil, fmt.Errorf("guest agent: open the TPM (is this a VM with a vTPM, and are you root/Administrator?): %w", err)
 	}
@@ -20,12 +15,4 @@ func Open() (*Session, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-// DefaultAKPath is where `guest attest` keeps its AK unless --state says.
-func DefaultAKPath() string {
-	if dir := os.Getenv("ProgramData"); dir != "" {
-		return dir + `\tlreconcile\ak.blob`
-	}
-	return "/var/lib/tlreconcile-guest/ak.blob"
 }

@@ -5,7 +5,11 @@ import (
 	"io"
 
 	ga "github.com/google/go-attestation/attest"
+	legacy "github.com/google/go-tpm/legacy/tpm2"
 )
+
+// openRaw opens TBS for the raw TPM 2.0 commands.
+func openRaw() (io.ReadWriteCloser, error) { return legacy.OpenTPM() }
 
 // openOS uses go-attestation's own TBS session (it reads the event log
 // through TBS) and rwc for the raw EK commands.
