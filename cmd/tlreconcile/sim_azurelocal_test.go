@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -600,5 +601,23 @@ func TestSimPortalDeleteRefusesLocalVM(t *testing.T) {
 	out, err := simCLI(t, dir, "sim", "portal-delete", "--vm", "legacy-01")
 	if !errors.Is(err, cluster.ErrUnmanaged) || out != "" {
 		t.Errorf("portal-delete of a local VM: %v, %q; want ErrUnmanaged and no output", err, out)
+	}
+}
+
+// TestSimServeGuestsRunTheAgent: the guests `sim serve` serves run
+// tlreconcile's guest agent, as driver: sim's do: a Run Command of
+// `tlreconcile guest attest` answers with an attestation.
+func TestSimServeGuestsRunTheAgent(t *testing.T) {
+	dir := t.TempDir()
+	c := serveInProcess(t, dir)
+	c.createVM("avd-01")
+	hc := "?api-version=" + arm.HybridComputeAPIVersion
+	rc := testMachineID("avd-01") + "/runCommands/attest" + hc
+	c.lro("PUT", rc, map[string]any{"location": "eastus", "properties": map[string]any{
+		"source": map[string]any{"script": "tlreconcile guest attest --format json --nonce 00112233445566778899aabbccddeeff"}}})
+	_, _, got := c.do("GET", rc, nil)
+	view, _ := got["properties"].(map[string]any)["instanceView"].(map[string]any)
+	if view == nil || view["exitCode"] != float64(0) || !strings.Contains(fmt.Sprint(view["output"]), `"format_version":1`) {
+		t.Fatalf("the served guest did not attest: %v", got)
 	}
 }

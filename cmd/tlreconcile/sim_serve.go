@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tlreconcile/tlreconcile/internal/drivers/azurelocal"
 	"github.com/tlreconcile/tlreconcile/internal/sim/arm"
 	"github.com/tlreconcile/tlreconcile/internal/sim/cluster"
 )
@@ -60,7 +61,7 @@ func (o *simServeOptions) Validate() error {
 
 // Run serves until ctx ends.
 func (o *simServeOptions) Run(ctx context.Context) error {
-	host, err := cluster.Open(o.root.stateDir, cluster.Options{})
+	host, err := cluster.Open(o.root.stateDir, cluster.Options{GuestAgent: azurelocal.EmbeddedGuestAgent()})
 	if err != nil {
 		return err
 	}

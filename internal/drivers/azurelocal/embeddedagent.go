@@ -19,6 +19,10 @@ const NoAgentMarker = "tlreconcile-guest-agent-removed"
 
 type embeddedAgent struct{}
 
+// EmbeddedGuestAgent is the guest agent of the embedded platform's guests,
+// for `sim serve`, which serves the same platform to other tools.
+func EmbeddedGuestAgent() cluster.GuestAgent { return embeddedAgent{} }
+
 func (embeddedAgent) Run(ctx context.Context, g *cluster.Guest, req cluster.RunRequest) (cluster.RunResult, error) {
 	args := strings.Fields(req.Script)
 	if len(args) < 2 || args[0] != "tlreconcile" || args[1] != "guest" {
