@@ -25,6 +25,8 @@ done
 need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc)
 [ -e /usr/include/openssl/evp.h ] || need_apt+=(libssl-dev)
+# make demo makes the key backup's wrapping key pair with the openssl command.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "$target" = test ]; then
   command -v swtpm >/dev/null 2>&1 || need_apt+=(swtpm)
   command -v swtpm_setup >/dev/null 2>&1 || need_apt+=(swtpm-tools)
