@@ -35,7 +35,7 @@ func (c *conn) createVM(ctx context.Context, op drivers.Op) (drivers.Result, err
 	if err != nil {
 		return drivers.Result{}, fmt.Errorf("gallery image: %w", err)
 	}
-	password, err := resolveSecret("osProfile.adminPassword", adminPassword(p))
+	password, err := drivers.ResolveSecret("osProfile.adminPassword", adminPassword(p))
 	if err != nil {
 		return drivers.Result{}, err
 	}

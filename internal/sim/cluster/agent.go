@@ -219,7 +219,7 @@ func (h *Host) runInVTPM(e guestEntry, g *Guest, fn func(*Guest) error) error {
 	}
 	g.log = b.Log
 	return h.tpm.Boot(e.st.Seed, func(tr transport.TPM) error {
-		if err := extendBoot(tr, b); err != nil {
+		if err := b.Extend(tr); err != nil {
 			return fmt.Errorf("resume the guest's vTPM: %w", err)
 		}
 		g.tr = tr

@@ -2,11 +2,9 @@ package cluster
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"slices"
 
-	"github.com/google/go-tpm/tpm2"
 	"github.com/google/go-tpm/tpm2/transport"
 
 	"github.com/tlreconcile/tlreconcile/internal/sim/guestboot"
@@ -55,7 +53,7 @@ func (h *Host) measureBoot(rec *vmRecord, seed int64) error {
 	if err != nil {
 		return err
 	}
-	if err := h.tpm.Boot(seed, func(tr transport.TPM) error { return extendBoot(tr, b) }); err != nil {
+	if err := h.tpm.Boot(seed, func(tr transport.TPM) error { return b.Extend(tr) }); err != nil {
 		return err
 	}
 	rec.Boot.Boots++
@@ -69,63 +67,6 @@ func (h *Host) measured(rec *vmRecord) (*guestboot.Boot, error) {
 		return nil, fmt.Errorf("vm %s: the guest has not booted with a vTPM since it was created: restart it", rec.Name)
 	}
 	return h.parsedBoot(rec.Boot.Log, rec.Boot.Extra)
-}
-
-// tpmAlgs maps the hashes of event log banks to TPM algorithm IDs.
-var tpmAlgs = map[crypto.Hash]tpm2.TPMAlgID{
-	crypto.SHA1: tpm2.TPMAlgSHA1, crypto.SHA256: tpm2.TPMAlgSHA256,
-	crypto.SHA384: tpm2.TPMAlgSHA384, crypto.SHA512: tpm2.TPMAlgSHA512,
-}
-
-// extendBoot extends each measurement of b into the PCR banks tr has
-// allocated, one TPM2_PCR_Extend per event carrying every such bank's digest.
-func extendBoot(tr transport.TPM, b *guestboot.Boot) error {
-	banks, err := allocatedBanks(tr)
-	if err != nil {
-		return err
-	}
-	for i, m := range b.Measurements {
-		var ds []tpm2.TPMTHA
-		for _, h := range b.Algs {
-			alg, ok := tpmAlgs[h]
-			if d, has := m.Digests[h]; ok && has && banks[alg] {
-				ds = append(ds, tpm2.TPMTHA{HashAlg: alg, Digest: d})
-			}
-		}
-		if len(ds) == 0 {
-			continue
-		}
-		if m.PCR < 0 || m.PCR > 23 {
-			return fmt.Errorf("event %d of log measures PCR %d, which a TPM does not have", i, m.PCR)
-		}
-		cmd := tpm2.PCRExtend{PCRHandle: tpm2.AuthHandle{Handle: tpm2.TPMHandle(m.PCR), Auth: tpm2.PasswordAuth(nil)},
-			Digests: tpm2.TPMLDigestValues{Digests: ds}}
-		if _, err := cmd.Execute(tr); err != nil {
-			return fmt.Errorf("extend event %d into PCR %d: %w", i, m.PCR, err)
-		}
-	}
-	return nil
-}
-
-// allocatedBanks lists the TPM's PCR banks that have PCRs allocated.
-func allocatedBanks(tr transport.TPM) (map[tpm2.TPMAlgID]bool, error) {
-	rsp, err := tpm2.GetCapability{Capability: tpm2.TPMCapPCRs, PropertyCount: 16}.Execute(tr)
-	if err != nil {
-		return nil, fmt.Errorf("read the TPM's PCR banks: %w", err)
-	}
-	sel, err := rsp.CapabilityData.Data.AssignedPCR()
-	if err != nil {
-		return nil, fmt.Errorf("read the TPM's PCR banks: %w", err)
-	}
-	out := map[tpm2.TPMAlgID]bool{}
-	for _, s := range sel.PCRSelections {
-		for _, b := range s.PCRSelect {
-			if b != 0 {
-				out[s.Hash] = true
-			}
-		}
-	}
-	return out, nil
 }
 
 // TamperBoot makes every later boot of a VM measure one more boot

@@ -14,7 +14,7 @@ const maxBoots = 64
 // and every entry into a guest replays the same few logs, and parsing one
 // (the Windows log is JSON around the binary log) cost a quarter of a
 // placement. The Boot returned is shared and must not be changed; every
-// caller only reads it (extendBoot, and Guest.EventLog hands out copies).
+// caller only reads it (Boot.Extend, and Guest.EventLog hands out copies).
 func (h *Host) parsedBoot(log string, extra []string) (*guestboot.Boot, error) {
 	key := log + "\x00" + strings.Join(extra, "\x00")
 	h.mu.Lock()

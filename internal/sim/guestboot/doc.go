@@ -5,7 +5,8 @@
 // component an incident planted, into the log bytes the guest reads and the
 // measurements its vTPM's PCRs get. Logs are parsed with go-attestation's
 // parser, the one the verifier replays with, so boot and replay cannot
-// disagree on what an event means. It owns no TPM and no files: it must not
+// disagree on what an event means. It owns no TPM (Boot.Extend measures into
+// the one a caller hands it) and no files: it must not
 // import the cluster, any driver, the planner or apply.
 //
 // The choice, and why (no measurement is invented; where no real log fits, a

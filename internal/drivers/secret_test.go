@@ -1,4 +1,4 @@
-package azurelocal
+package drivers
 
 import (
 	"errors"
@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/tlreconcile/tlreconcile/internal/drivers"
 )
 
 func TestResolveSecret(t *testing.T) {
@@ -28,22 +26,22 @@ func TestResolveSecret(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		ref  *drivers.SecretRef
+		ref  *SecretRef
 		want string // the value, or a part of the error
 		err  error
 	}{
 		{"none", nil, "", nil},
-		{"env", &drivers.SecretRef{FromEnv: "TLR_PW"}, pw, nil},
-		{"file, newline trimmed", &drivers.SecretRef{FromFile: file}, pw, nil},
-		{"env unset", &drivers.SecretRef{FromEnv: "TLR_NOT_SET"}, "TLR_NOT_SET is not set", drivers.ErrPrecondition},
-		{"file missing", &drivers.SecretRef{FromFile: filepath.Join(dir, "nope")}, "nope", drivers.ErrPrecondition},
-		{"file too big", &drivers.SecretRef{FromFile: big}, "not a password", drivers.ErrPrecondition},
-		{"file empty", &drivers.SecretRef{FromFile: empty}, "is empty", drivers.ErrPrecondition},
-		{"a directory", &drivers.SecretRef{FromFile: dir}, "not a regular file", drivers.ErrPrecondition},
-		{"both", &drivers.SecretRef{FromEnv: "TLR_PW", FromFile: file}, "not both", drivers.ErrInvalidArgument},
+		{"env", &SecretRef{FromEnv: "TLR_PW"}, pw, nil},
+		{"file, newline trimmed", &SecretRef{FromFile: file}, pw, nil},
+		{"env unset", &SecretRef{FromEnv: "TLR_NOT_SET"}, "TLR_NOT_SET is not set", ErrPrecondition},
+		{"file missing", &SecretRef{FromFile: filepath.Join(dir, "nope")}, "nope", ErrPrecondition},
+		{"file too big", &SecretRef{FromFile: big}, "not a password", ErrPrecondition},
+		{"file empty", &SecretRef{FromFile: empty}, "is empty", ErrPrecondition},
+		{"a directory", &SecretRef{FromFile: dir}, "not a regular file", ErrPrecondition},
+		{"both", &SecretRef{FromEnv: "TLR_PW", FromFile: file}, "not both", ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v, err := resolveSecret("osProfile.adminPassword", tc.ref)
+			v, err := ResolveSecret("osProfile.adminPassword", tc.ref)
 			if tc.err == nil {
 				if err != nil || v != tc.want {
 					t.Fatalf("got %q, %v", v, err)

@@ -1,0 +1,162 @@
+package guestattest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-tpm/tpm2"
+	"github.com/google/go-tpm/tpm2/transport"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/guestattest"
+	"github.com/tlreconcile/tlreconcile/internal/guestagent"
+	"github.com/tlreconcile/tlreconcile/internal/sim/guestboot"
+	"github.com/tlreconcile/tlreconcile/internal/vtpm"
+)
+
+// guest is a simulated guest: its vTPM is the reference TPM of seed, and
+// every command powers it on and replays the boot of log first, as a real
+// guest's TPM holds the PCRs of its boot. tamper extends one more
+// measurement that the log does not show (what a verifier must catch).
+type guest struct {
+	t      *testing.T
+	ref    *vtpm.Reference
+	seed   int64
+	boot   *guestboot.Boot
+	tamper bool
+	runs   []string
+	// answer, when set, replaces the agent's answer to the command named.
+	answer map[string]*guestattest.Output
+}
+
+// newGuest makes a guest on ref, the test's one reference TPM (the
+// simulator is one per process: a second Reference waits for the first).
+func newGuest(t *testing.T, ref *vtpm.Reference, seed int64, log string) *guest {
+	t.Helper()
+	b, err := guestboot.New(log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &guest{t: t, ref: ref, seed: seed, boot: b}
+}
+
+func reference(t *testing.T) *vtpm.Reference {
+	ref := vtpm.NewReference()
+	t.Cleanup(func() { ref.Close() })
+	return ref
+}
+
+func (g *guest) run(_ context.Context, args []string) (*guestattest.Output, error) {
+	g.runs = append(g.runs, args[0])
+	if out, ok := g.answer[args[0]]; ok {
+		return out, nil
+	}
+	var out guestattest.Output
+	err := g.ref.Boot(g.seed, func(tr transport.TPM) error {
+		if err := g.boot.Extend(tr); err != nil {
+			return err
+		}
+		if g.tamper {
+			ext := tpm2.PCRExtend{PCRHandle: tpm2.AuthHandle{Handle: 4, Auth: tpm2.PasswordAuth(nil)},
+				Digests: tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA1, Digest: make([]byte, 20)}}}}
+			if _, err := ext.Execute(tr); err != nil {
+				return err
+			}
+		}
+		s, err := guestagent.NewSession(guestagent.OverTransport(tr, g.boot.Log))
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		out.Stdout, out.ExitCode, out.Stderr = guestagent.Command(s, args)
+		return nil
+	})
+	if err != nil {
+		if strings.Contains(err.Error(), vtpm.ErrNoCgoMessage) {
+			g.t.Skip(err)
+		}
+		g.t.Fatal(err)
+	}
+	return &out, nil
+}
+
+func TestAttestFirstContactThenRecordedAK(t *testing.T) {
+	ref := reference(t)
+	g := newGuest(t, ref, 41, "windows_gcp_shielded_vm")
+	first := guestattest.Attest(context.Background(), g.run, "")
+	if first.Result != drivers.AttestVerified {
+		t.Fatalf("first contact: %+v", first)
+	}
+	if strings.Join(g.runs, ",") != "attest,activate" {
+		t.Errorf("first contact ran %v, want attest then activate (credential activation binds the AK)", g.runs)
+	}
+	if first.SecureBoot == nil || !*first.SecureBoot || len(first.AK) != 32 || len(first.EK) != 64 || first.Boot == "" || len(first.Components) == 0 {
+		t.Errorf("the record misses facts: %+v", first)
+	}
+	if first.CodeIntegrity == nil || !*first.CodeIntegrity || first.TestSigning == nil || *first.TestSigning {
+		t.Errorf("Windows boot state not recorded: %+v", first)
+	}
+	g.runs = nil
+	again := guestattest.Attest(context.Background(), g.run, first.AK)
+	if again.Result != drivers.AttestVerified || strings.Join(g.runs, ",") != "attest" {
+		t.Errorf("with the recorded AK: %+v after %v, want verified after one attest", again, g.runs)
+	}
+	if again.EK != first.EK || again.AK != first.AK || again.Boot != first.Boot {
+		t.Errorf("the same vTPM and boot gave another identity: %+v vs %+v", again, first)
+	}
+	other := newGuest(t, ref, 42, "windows_gcp_shielded_vm")
+	moved := guestattest.Attest(context.Background(), other.run, first.AK)
+	if moved.Result != drivers.AttestVerified || strings.Join(other.runs, ",") != "attest,activate" || moved.EK == first.EK {
+		t.Errorf("another vTPM: %+v after %v: want a new EK bound by a new activation", moved, other.runs)
+	}
+}
+
+func TestAttestOutcomes(t *testing.T) {
+	ref := reference(t)
+	for _, tc := range []struct {
+		name    string
+		set     func(g *guest) guestattest.Runner
+		result  string
+		problem string
+	}{
+		{"no agent", func(g *guest) guestattest.Runner {
+			return answer(&guestattest.Output{ExitCode: 127, Stderr: "tlreconcile: command not found"})
+		}, drivers.AttestUnavailable, "no-agent"},
+		{"the command did not run", func(g *guest) guestattest.Runner { return answer(nil) }, drivers.AttestUnavailable, "no-agent"},
+		{"agent failed", func(g *guest) guestattest.Runner { return answer(&guestattest.Output{ExitCode: 1, Stderr: "no TPM"}) }, drivers.AttestUnavailable, "agent-failed"},
+		{"channel says why", func(g *guest) guestattest.Runner {
+			return fail(&guestattest.Unavailable{Code: "no-guest-credential"})
+		}, drivers.AttestUnavailable, "no-guest-credential"},
+		{"channel failed", func(g *guest) guestattest.Runner { return fail(errors.New("connection reset")) }, drivers.AttestUnavailable, "channel-failed"},
+		{"a code that is not one", func(g *guest) guestattest.Runner {
+			return fail(&guestattest.Unavailable{Code: "Not A Code"})
+		}, drivers.AttestUnavailable, "channel-failed"},
+		{"not evidence", func(g *guest) guestattest.Runner { return answer(&guestattest.Output{Stdout: "hello"}) }, drivers.AttestFailed, "bad-evidence"},
+		{"activation refused", func(g *guest) guestattest.Runner {
+			g.answer = map[string]*guestattest.Output{"activate": {ExitCode: 1}}
+			return g.run
+		}, drivers.AttestFailed, "ak-not-bound"},
+		{"a PCR the log does not explain", func(g *guest) guestattest.Runner { g.tamper = true; return g.run }, drivers.AttestFailed, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGuest(t, ref, 43, "windows_gcp_shielded_vm")
+			r := guestattest.Attest(context.Background(), tc.set(g), "")
+			if r.Result != tc.result || (tc.problem != "" && r.Problem != tc.problem) || r.Problem == "" {
+				t.Errorf("got %s (%s), want %s (%s)", r.Result, r.Problem, tc.result, tc.problem)
+			}
+			if r.Result != drivers.AttestVerified && (r.SecureBoot != nil || r.Baseline != "" || r.AK != "") {
+				t.Errorf("an unverified record carries facts: %+v", r)
+			}
+		})
+	}
+}
+
+func answer(out *guestattest.Output) guestattest.Runner {
+	return func(context.Context, []string) (*guestattest.Output, error) { return out, nil }
+}
+
+func fail(err error) guestattest.Runner {
+	return func(context.Context, []string) (*guestattest.Output, error) { return nil, err }
+}
