@@ -85,7 +85,7 @@ func (b *builder) attestFindings(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 	switch a.Result {
 	case drivers.AttestUnavailable:
 		b.finding(SeverityWarning, RuleAttestationUnavailable, res, c,
-			fmt.Sprintf("%s: no attestation at %s (%s): install tlreconcile's guest agent in the image (`tlreconcile guest attest` on its PATH); nothing else changes", res, when, a.Problem))
+			fmt.Sprintf("%s: no attestation at %s (%s): %s; nothing else changes", res, when, a.Problem, unavailableFix(a.Problem)))
 		return
 	case drivers.AttestFailed:
 		b.finding(SeverityError, RuleBootIntegrityViolation, res, c,
@@ -119,4 +119,22 @@ func (b *builder) requireFindings(res, c, when string, req spec.AttestationRequi
 				fmt.Sprintf("%s: %s was %t at the boot attested at %s; attestation.require.%s wants %t", res, x.name, *x.got, when, x.name, *x.want))
 		}
 	}
+}
+
+// unavailableFix says what makes an attestation possible again, by the channel's problem
+// code (internal/drivers/guestattest, and the hyperv driver's PowerShell Direct codes).
+func unavailableFix(problem string) string {
+	switch problem {
+	case "no-guest-credential":
+		return "give the Cluster's options.guestCredential (a guest account and a reference to its password) so PowerShell Direct can sign in to the guest"
+	case "guest-credential-unreadable":
+		return "the password options.guestCredential names cannot be read in the process that applies: set that variable or file there"
+	case "powershell-direct-failed":
+		return "PowerShell Direct could not run in the guest (a Windows 10 / Server 2016 or later guest that accepts options.guestCredential's account is needed): check the account and its password"
+	case "vm-not-running":
+		return "the VM was not running: start it and the next plan attests it"
+	case "agent-failed":
+		return "tlreconcile's guest agent ran but failed (no TPM visible in the guest?): run `tlreconcile guest attest --nonce 00` in the guest to see why"
+	}
+	return "install tlreconcile's guest agent in the image (`tlreconcile guest attest` on its PATH; on classic Hyper-V at options.guestAgentPath)"
 }

@@ -72,8 +72,26 @@ func TestAttestFindings(t *testing.T) {
 	}
 	// A platform without the attest op says so once, as a warning.
 	b := &builder{plan: &Plan{}}
-	b.attestFindings(&clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.ClassicHyperV()}, &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true}}, &drivers.VM{})
+	noChannel := drivers.Profile{Name: "no-channel", Ops: []drivers.OpKind{drivers.OpCreateVM}}
+	b.attestFindings(&clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: noChannel}, &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true}}, &drivers.VM{})
 	if len(b.plan.Findings) != 1 || b.plan.Findings[0].Rule != RuleAttestationUnavailable || b.plan.Findings[0].Severity != SeverityWarning {
-		t.Errorf("classic Hyper-V: %+v", b.plan.Findings)
+		t.Errorf("a platform without the attest op: %+v", b.plan.Findings)
+	}
+}
+
+// TestUnavailableSaysWhatToDo: each channel problem's warning names its own fix.
+func TestUnavailableSaysWhatToDo(t *testing.T) {
+	for problem, want := range map[string]string{
+		"no-guest-credential": "options.guestCredential", "guest-credential-unreadable": "cannot be read",
+		"powershell-direct-failed": "PowerShell Direct", "vm-not-running": "start it", "agent-failed": "tlreconcile guest attest",
+		"no-agent": "install tlreconcile's guest agent", "run-command-failed": "install tlreconcile's guest agent",
+	} {
+		b := &builder{plan: &Plan{}}
+		cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.ClassicHyperV()}
+		b.attestFindings(cp, &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true}},
+			&drivers.VM{Name: "v", Attestation: &drivers.Attested{Result: drivers.AttestUnavailable, Problem: problem}})
+		if len(b.plan.Findings) != 1 || !strings.Contains(b.plan.Findings[0].Message, want) || !strings.Contains(b.plan.Findings[0].Message, problem) {
+			t.Errorf("%s: %+v, want a warning saying %q", problem, b.plan.Findings, want)
+		}
 	}
 }
