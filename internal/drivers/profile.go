@@ -101,7 +101,7 @@ var (
 		Protection: ProtectionKeyProtector,
 		Ops: []OpKind{OpCreateVM, OpDeleteVM, OpStopVM, OpStartVM, OpSetSecureBoot, OpEnsureKeyProtector,
 			OpEnableTPM, OpDisableTPM, OpSetSecurity, OpSetProcessor, OpSetMemory, OpMoveVM,
-			OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec},
+			OpSetAnnotations, OpStartIgvmAgent, OpRestrictFileAccess, OpEnableMigrationIPsec, OpAttest},
 		CreateOnly: []Setting{SettingSecurityType},
 		OffFor: []Setting{SettingSecureBoot, SettingSecureBootTemplate, SettingVTPM, SettingVBS,
 			SettingProcessors, SettingMemory},

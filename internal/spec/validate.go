@@ -131,7 +131,7 @@ func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) [
 		return Diagnostic{Severity: SeverityError, Rule: rule, File: doc.file, Line: n.Line, Column: n.Column, Path: path, Message: msg}
 	}
 	got := scalarText(valNode)
-	if strings.HasSuffix(ptr, "/adminPassword") || strings.HasSuffix(ptr, "/fromEnv") || strings.HasSuffix(ptr, "/fromFile") {
+	if strings.HasSuffix(ptr, "/adminPassword") || strings.HasSuffix(ptr, "/guestCredential/password") || strings.HasSuffix(ptr, "/fromEnv") || strings.HasSuffix(ptr, "/fromFile") {
 		return []Diagnostic{secretDiagnostic(at(valNode, ptr, RuleSecretInYAML, ""), field, kw)}
 	}
 	if kw == "pattern" && strings.HasSuffix(ptr, "/ipAddress") {

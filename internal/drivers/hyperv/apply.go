@@ -42,6 +42,8 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 		return d.create(ctx, c, op)
 	case drivers.OpSetAnnotations:
 		return d.setAnnotations(ctx, c, op)
+	case drivers.OpAttest:
+		return d.attest(ctx, c, op)
 	}
 	if op.VM == "" {
 		return drivers.Result{}, fmt.Errorf("%s names no VM: set op.vm: %w", op.Kind, drivers.ErrInvalidArgument)
@@ -76,16 +78,22 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 // onOwner runs a VM script on the VM's owner node; when the VM is not there (it failed
 // over since the last observation) it finds the owner and tries once more.
 func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *Payload) (string, OpResult, error) {
+	var r OpResult
+	node, err := d.onOwnerInto(ctx, c, vm, script, p, func() any { r = OpResult{}; return &r })
+	return node, r, err
+}
+
+// onOwnerInto is onOwner for any answer: out gives a fresh value to decode each try into.
+func (d *Driver) onOwnerInto(ctx context.Context, c *cluster, vm, script string, p *Payload, out func() any) (string, error) {
 	node, err := d.locate(ctx, c, vm, false)
 	if err != nil {
-		return "", OpResult{}, err
+		return "", err
 	}
-	var r OpResult
-	err = c.run(ctx, node, script, p, &r)
+	err = c.run(ctx, node, script, p, out())
 	if se, ok := psnode.AsScriptError(err); ok && se.Category == psnode.CategoryNotFound {
 		fresh, lerr := d.locate(ctx, c, vm, true)
 		if lerr != nil {
-			return "", OpResult{}, lerr
+			return "", lerr
 		}
 		if fresh != node {
 			c.mu.Lock()
@@ -95,11 +103,10 @@ func (d *Driver) onOwner(ctx context.Context, c *cluster, vm, script string, p *
 			}
 			c.mu.Unlock()
 			node = fresh
-			r = OpResult{}
-			err = c.run(ctx, node, script, p, &r)
+			err = c.run(ctx, node, script, p, out())
 		}
 	}
-	return node, r, err
+	return node, err
 }
 
 // checkTarget refuses to move a trusted-launch (isolated) VM to a node whose IGVmAgent is not
@@ -180,30 +187,46 @@ func (d *Driver) setAnnotations(ctx context.Context, c *cluster, op drivers.Op) 
 		return drivers.Result{}, fmt.Errorf("set-annotations names no VM: set op.vm: %w", drivers.ErrInvalidArgument)
 	}
 	_, current, _ := c.cached(op.VM)
+	r, err := d.writeNotes(ctx, c, op.VM, current, func(current string) (*Payload, error) {
+		_, p, err := BuildRequest(c.ref, c.opts, op, current)
+		return p, err
+	})
+	if err != nil {
+		return drivers.Result{}, err
+	}
+	c.mu.Lock()
+	if vm, ok := c.vms[op.VM]; ok {
+		vm.Annotations = op.Params.Annotations
+		c.vms[op.VM] = vm
+	}
+	c.mu.Unlock()
+	return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
+}
+
+// writeNotes runs set-annotations.ps1, the compare-and-swap on a VM's whole Notes, with the
+// payload build makes from the Notes last seen; when they changed since (an administrator's
+// edit) it builds again from their new text, up to three times. The Notes written are cached.
+func (d *Driver) writeNotes(ctx context.Context, c *cluster, vm, current string, build func(current string) (*Payload, error)) (OpResult, error) {
 	for attempt := 0; attempt < 3; attempt++ {
-		script, p, err := BuildRequest(c.ref, c.opts, op, current)
+		p, err := build(current)
 		if err != nil {
-			return drivers.Result{}, err
+			return OpResult{}, err
 		}
-		_, r, err := d.onOwner(ctx, c, op.VM, script, p)
+		_, r, err := d.onOwner(ctx, c, vm, string(drivers.OpSetAnnotations), p)
 		if err != nil {
-			return drivers.Result{}, err
+			return OpResult{}, err
 		}
 		if r.Applied != nil && !*r.Applied {
 			if r.Current == nil {
-				return drivers.Result{}, errors.New("set-annotations answered without the current Notes (a script defect)")
+				return OpResult{}, errors.New("set-annotations answered without the current Notes (a script defect)")
 			}
 			current = *r.Current
 			continue
 		}
 		c.mu.Lock()
-		c.raw[op.VM] = *p.Notes
-		if vm, ok := c.vms[op.VM]; ok {
-			vm.Annotations = op.Params.Annotations
-			c.vms[op.VM] = vm
-		}
+		c.raw[vm] = *p.Notes
 		c.mu.Unlock()
-		return drivers.Result{Changed: r.Changed, Message: r.Message}, nil
+		return r, nil
 	}
-	return drivers.Result{}, drivers.Transient(errors.New("the VM's Notes keep changing while tlreconcile writes its block; retry when nobody edits them"))
+	return OpResult{}, drivers.Transient(errors.New("the VM's Notes keep changing while tlreconcile writes its block; retry when nobody edits them"))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/guestattest"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 	"github.com/tlreconcile/tlreconcile/internal/golden"
 )
@@ -47,6 +48,7 @@ func sampleOps() []drivers.Op {
 		{Kind: drivers.OpStartIgvmAgent, Cluster: "hci-west", Node: "node1"},
 		vm(drivers.OpRestrictFileAccess, nil),
 		{Kind: drivers.OpEnableMigrationIPsec, Cluster: "hci-west", Node: "node2"},
+		vm(drivers.OpAttest, &drivers.Params{TargetNode: "node1"}),
 	}
 }
 
@@ -64,6 +66,13 @@ func TestRequestGolden(t *testing.T) {
 	for _, op := range ops {
 		t.Run(string(op.Kind), func(t *testing.T) {
 			script, p, err := hyperv.BuildRequest(ref, o, op, "owner: finance\n")
+			if op.Kind == drivers.OpAttest {
+				// The attest op's requests carry the agent's command of the moment (a fresh
+				// nonce, then the credential challenge) and the password read for each.
+				gc := &hyperv.Options{GuestAgentPath: hyperv.DefaultGuestAgentPath, GuestCredential: &hyperv.GuestCredential{User: `CONTOSO\svc-attest`}}
+				script, err = hyperv.ScriptAttest, nil
+				p = hyperv.AttestRequest(gc, op.VM, "(read from TLR_GUEST_PASSWORD)", guestattest.AttestArgs(make([]byte, 32)))
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

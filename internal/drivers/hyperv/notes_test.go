@@ -1,10 +1,14 @@
 package hyperv_test
 
 import (
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
+	"github.com/tlreconcile/tlreconcile/internal/drivers/guestattest"
 	"github.com/tlreconcile/tlreconcile/internal/drivers/hyperv"
 )
 
@@ -62,6 +66,41 @@ func TestMergeNotesKeepsAdminText(t *testing.T) {
 	}
 	if removed := hyperv.MergeNotes(n2, nil); removed != admin {
 		t.Errorf("removing the block left %q, want %q", removed, admin)
+	}
+}
+
+// TestNotesKeepTheAttestation: the attest op's record sits in the block beside the
+// annotations; set-annotations' merge keeps it, the administrator's text stays, and only a
+// VM with a block takes one.
+func TestNotesKeepTheAttestation(t *testing.T) {
+	yes := true
+	rec := guestattest.Record{Attested: drivers.Attested{Time: time.Date(2026, 12, 2, 19, 0, 0, 0, time.UTC), Result: drivers.AttestVerified,
+		Node: "node1", SecureBoot: &yes, EK: strings.Repeat("e", 64), Boot: "0123456789ab", Baseline: "0123456789ab",
+		Components: []string{`\EFI\Microsoft\Boot\bootmgfw.efi`}}, AK: strings.Repeat("a", 32)}
+	admin := "owner: finance"
+	a1 := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: "1"}
+	n1, err := hyperv.WithAttestation(hyperv.MergeNotes(admin, a1), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2 := &drivers.Annotations{ManagedBy: drivers.ManagedBy, SpecHash: "2"}
+	n2 := hyperv.MergeNotes(n1, a2)
+	got, ak := hyperv.NotesAttestation(n2)
+	if got == nil || ak != rec.AK || !reflect.DeepEqual(*got, rec.Attested) {
+		t.Fatalf("after set-annotations: %+v (AK %q), want %+v", got, ak, rec.Attested)
+	}
+	if ann, gotAdmin, ok := hyperv.ParseNotes(n2); !ok || *ann != *a2 || gotAdmin != admin {
+		t.Errorf("annotations %+v, admin %q", ann, gotAdmin)
+	}
+	if _, err := hyperv.WithAttestation(admin, rec); !errors.Is(err, drivers.ErrPrecondition) {
+		t.Errorf("an unmanaged VM's Notes took a record: %v", err)
+	}
+	damaged := strings.Replace(n2, "r=verified", "r=great", 1)
+	if a, _ := hyperv.NotesAttestation(damaged); a != nil {
+		t.Errorf("an edited record was taken: %+v", a)
+	}
+	if a, _, ok := hyperv.ParseNotes(damaged); !ok || a == nil {
+		t.Error("an edited record made the VM unmanaged; only the attestation should be dropped")
 	}
 }
 

@@ -231,6 +231,7 @@ func (r *VMReport) ToVM(node string, nodeName func(string) string) (drivers.VM, 
 	}
 	if a, _, ok := ParseNotes(r.Notes); ok {
 		vm.Annotations = a
+		vm.Attestation, _ = NotesAttestation(r.Notes)
 	}
 	return vm, nil
 }

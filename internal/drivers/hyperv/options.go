@@ -30,6 +30,10 @@ import (
 //	  clustered: true               # make created VMs cluster roles (default: more than one node); needs a CSV vmPath
 //	  migrationIPsec: {auth: certificate, certificateAuthority: 'CN=Contoso Root CA'}  # default auth: kerberos
 //	  timeout: 10m                  # one script's limit
+//	  guestCredential:              # the attest op's PowerShell Direct sign-in to the guests
+//	    user: 'CONTOSO\svc-attest'
+//	    password: {fromEnv: TLR_GUEST_PASSWORD}   # or {fromFile: PATH}; never the password
+//	  guestAgentPath: 'C:\Program Files\tlreconcile\tlreconcile.exe'   # the agent in the guests
 type Options struct {
 	Transport                string                 `json:"transport"`
 	PowerShell               string                 `json:"powershell"`
@@ -46,9 +50,30 @@ type Options struct {
 	MigrationIPsec           MigrationIPsec         `json:"migrationIPsec"`
 	Timeout                  string                 `json:"timeout"`
 	ConnectTimeout           string                 `json:"connectTimeout"`
+	GuestCredential          *GuestCredential       `json:"guestCredential"`
+	GuestAgentPath           string                 `json:"guestAgentPath"`
 
 	timeout, connectTimeout time.Duration
 }
+
+// GuestCredential is the account the attest op signs in to the guests with through PowerShell
+// Direct (DESIGN §8): a user of the guests (a domain account, or one every image has) and where
+// its password is. The password is read when an attestation runs, goes to the owner node in
+// the request to the node's PowerShell (stdin of its host loop, never a command line) and
+// nowhere else.
+type GuestCredential struct {
+	User     string     `json:"user"`
+	Password *SecretRef `json:"password"`
+}
+
+// SecretRef names where a secret is, as the YAML writes it (drivers.SecretRef's fields).
+type SecretRef struct {
+	FromEnv  string `json:"fromEnv"`
+	FromFile string `json:"fromFile"`
+}
+
+// DefaultGuestAgentPath is where the attest op looks for tlreconcile's agent in a Windows guest.
+const DefaultGuestAgentPath = `C:\Program Files\tlreconcile\tlreconcile.exe`
 
 // MigrationIPsec is how enable-migration-ipsec authenticates the nodes to each other: Kerberos
 // (domain-joined clusters, the default) or machine certificates from one root CA (workgroup
@@ -122,6 +147,9 @@ func ParseOptions(ref drivers.ClusterRef) (*Options, error) {
 		}
 	}
 	if err := o.checkPlacement(ref); err != nil {
+		return nil, err
+	}
+	if err := o.checkGuest(ref); err != nil {
 		return nil, err
 	}
 	o.IdentityFile = expandHome(o.IdentityFile)
@@ -216,4 +244,29 @@ func underCSV(path string) bool {
 		return false
 	}
 	return !strings.Contains(p, `\..`)
+}
+
+// checkGuest refuses a guest credential without a user or a password reference, and sets the
+// agent's default path.
+func (o *Options) checkGuest(ref drivers.ClusterRef) error {
+	if o.GuestAgentPath == "" {
+		o.GuestAgentPath = DefaultGuestAgentPath
+	}
+	g := o.GuestCredential
+	if g == nil {
+		return nil
+	}
+	if strings.TrimSpace(g.User) == "" {
+		return fmt.Errorf("cluster/%s: options: guestCredential.user is empty: name the guest account PowerShell Direct signs in with (e.g. 'CONTOSO\\svc-attest'): %w", ref.Name, drivers.ErrInvalidArgument)
+	}
+	if g.Password == nil || (g.Password.FromEnv == "") == (g.Password.FromFile == "") {
+		return fmt.Errorf("cluster/%s: options: guestCredential.password: give exactly one of {fromEnv: VARIABLE} or {fromFile: PATH}, never the password itself: %w", ref.Name, drivers.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// guestPassword reads the guest credential's password now (DESIGN: secrets by reference).
+func (o *Options) guestPassword() (string, error) {
+	p := o.GuestCredential.Password
+	return drivers.ResolveSecret("options.guestCredential.password", &drivers.SecretRef{FromEnv: p.FromEnv, FromFile: p.FromFile})
 }

@@ -1,6 +1,12 @@
 package hyperv
 
-import "github.com/tlreconcile/tlreconcile/internal/drivers"
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+
+	"github.com/tlreconcile/tlreconcile/internal/drivers"
+)
 
 // Payload is the JSON parameter object of every script; each script reads only its own
 // fields (named in the script's header comment). It is the only channel for user values.
@@ -31,6 +37,40 @@ type Payload struct {
 	// root CA of the machine certificates (certificate)
 	Auth          string `json:"auth,omitempty"`
 	CertAuthority string `json:"certAuthority,omitempty"`
+	// attest: the guest account, its password (resolved from its reference for this one
+	// request), the agent's path in the guest and its arguments (after "guest")
+	GuestUser     string   `json:"guestUser,omitempty"`
+	GuestPassword Secret   `json:"guestPassword,omitempty"`
+	AgentPath     string   `json:"agentPath,omitempty"`
+	AgentArgs     []string `json:"agentArgs,omitempty"`
+}
+
+// Secret is a secret value on its way to a node: its JSON is the value (the script needs it,
+// and psnode's request line is the only JSON a Payload becomes), while every way Go prints or
+// logs it shows "[redacted]", so a log line or an error that formats a Payload never carries
+// it.
+type Secret string
+
+// LogValue keeps the value out of slog, whatever the handler.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// LogValue logs a Payload as its redacted text, never as its JSON.
+func (p Payload) LogValue() slog.Value { return slog.StringValue(fmt.Sprintf("%+v", p)) }
+
+// String, GoString and Format hide the value.
+func (Secret) String() string                 { return "[redacted]" }
+func (Secret) GoString() string               { return `"[redacted]"` }
+func (s Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(s.String())) }
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
+
+// GuestRun is what attest.ps1 answers: whether PowerShell Direct reached the guest (Ran)
+// and, when it did, the agent's exit code and output; Problem says why it did not.
+type GuestRun struct {
+	Ran      bool   `json:"Ran"`
+	Problem  string `json:"Problem"`
+	ExitCode int    `json:"ExitCode"`
+	Output   string `json:"Output"`
+	Error    string `json:"Error"`
 }
 
 // OpResult is what op scripts answer.

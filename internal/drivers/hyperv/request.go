@@ -194,9 +194,12 @@ func movePayload(r request) (*Payload, error) {
 // annotationsPayload merges the block into the Notes last seen; the script writes it only
 // when the VM's Notes are still exactly those (a compare-and-swap).
 func annotationsPayload(r request) (*Payload, error) {
-	notes := MergeNotes(r.notes, r.params.Annotations)
-	expected := r.notes
-	return &Payload{VM: r.vm, Expected: &expected, Notes: &notes}, nil
+	return notesPayload(r.vm, r.notes, MergeNotes(r.notes, r.params.Annotations)), nil
+}
+
+// notesPayload is set-annotations.ps1's: write notes when the VM's Notes still equal expected.
+func notesPayload(vm, expected, notes string) *Payload {
+	return &Payload{VM: vm, Expected: &expected, Notes: &notes}
 }
 
 // validVMName refuses names that cannot be a Windows folder name, since create-vm stores

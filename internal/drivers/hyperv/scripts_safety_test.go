@@ -133,6 +133,13 @@ func TestScriptsKeepTheSafetyOfIssue13(t *testing.T) {
 			doc:     "Set-VMMemory -StartupBytes on a running VM: runtime memory resize, Windows Server 2016 and later (learn.microsoft.com/windows-server/virtualization/hyper-v/what-s-new-in-hyper-v-on-windows)",
 			inOrder: []string{"Set-VMMemory -VM $vm -StartupBytes $want", "if ([string]$vm.State -ne 'Off') { Stop-Tlr 'invalid_state'"},
 			never:   []string{"Assert-TlrOff", "Stop-VM"}},
+		{item: "issue 12: PowerShell Direct with the agent's arguments as data", script: "attest",
+			doc: "Invoke-Command -VMId -Credential runs a script block in a VM running on this host (learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct: the VM must run locally, Windows 10/Server 2016 guests or later); -ArgumentList passes values to the block's param() (about_Remote_Variables); & runs a command named by a variable without parsing it as script (about_Operators)",
+			inOrder: []string{"$vm = Get-TlrVM ([string]$p.vm)", "if ([string]$vm.State -ne 'Running') {", "ConvertTo-SecureString -String ([string]$p.guestPassword) -AsPlainText -Force",
+				"New-Object System.Management.Automation.PSCredential ([string]$p.guestUser, $secure)", "$p = $null", "param([string]$Agent, [string[]]$AgentArgs)",
+				"Test-Path -LiteralPath $Agent -PathType Leaf", "& $Agent 'guest' @AgentArgs 2>&1",
+				"Invoke-Command -VMId $vm.VMId -Credential $cred -ScriptBlock $inGuest -ArgumentList $agent, $agentArgs -ErrorAction Stop"},
+			never: []string{"[ScriptBlock]::Create", "Invoke-Expression", "-VMName", "Write-Host", "Write-Output $p", "Start-Transcript", "Out-File", "$using:"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.item+" ("+tc.script+")", func(t *testing.T) {

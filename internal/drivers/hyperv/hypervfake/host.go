@@ -33,6 +33,9 @@ type Host struct {
 	facts     facts
 	auth      map[string]string // node: main-mode auth of its tlreconcile IPsec rules
 	vmgs      map[string]bool   // VM name: its .vmgs holds data (its vTPM has run; a key-protector reset keeps it, delete-vm removes it)
+	noAgent   map[string]bool   // VM name: tlreconcile's agent is not installed in its guest
+
+	guestUser, guestPassword string // the account the guests accept (Options)
 }
 
 // Options configure a Host.
@@ -41,6 +44,9 @@ type Options struct {
 	// NoIsolation is a host before Windows Server 2025, whose New-VM has no
 	// -GuestStateIsolationType: it cannot create trusted-launch VMs.
 	NoIsolation bool
+	// GuestUser and GuestPassword are the account every guest accepts for PowerShell
+	// Direct; when GuestUser is "", any account with a password is accepted.
+	GuestUser, GuestPassword string
 }
 
 // New creates the sim cluster for ref (its name and nodes) under stateDir.
@@ -54,7 +60,8 @@ func New(stateDir string, ref drivers.ClusterRef, o Options) (*Host, error) {
 		return nil, err
 	}
 	return &Host{sim: d, ref: sref, noise: o.Noise, noIsolation: o.NoIsolation, notes: map[string]string{}, perScript: map[string]int64{},
-		facts: newFacts(), auth: map[string]string{}, vmgs: map[string]bool{}}, nil
+		facts: newFacts(), auth: map[string]string{}, vmgs: map[string]bool{}, noAgent: map[string]bool{},
+		guestUser: o.GuestUser, guestPassword: o.GuestPassword}, nil
 }
 
 // Sim is the sim driver behind the host, for its controls (SetAgent, Failover, ...).
@@ -166,6 +173,8 @@ func (h *Host) handler(node string) Handler {
 			return h.disableIPsec(node)
 		case string(drivers.OpCreateVM):
 			return h.create(ctx, node, p)
+		case hyperv.ScriptAttest:
+			return h.attest(ctx, node, p)
 		}
 		kind := drivers.OpKind(script)
 		if !kind.Valid() {

@@ -53,6 +53,11 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 	if op.VM == "" {
 		return drivers.Result{}, fmt.Errorf("the op names no VM: set op.vm: %w", drivers.ErrInvalidArgument)
 	}
+	return d.applyVM(ctx, c, op, p)
+}
+
+// applyVM carries out an op on one VM.
+func (d *Driver) applyVM(ctx context.Context, c *cluster, op drivers.Op, p *drivers.Params) (drivers.Result, error) {
 	switch op.Kind {
 	case drivers.OpCreateVM:
 		return d.createVM(ctx, c, op.VM, p)
@@ -82,6 +87,8 @@ func (d *Driver) apply(ctx context.Context, ref drivers.ClusterRef, op drivers.O
 		return d.withVM(c, op.VM, func(vm *vmRecord) (drivers.Result, error) { return setAnnotations(vm, p.Annotations) })
 	case drivers.OpRestrictFileAccess:
 		return d.withVM(c, op.VM, func(vm *vmRecord) (drivers.Result, error) { return c.restrictFileAccess(vm) })
+	case drivers.OpAttest:
+		return d.attest(ctx, c, op.VM)
 	}
 	return drivers.Result{}, fmt.Errorf("op %q on a VM: %w", op.Kind, drivers.ErrNotSupported)
 }

@@ -175,6 +175,10 @@ func (c *cluster) observedVM(r *vmRecord, access drivers.FileAccess) drivers.VM 
 		a := *r.Annotations
 		vm.Annotations = &a
 	}
+	if r.Attestation != nil {
+		a := *r.Attestation
+		vm.Attestation = &a
+	}
 	return vm
 }
 

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/tlreconcile/tlreconcile/internal/drivers"
@@ -210,6 +211,7 @@ func (c *cluster) startVM(vm *vmRecord) (drivers.Result, error) {
 		vm.VTPMInitialized = true
 	}
 	vm.Power = drivers.PowerRunning
+	vm.BootExtra = slices.Clone(vm.BootTamper) // what this boot measures (InGuest)
 	return changed("started on " + vm.Node)
 }
 

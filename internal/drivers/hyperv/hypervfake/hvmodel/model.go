@@ -80,6 +80,13 @@ type vmRecord struct {
 	Image              *drivers.Image       `json:"image,omitempty"`
 	Annotations        *drivers.Annotations `json:"annotations,omitempty"`
 	Created            time.Time            `json:"created"`
+	// BootTamper are boot components every later boot measures (TamperBoot); BootExtra
+	// the ones the running (or last) boot measured, fixed when it started.
+	BootTamper []string `json:"boot_tamper,omitempty"`
+	BootExtra  []string `json:"boot_extra,omitempty"`
+	// Attestation is the last attest op's outcome and AttestationAK the AK it bound.
+	Attestation   *drivers.Attested `json:"attestation,omitempty"`
+	AttestationAK string            `json:"attestation_ak,omitempty"`
 }
 
 // cluster is one loaded cluster: its directory and cluster.json.
