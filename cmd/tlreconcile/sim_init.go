@@ -60,7 +60,7 @@ func (o *simInitOptions) Validate() error {
 }
 
 // Run creates every cluster asked for and says for each whether it was new.
-func (o *simInitOptions) Run(context.Context) error {
+func (o *simInitOptions) Run(ctx context.Context) error {
 	specs, err := o.specs()
 	if err != nil {
 		return err
@@ -73,11 +73,31 @@ func (o *simInitOptions) Run(context.Context) error {
 	created := h.Created()
 	for _, s := range specs {
 		r := view.SimInit{Cluster: s.Name, Nodes: s.Nodes, Created: slices.Contains(created, s.Name)}
+		if !r.Created {
+			// An existing cluster keeps its own nodes: say which it has, not which were asked.
+			if r.Nodes, err = existingNodes(ctx, h, s.Name); err != nil {
+				return fmt.Errorf("sim init: %w", err)
+			}
+			r.Asked = s.Nodes
+		}
 		if err := view.SimInitialised(o.root.stdout, r); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// existingNodes are the nodes the simulated cluster has.
+func existingNodes(ctx context.Context, h *cluster.Host, name string) ([]string, error) {
+	st, err := h.Observe(ctx, name, cluster.ObserveOptions{})
+	if err != nil {
+		return nil, err
+	}
+	nodes := make([]string, len(st.Nodes))
+	for i, n := range st.Nodes {
+		nodes[i] = n.Name
+	}
+	return nodes, nil
 }
 
 // specs returns the clusters to create: the one the flags name, or every

@@ -80,8 +80,11 @@ func TestSimCLIEndToEnd(t *testing.T) {
 	if out := mustSimCLI(t, dir, "sim", "init", "-f", desired); out != "cluster/hci-west: created (nodes node1, node2, node3)\n" {
 		t.Fatalf("sim init: %q", out)
 	}
-	if out := mustSimCLI(t, dir, "sim", "init", "--cluster", "hci-west", "--nodes", "node1,node2,node3"); !strings.Contains(out, "exists already") {
+	if out := mustSimCLI(t, dir, "sim", "init", "--cluster", "hci-west", "--nodes", "node1,node2,node3"); out != "cluster/hci-west: exists already (nodes node1, node2, node3)\n" {
 		t.Fatalf("second sim init: %q", out)
+	}
+	if out := mustSimCLI(t, dir, "sim", "init", "--cluster", "hci-west", "--nodes", "n7"); !strings.Contains(out, "exists already (nodes node1, node2, node3); not the nodes asked for (n7)") {
+		t.Fatalf("sim init with other nodes: %q", out)
 	}
 	mustSimCLI(t, dir, "apply", "-f", desired, "--auto-approve")
 	before := simPlatformVM(t, dir, "web-01")

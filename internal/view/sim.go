@@ -3,6 +3,7 @@ package view
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -23,17 +24,23 @@ func SimChanged(w io.Writer, c SimChange) error {
 // SimInit is the outcome of `tlreconcile sim init` for one cluster.
 type SimInit struct {
 	Cluster string
-	Nodes   []string
-	Created bool // false: it existed already with these nodes
+	Nodes   []string // the cluster's nodes
+	Created bool     // false: it existed already, with Nodes
+	Asked   []string // the nodes asked for, when it existed already
 }
 
 // SimInitialised writes the line `sim init` prints per cluster, saying
 // whether it was created or existed already, so running init twice is visibly
-// harmless.
+// harmless; an existing cluster with other nodes than asked says how to get
+// those.
 func SimInitialised(w io.Writer, r SimInit) error {
 	verb := "exists already"
 	if r.Created {
 		verb = "created"
 	}
-	return SimChanged(w, SimChange{Resource: "cluster/" + r.Cluster, Summary: fmt.Sprintf("%s (nodes %s)", verb, strings.Join(r.Nodes, ", "))})
+	summary := fmt.Sprintf("%s (nodes %s)", verb, strings.Join(r.Nodes, ", "))
+	if !r.Created && len(r.Asked) > 0 && !slices.Equal(r.Asked, r.Nodes) {
+		summary += fmt.Sprintf("; not the nodes asked for (%s): an existing cluster keeps its nodes; start from a fresh --state-dir to get those", strings.Join(r.Asked, ", "))
+	}
+	return SimChanged(w, SimChange{Resource: "cluster/" + r.Cluster, Summary: summary})
 }
