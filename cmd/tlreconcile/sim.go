@@ -36,7 +36,7 @@ apply or watch sees it, also while 'sim serve' runs.`,
 	cmd.AddCommand(newSimInitCmd(root), newSimServeCmd(root), newSimPlatformCmd(root), newSimDriftCmd(root),
 		newSimFailoverCmd(root), newSimFailNodeCmd(root), newSimRecoverNodeCmd(root), newSimMoveVMCmd(root),
 		newSimStopAgentCmd(root), newSimStartAgentCmd(root), newSimDeleteKeyCmd(root), newSimLocalVMCmd(root),
-		newSimARMFaultCmd(root), newSimPortalDeleteCmd(root), newSimTamperBootCmd(root), newSimGuestAgentCmd(root))
+		newSimARMFaultCmd(root), newSimPortalDeleteCmd(root), newSimPortalEditCmd(root), newSimTamperBootCmd(root), newSimGuestAgentCmd(root))
 	for _, c := range cmd.Commands() {
 		azlCommand(c)
 	}

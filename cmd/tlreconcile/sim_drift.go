@@ -31,7 +31,8 @@ type driftSetting struct {
 // owner node would (Hyper-V Manager, Set-VMFirmware, Set-VM, icacls): changes
 // ARM does not make, so only the node shows them.
 // Processors and memory are not among them: the driver reads those from ARM
-// (the hardwareProfile), so a node-side change would be drift nobody sees.
+// (the hardwareProfile), so a node-side change would be drift nobody sees;
+// 'sim portal-edit' changes them the way an edit in the Azure portal does.
 var driftFields = []string{"secureBoot", "power", "fileAccess"}
 
 func newSimDriftCmd(root *rootOptions) *cobra.Command {
@@ -48,7 +49,8 @@ Fields:
   fileAccess=violation    icacls granting Everyone read on the VM's state files
 The settings apply in the order given; the first that the platform refuses stops the rest
 and is named. The vTPM and its key cannot be set: lose them with 'sim failover --lose-vtpm'
-or 'sim delete-key'. The Arc resource bridge VM cannot be changed.`,
+or 'sim delete-key'. Processors and memory are ARM's: change them with 'sim portal-edit'.
+The Arc resource bridge VM cannot be changed.`,
 		Example: `  tlreconcile sim drift --vm web-01 --set secureBoot=false
   tlreconcile sim drift --vm web-01 --set power=Off
   tlreconcile sim drift --vm web-01 --set fileAccess=violation`,
@@ -106,6 +108,8 @@ func parseDrift(s string) (driftSetting, error) {
 		st.apply = func(ctx context.Context, h *cluster.Host, id string) error {
 			return h.GrantStateFileAccess(ctx, id, "Everyone")
 		}
+	case "processors", "memoryMB":
+		return st, fmt.Errorf("%s is ARM's setting (the hardwareProfile): change it with 'tlreconcile sim portal-edit --vm NAME --set %s=%s'", field, field, value)
 	default:
 		return st, fmt.Errorf("unknown field %q: the fields are %s", field, strings.Join(driftFields, ", "))
 	}

@@ -130,7 +130,7 @@ func TestSimCLIValidate(t *testing.T) {
 		{[]string{"sim", "drift", "--vm", "v"}, "--set"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "oops"}, "FIELD=VALUE"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "secureBoot=maybe"}, "true or false"},
-		{[]string{"sim", "drift", "--vm", "v", "--set", "processors=8"}, `unknown field "processors"`},
+		{[]string{"sim", "drift", "--vm", "v", "--set", "processors=8"}, "sim portal-edit --vm NAME --set processors=8"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "power=Paused"}, "Running or Off"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "fileAccess=ok"}, "violation"},
 		{[]string{"sim", "drift", "--vm", "v", "--set", "tpmEnabled=false"}, `unknown field "tpmEnabled"`},
