@@ -263,7 +263,7 @@ func (c *conn) migration(ctx context.Context, node string) (azlocal.MigrationRep
 		return azlocal.MigrationReport{}, err
 	}
 	var r azlocal.NodeReport
-	if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure()}, &r); err != nil {
+	if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure(), NoVMs: true}, &r); err != nil {
 		return azlocal.MigrationReport{}, err
 	}
 	return r.LiveMigration, nil

@@ -108,6 +108,17 @@ func (c *conn) getInstances(ctx context.Context, machines []machine) ([]armVM, e
 // observation fails with why: that is a way in that does not work (SSH,
 // credentials), not a cluster whose every node is down.
 func (c *conn) nodeReports(ctx context.Context) (map[string]*azlocal.NodeReport, error) {
+	return c.nodeReportsWith(ctx, azlocal.ObserveParams{Infrastructure: c.infrastructure(), BackupRoot: c.ref.KeyBackupRoot})
+}
+
+// vmReports are the nodes' reports narrowed to the VM with vmID: what an op
+// on one VM needs (its owner's view, the node's agents), without every VM's
+// firmware and state-file ACLs read on every node for each op.
+func (c *conn) vmReports(ctx context.Context, vmID string) (map[string]*azlocal.NodeReport, error) {
+	return c.nodeReportsWith(ctx, azlocal.ObserveParams{Infrastructure: c.infrastructure(), VMID: vmID})
+}
+
+func (c *conn) nodeReportsWith(ctx context.Context, params azlocal.ObserveParams) (map[string]*azlocal.NodeReport, error) {
 	var mu sync.Mutex
 	var errs []error
 	out := map[string]*azlocal.NodeReport{}
@@ -117,7 +128,7 @@ func (c *conn) nodeReports(ctx context.Context) (map[string]*azlocal.NodeReport,
 		go func() {
 			defer wg.Done()
 			var r azlocal.NodeReport
-			if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure(), BackupRoot: c.ref.KeyBackupRoot}, &r); err != nil {
+			if err := s.Run(ctx, azlocal.ScriptObserveNode, params, &r); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("node/%s: %w", name, err))
 				mu.Unlock()

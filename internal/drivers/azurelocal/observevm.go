@@ -14,7 +14,7 @@ var _ drivers.VMObserver = (*Driver)(nil)
 // ObserveVM reads one VM as Observe would, for apply's verification after a
 // VM's steps: its Arc machine and VM instance with two GETs (straight from
 // ARM, never from Resource Graph's index, which may trail a change just
-// made), the nodes' reports (one observe-node per node), and its vTPM
+// made), the nodes' reports (one observe-node per node, narrowed to it), and its vTPM
 // identity read from the guest every time (never reused: verification is
 // what checks that the identity survived). Without it apply would run a
 // whole-cluster Observe per VM verified. A VM only the nodes know (made with
@@ -28,7 +28,12 @@ func (d *Driver) ObserveVM(ctx context.Context, ref drivers.ClusterRef, name str
 	if err != nil {
 		return nil, fmt.Errorf("vm/%s: %w", name, err)
 	}
-	reports, err := c.nodeReports(ctx)
+	var reports map[string]*azlocal.NodeReport
+	if found && a.v.Properties.VMID != "" {
+		reports, err = c.vmReports(ctx, a.v.Properties.VMID)
+	} else {
+		reports, err = c.nodeReports(ctx) // a VM only the nodes know is found by name
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster/%s: observe the nodes: %w", ref.Name, err)
 	}

@@ -26,7 +26,7 @@ func (c *conn) canHost(ctx context.Context, node string) error {
 		return err
 	}
 	var r azlocal.NodeReport
-	if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure()}, &r); err != nil {
+	if err := s.Run(ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{Infrastructure: c.infrastructure(), NoVMs: true}, &r); err != nil {
 		return fmt.Errorf("node/%s: %w", node, err)
 	}
 	return agentsRun(node, &r)
@@ -53,7 +53,10 @@ type ownerView struct {
 // owner finds the node that runs vmID; ok is false when no node answers or
 // none has it (ARM's own answer then says why).
 func (c *conn) owner(ctx context.Context, vmID string) (ownerView, bool) {
-	reports, err := c.nodeReports(ctx)
+	if vmID == "" {
+		return ownerView{}, false
+	}
+	reports, err := c.vmReports(ctx, vmID)
 	if err != nil {
 		return ownerView{}, false
 	}

@@ -50,7 +50,7 @@ func (h *Host) Observe(ctx context.Context, cluster string, opts ObserveOptions)
 		for _, n := range c.Nodes {
 			st.Nodes = append(st.Nodes, NodeState{Name: n.Name, Status: n.Status, Agents: maps.Clone(n.Agents), LiveMigration: n.LM, Encrypted: n.Encrypted})
 		}
-		recs, err := h.records(c.Name)
+		recs, err := h.observedRecords(c.Name, opts)
 		if err != nil {
 			return err
 		}
@@ -212,4 +212,23 @@ func (h *Host) cachePut(e cacheEntry) {
 	h.cache[e.Content] = e
 	h.mu.Unlock()
 	_ = simfs.WriteJSON(filepath.Join(h.root, cacheDir, e.Content+".json"), e)
+}
+
+// observedRecords are the VM records Observe reports: every VM of the
+// cluster, or the one opts narrows it to (none when NoVMs).
+func (h *Host) observedRecords(cluster string, opts ObserveOptions) ([]*vmRecord, error) {
+	switch {
+	case opts.NoVMs:
+		return nil, nil
+	case opts.VMID == "":
+		return h.records(cluster)
+	}
+	rec, err := h.readRecord(opts.VMID)
+	if errors.Is(err, ErrNotFound) || (err == nil && rec.Cluster != cluster) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []*vmRecord{rec}, nil
 }

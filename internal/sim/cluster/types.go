@@ -164,4 +164,8 @@ type VMState struct {
 // ObserveOptions select the expensive parts of Observe.
 type ObserveOptions struct {
 	Identities bool // read each vTPM's identity (cached)
+	// VMID, when set, reports only that VM (when it is in the cluster), and NoVMs none:
+	// the other VMs' records are not read.
+	VMID  string
+	NoVMs bool
 }

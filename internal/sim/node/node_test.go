@@ -342,3 +342,41 @@ func TestServeChecksTheHostLine(t *testing.T) {
 		t.Fatalf("a session with a foreign host loop: %v, want PowerShell's refusal", err)
 	}
 }
+
+// TestObserveNodeNarrowed: observe-node narrowed to one VM ID reports that VM (on its owner
+// node only) and its key, and the node's facts; narrowed to no VM, only the facts; a vmId that
+// is not a GUID is refused before anything is read.
+func TestObserveNodeNarrowed(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.place("avd-01"), e.place("avd-02")
+	s := e.session(a.Node)
+	rep := e.observe(s, azlocal.ObserveParams{VMID: strings.ToUpper(a.VMID)})
+	if len(rep.VMs) != 1 || rep.VMs[0].VMID != a.VMID || !hasKey(rep, a.VMID) || hasKey(rep, b.VMID) {
+		t.Errorf("narrowed to %s: VMs %+v, keys %+v", a.VMID, rep.VMs, rep.KeyVault.Keys)
+	}
+	if agent(rep, azlocal.AgentIGVm) != azlocal.AgentRunning || rep.Cluster == nil || len(rep.Cluster.Nodes) != 2 {
+		t.Errorf("the node's facts are missing from a narrowed report: %+v", rep)
+	}
+	if other := e.observe(e.session(otherNode(t, a.Node)), azlocal.ObserveParams{VMID: a.VMID}); len(other.VMs) != 0 {
+		t.Errorf("a node that does not run %s reports %+v", a.VMID, other.VMs)
+	}
+	if none := e.observe(s, azlocal.ObserveParams{NoVMs: true}); len(none.VMs) != 0 || agent(none, azlocal.AgentNode) != azlocal.AgentRunning {
+		t.Errorf("noVMs: %+v", none)
+	}
+	var r azlocal.NodeReport
+	err := s.Run(e.ctx, azlocal.ScriptObserveNode, azlocal.ObserveParams{VMID: "../../etc/passwd"}, &r)
+	if se, ok := psnode.AsScriptError(err); !ok || se.Category != psnode.CategoryInvalidArg {
+		t.Errorf("a vmId that is no GUID: %v", err)
+	}
+}
+
+func otherNode(t *testing.T, n string) string {
+	t.Helper()
+	for _, o := range []string{"node1", "node2"} {
+		if o != n {
+			return o
+		}
+	}
+	t.Fatal("no other node")
+	return ""
+}

@@ -20,7 +20,10 @@ func (n *Node) observe(ctx context.Context, params []byte) (any, *psnode.ScriptE
 	if serr := decode(params, &p); serr != nil {
 		return nil, serr
 	}
-	st, err := n.host.Observe(ctx, n.cluster, cluster.ObserveOptions{})
+	if p.VMID != "" && !isGUID(p.VMID) {
+		return nil, stop(psnode.CategoryInvalidArg, "observe-node: vmId %s is not a VM ID (a GUID)", p.VMID)
+	}
+	st, err := n.host.Observe(ctx, n.cluster, cluster.ObserveOptions{VMID: strings.ToLower(strings.Trim(p.VMID, "{}")), NoVMs: p.NoVMs})
 	if err != nil {
 		return nil, cmdletError(err)
 	}

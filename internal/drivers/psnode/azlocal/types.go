@@ -11,6 +11,13 @@ type ObserveParams struct {
 	Infrastructure []string `json:"infrastructure,omitempty"`
 	// BackupRoot, when set, is the folder whose key backups are reported.
 	BackupRoot string `json:"backupRoot,omitempty"`
+	// VMID, when set, narrows the VMs reported to the one with this VM ID (when it is on the
+	// node), and NoVMs to none: what an op asks before it acts on one VM (its owner's State,
+	// the node's agents), without the per-VM work (firmware, state file ACLs) for every VM
+	// of the node. A narrowed report says nothing about other VMs (the key vault may list
+	// only the narrowed VM's key).
+	VMID  string `json:"vmId,omitempty"`
+	NoVMs bool   `json:"noVMs,omitempty"`
 }
 
 // VMParams name the VM an op acts on: its VM ID (what the op finds it by) and the name it

@@ -5,11 +5,17 @@ $ErrorActionPreference = 'Stop'
 # rules), the guest state protection keys in the MOC key vault (names, types and sizes, never
 # material), the host agents, the live-migration transport and how it is encrypted, the
 # cluster's nodes, and the key backups under backupRoot. Parameters: infrastructure (VM
-# names that are Azure Local infrastructure), backupRoot (optional).
+# names that are Azure Local infrastructure), backupRoot (optional), vmId (optional: report only
+# that VM), noVMs (optional: report no VM; the node's facts only).
 $p = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($args[0])) | ConvertFrom-Json
 $settings = Get-TlrSettingsMap
 $vms = New-Object System.Collections.Generic.List[object]
 $all = @(Get-VM | Sort-Object -Property @('Name', 'VMId'))
+if ([bool]$p.noVMs) {
+    $all = @()
+} elseif ([string]$p.vmId) {
+    $all = @($all | Where-Object { [string]$_.VMId -eq [string]$p.vmId })
+}
 foreach ($vm in $all) {
     $secureBoot = $null
     if ([int]$vm.Generation -eq 2) { $secureBoot = ([string](Get-VMFirmware -VM $vm).SecureBoot -eq 'On') }
