@@ -38,7 +38,8 @@ Fields:
   memoryMB=N      the memory in MB
 It is safe while 'sim serve' runs: it takes the resource group's lock as every ARM write does.`,
 		Example: `  tlreconcile sim portal-edit --vm web-01 --set memoryMB=16384
-  tlreconcile sim drift --vm web-01 --set power=Off && tlreconcile sim portal-edit --vm web-01 --set processors=8`,
+  tlreconcile sim drift --vm web-01 --set power=Off
+  tlreconcile sim portal-edit --vm web-01 --set processors=8 --set memoryMB=8192`,
 		Args: cobra.NoArgs,
 		RunE: runE(o),
 	}
