@@ -105,6 +105,17 @@ func TestAttestationOnClassicHyperV(t *testing.T) {
 	if _, f := findings(); !strings.Contains(f[plan.RuleBootIntegrityViolation].Message, `\EFI\evil\bootkit.efi`) {
 		t.Fatalf("a tampered boot: findings %+v, want boot-integrity-violation naming the component", f)
 	}
+	// Accepted in the YAML (a reviewed change of the boot chain): no violation any more.
+	notes, _ = host.Notes(ctx, "tl-01")
+	tampered, _ := hyperv.NotesAttestation(notes)
+	accepted := strings.Replace(desired, "    require: {secureBoot: true}\n", "    require: {secureBoot: true}\n    acceptBoot: ["+tampered.Boot+"]\n", 1)
+	if err := os.WriteFile(filepath.Join(dir, "desired.yaml"), []byte(accepted), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apply() // the spec hash changed: set-annotations
+	if _, f := findings(); len(f) != 0 {
+		t.Fatalf("after acceptBoot: findings %+v", f)
+	}
 
 	host.RemoveGuestAgent("tl-01")
 	if _, err := host.Sim().Failover(ctx, "hv", "tl-01", "node2", false); err != nil {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,9 +93,9 @@ func (b *builder) attestFindings(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 			fmt.Sprintf("%s: the attestation at %s did not verify (%s): the boot cannot be trusted; check it with `tlreconcile attest verify` on a saved attestation", res, when, a.Problem))
 		return
 	}
-	if a.Baseline != "" && a.Boot != a.Baseline {
+	if a.Baseline != "" && a.Boot != a.Baseline && !slices.Contains(d.Attestation.AcceptBoot, a.Boot) {
 		b.finding(SeverityError, RuleBootIntegrityViolation, res, c,
-			fmt.Sprintf("%s: the boot components at %s differ from the first verified boot (digest %s, was %s): an unexpected boot component ran; booted: %s", res, when, a.Boot, a.Baseline, strings.Join(a.Components, ", ")))
+			fmt.Sprintf("%s: the boot components at %s differ from the first verified boot (digest %s, was %s): an unexpected boot component ran; booted: %s. If the boot chain changed on purpose, accept it with spec.attestation.acceptBoot: [%s]", res, when, a.Boot, a.Baseline, strings.Join(a.Components, ", "), a.Boot))
 	}
 	b.requireFindings(res, c, when, d.Attestation.Require, a)
 }

@@ -95,3 +95,26 @@ func TestUnavailableSaysWhatToDo(t *testing.T) {
 		}
 	}
 }
+
+// TestAcceptBoot: a boot digest spec.attestation.acceptBoot lists is no violation; any other
+// one still is, and its message says how to accept it.
+func TestAcceptBoot(t *testing.T) {
+	yes := true
+	a := &drivers.Attested{Result: drivers.AttestVerified, SecureBoot: &yes, Boot: "0123456789ab", Baseline: "ba5e11ne0000", Components: []string{`\EFI\ubuntu\shimx64.efi`}}
+	for _, tc := range []struct {
+		accept []string
+		want   bool
+	}{{nil, true}, {[]string{"0123456789ab"}, false}, {[]string{"ffffffffffff"}, true}} {
+		b := &builder{plan: &Plan{}}
+		cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.AzureLocal()}
+		d := &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true, AcceptBoot: tc.accept}}
+		b.attestFindings(cp, d, &drivers.VM{Name: "v", Attestation: a})
+		got := len(b.plan.Findings) == 1 && b.plan.Findings[0].Rule == RuleBootIntegrityViolation
+		if got != tc.want {
+			t.Errorf("acceptBoot %v: findings %+v, want a violation: %v", tc.accept, b.plan.Findings, tc.want)
+		}
+		if got && !strings.Contains(b.plan.Findings[0].Message, "spec.attestation.acceptBoot: [0123456789ab]") {
+			t.Errorf("the violation does not say how to accept the boot: %s", b.plan.Findings[0].Message)
+		}
+	}
+}

@@ -197,9 +197,18 @@ func decodeAttestation(spec map[string]any) *Attestation {
 		return nil
 	}
 	sb := boolean(req, "secureBoot", true)
+	var accept []string
+	if list, ok := a["acceptBoot"].([]any); ok {
+		for _, d := range list {
+			if d, ok := d.(string); ok {
+				accept = append(accept, d)
+			}
+		}
+	}
 	return &Attestation{
-		Enabled:  boolean(a, "enabled", true),
-		Interval: str(a, "interval", DefaultAttestationInterval),
+		AcceptBoot: accept,
+		Enabled:    boolean(a, "enabled", true),
+		Interval:   str(a, "interval", DefaultAttestationInterval),
 		Require: AttestationRequires{SecureBoot: &sb, CodeIntegrity: optBool("codeIntegrity"), VBS: str(req, "vbs", ""),
 			TestSigning: optBool("testSigning"), Debugging: optBool("debugging")},
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tlreconcile/tlreconcile/internal/spec"
@@ -113,5 +114,24 @@ func TestAttestationDefaults(t *testing.T) {
 	a = vm("  attestation: {enabled: false, interval: 30m, require: {secureBoot: false, vbs: running, testSigning: false}}\n").Attestation
 	if a.Enabled || a.Interval != "30m" || *a.Require.SecureBoot || a.Require.VBS != "running" || a.Require.TestSigning == nil || *a.Require.TestSigning {
 		t.Fatalf("declared: %+v", a)
+	}
+}
+
+// TestAcceptBootDigests: spec.attestation.acceptBoot takes boot digests (12 hex); anything
+// else is an error at its line that says what a digest is.
+func TestAcceptBootDigests(t *testing.T) {
+	doc := func(list string) string {
+		return "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\nmetadata: {name: c1}\nspec: {nodes: [n1]}\n---\n" +
+			"apiVersion: tlreconcile/v1alpha1\nkind: TrustedLaunchVM\nmetadata: {name: v1, cluster: c1}\nspec:\n  image: " + goodImage + "\n  attestation:\n    acceptBoot: " + list + "\n"
+	}
+	dir := writeTree(t, map[string]string{"a.yaml": doc("[61e79ca0acd7, 0123456789ab]")})
+	d, ds := load(t, dir)
+	if len(ds) != 0 || strings.Join(d.VMs[0].Attestation.AcceptBoot, ",") != "61e79ca0acd7,0123456789ab" {
+		t.Fatalf("%v\n%s", d.VMs[0].Attestation, render(dir, ds))
+	}
+	dir = writeTree(t, map[string]string{"a.yaml": doc("[61E79CA0ACD7]")})
+	_, ds = load(t, dir)
+	if len(ds) != 1 || ds[0].Line != 12 || !strings.Contains(ds[0].Message, "is not a boot digest; write the 12 hex digits") {
+		t.Fatalf("an upper-case digest:\n%s", render(dir, ds))
 	}
 }

@@ -48,6 +48,9 @@ func randomVM(r *rand.Rand) VM {
 		if r.IntN(2) == 0 {
 			v.Attestation.Require.TestSigning, v.Attestation.Require.Debugging = &yes, &yes
 		}
+		if r.IntN(3) == 0 {
+			v.Attestation.AcceptBoot = []string{s(), s()}
+		}
 	}
 	return v
 }
@@ -176,7 +179,8 @@ Attestation.Require.SecureBoot *bool ` + "`secureBoot,omitempty`" + `
 Attestation.Require.CodeIntegrity *bool ` + "`codeIntegrity,omitempty`" + `
 Attestation.Require.VBS string ` + "`vbs,omitempty`" + `
 Attestation.Require.TestSigning *bool ` + "`testSigning,omitempty`" + `
-Attestation.Require.Debugging *bool ` + "`debugging,omitempty`"
+Attestation.Require.Debugging *bool ` + "`debugging,omitempty`" + `
+Attestation.AcceptBoot []string ` + "`acceptBoot,omitempty`"
 	if got := strings.Join(fields, "\n"); got != want {
 		t.Errorf("the fields of VM changed; teach appendVMJSON (hash.go) the change, then update this list.\ngot:\n%s\nwant:\n%s", got, want)
 	}

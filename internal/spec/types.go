@@ -125,6 +125,10 @@ type Attestation struct {
 	Enabled  bool                `json:"enabled"`
 	Interval string              `json:"interval"`
 	Require  AttestationRequires `json:"require"`
+	// AcceptBoot are boot digests (the 12 hex a boot-integrity-violation
+	// finding names) the administrator accepts beside the first verified
+	// boot's: a reviewed change of the VM's boot chain.
+	AcceptBoot []string `json:"acceptBoot,omitempty"`
 }
 
 // AttestationRequires is spec.attestation.require; a nil field is not checked.

@@ -134,6 +134,9 @@ func (v *validator) diagnostics(doc *document, ve *jsonschema.ValidationError) [
 	if strings.HasSuffix(ptr, "/adminPassword") || strings.HasSuffix(ptr, "/guestCredential/password") || strings.HasSuffix(ptr, "/fromEnv") || strings.HasSuffix(ptr, "/fromFile") {
 		return []Diagnostic{secretDiagnostic(at(valNode, ptr, RuleSecretInYAML, ""), field, kw)}
 	}
+	if kw == "pattern" && strings.Contains(ptr, "/attestation/acceptBoot/") {
+		return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s is not a boot digest; write the 12 hex digits a boot-integrity-violation finding names (e.g. 61e79ca0acd7)", field, got))}
+	}
 	if kw == "pattern" && strings.HasSuffix(ptr, "/ipAddress") {
 		return []Diagnostic{at(valNode, ptr, RuleSchema, fmt.Sprintf("%s: %s is not an IPv4 address; write four numbers 0-255, e.g. 10.0.0.5", field, got))}
 	}
