@@ -152,6 +152,10 @@ func (o *planOptions) Run(ctx context.Context) error {
 	}
 	defer stopProfile()
 	out, errw := o.root.stdout, o.root.stderr
+	// A saved observation (--observed) does not depend on the YAML: it is read
+	// while the YAML loads (10,000 VMs: ~0.15 s of JSON that would otherwise
+	// wait for the load).
+	snapshot := readObservedAsync(o.observedFile)
 	desired, err := loadDesired(o.root, "plan", o.filenames)
 	if err != nil {
 		return err
@@ -166,8 +170,9 @@ func (o *planOptions) Run(ctx context.Context) error {
 	}
 	defer o.root.closeSession(s)
 	var observed map[string]*drivers.Observed
-	if o.observedFile != "" {
-		observed, err = readObservedFile(o.observedFile)
+	if snapshot != nil {
+		r := <-snapshot
+		observed, err = r.observed, r.err
 	} else {
 		observed, err = s.Observe(ctx, clusterRefs(desired))
 	}
@@ -205,6 +210,25 @@ func (o *planOptions) Run(ctx context.Context) error {
 // 64 MiB before the collector runs, GOGC=100 above. Issue 16 allows 150 MB
 // at 10,000 VMs.
 const planGCFloor = 64 << 20
+
+// observedRead is readObservedFile's answer.
+type observedRead struct {
+	observed map[string]*drivers.Observed
+	err      error
+}
+
+// readObservedAsync reads path on another goroutine; nil when path is "".
+func readObservedAsync(path string) <-chan observedRead {
+	if path == "" {
+		return nil
+	}
+	c := make(chan observedRead, 1)
+	go func() {
+		obs, err := readObservedFile(path)
+		c <- observedRead{obs, err}
+	}()
+	return c
+}
 
 func readObservedFile(path string) (map[string]*drivers.Observed, error) {
 	f, err := os.Open(path)
