@@ -117,3 +117,39 @@ func TestAttestationOnTheEmbeddedSim(t *testing.T) {
 		t.Fatalf("a failover without the key: findings %+v, want vtpm-state-lost", f)
 	}
 }
+
+// TestAttestationCutShortByTheChannel: a Run Command that keeps only the last
+// 4,096 bytes of the agent's answer (Azure's instance view of a VM run command
+// does) is attestation-unavailable with what to do, not a boot integrity
+// violation; the vTPM identity (a short answer) still reads, and the next
+// attestation after the limit is gone verifies again.
+func TestAttestationCutShortByTheChannel(t *testing.T) {
+	state, dir := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "vm.yaml"), []byte(attestedDesired), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSimCLI(t, state, "apply", "-f", dir, "--auto-approve")
+	id := simPlatformVM(t, state, "tl-01").VTPMIdentity
+
+	out := mustSimCLI(t, state, "sim", "arm-fault", "--operation", "MachineRunCommands_CreateOrUpdate", "--output-limit", "4096")
+	if !strings.Contains(out, "run command output cut to its last 4096 bytes") {
+		t.Fatalf("arm-fault says:\n%s", out)
+	}
+	mustSimCLI(t, state, "sim", "failover", "--vm", "tl-01", "--to", "node2")
+	mustSimCLI(t, state, "apply", "-f", dir, "--auto-approve") // back to node1, attested: cut short
+	p, f := planFindings(t, state, dir)
+	u, ok := f[plan.RuleAttestationUnavailable]
+	if !ok || len(f) != 1 || len(p.Changes) != 0 || !strings.Contains(u.Message, "output-unreadable") || !strings.Contains(u.Message, "attest verify evidence.json") {
+		t.Fatalf("a cut-short answer: findings %+v, changes %+v; want only attestation-unavailable saying what to do", f, p.Changes)
+	}
+	if got := simPlatformVM(t, state, "tl-01").VTPMIdentity; got != id {
+		t.Fatalf("the identity changed: %s -> %s", id, got)
+	}
+
+	mustSimCLI(t, state, "sim", "arm-fault", "--clear")
+	mustSimCLI(t, state, "sim", "failover", "--vm", "tl-01", "--to", "node2")
+	mustSimCLI(t, state, "apply", "-f", dir, "--auto-approve")
+	if p, f := planFindings(t, state, dir); len(f) != 0 || len(p.Changes) != 0 {
+		t.Fatalf("without the limit: findings %+v, changes %+v; want a verified attestation again", f, p.Changes)
+	}
+}

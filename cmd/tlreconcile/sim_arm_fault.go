@@ -24,7 +24,7 @@ type simARMFaultOptions struct {
 func newSimARMFaultCmd(root *rootOptions) *cobra.Command {
 	o := &simARMFaultOptions{root: root}
 	cmd := &cobra.Command{
-		Use:   "arm-fault --operation OPERATION [--throttle N [--retry-after D]] [--latency D] [--transient N [--status CODE]] [--fail-lro N] | --list | --clear",
+		Use:   "arm-fault --operation OPERATION [--throttle N [--retry-after D]] [--latency D] [--transient N [--status CODE]] [--fail-lro N] [--output-limit BYTES] | --list | --clear",
 		Short: "Throttle, slow or fail requests of the simulated ARM (sim serve)",
 		Long: `arm-fault makes the simulated ARM of 'sim serve' misbehave as Azure Resource Manager does,
 for the requests of one operation (an operationId of Microsoft's REST spec, such as
@@ -34,7 +34,11 @@ request (--operation '*'):
                    (--retry-after, default 1s), as ARM's throttling does;
   --latency D      delay every request by D until the fault is cleared;
   --transient N    answer the next N requests with a 5xx error (--status, default 503);
-  --fail-lro N     let the next N long-running operations the requests start end Failed.
+  --fail-lro N     let the next N long-running operations the requests start end Failed;
+  --output-limit B keep only the last B bytes of the output of the run commands the
+                   requests start (--operation MachineRunCommands_CreateOrUpdate), as
+                   Azure's instance view of a VM run command keeps the last 4,096 bytes:
+                   a guest attestation that long arrives cut short (attestation-unavailable).
 Faults are kept in --state-dir, so a running 'sim serve' applies them from its next request;
 counted ones wear off as they are used. --list shows the faults in effect, --clear removes
 them all. 'sim platform' lists them too.`,
@@ -42,6 +46,7 @@ them all. 'sim platform' lists them too.`,
   tlreconcile sim arm-fault --operation '*' --latency 300ms
   tlreconcile sim arm-fault --operation Machines_Get --transient 3 --status 500
   tlreconcile sim arm-fault --operation VirtualMachineInstances_Start --fail-lro 1
+  tlreconcile sim arm-fault --operation MachineRunCommands_CreateOrUpdate --output-limit 4096
   tlreconcile sim arm-fault --list
   tlreconcile sim arm-fault --clear`,
 		Args: cobra.NoArgs,
@@ -55,6 +60,7 @@ them all. 'sim platform' lists them too.`,
 	f.IntVar(&o.fault.Transient, "transient", 0, "answer the next N requests with a transient 5xx error")
 	f.IntVar(&o.fault.Status, "status", 0, "the status of transient errors, 500-599 (default 503)")
 	f.IntVar(&o.fault.FailAsync, "fail-lro", 0, "let the next N long-running operations end Failed")
+	f.IntVar(&o.fault.OutputLimit, "output-limit", 0, "keep only the last BYTES bytes of a run command's output")
 	f.BoolVar(&o.list, "list", false, "list the faults in effect")
 	f.BoolVar(&o.clear, "clear", false, "remove every injected fault")
 	f.StringVar(&o.format, "format", view.FormatText, "output of --list: text or json")
@@ -64,7 +70,7 @@ them all. 'sim platform' lists them too.`,
 }
 
 // faultFlags are the flags that describe a fault.
-var faultFlags = []string{"operation", "throttle", "retry-after", "latency", "transient", "status", "fail-lro"}
+var faultFlags = []string{"operation", "throttle", "retry-after", "latency", "transient", "status", "fail-lro", "output-limit"}
 
 // Validate checks the flag combination and the fault before anything is opened.
 func (o *simARMFaultOptions) Validate() error {

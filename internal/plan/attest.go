@@ -134,6 +134,8 @@ func unavailableFix(problem string) string {
 		return "PowerShell Direct could not run in the guest (a Windows 10 / Server 2016 or later guest that accepts options.guestCredential's account is needed): check the account and its password"
 	case "vm-not-running":
 		return "the VM was not running: start it and the next plan attests it"
+	case "output-unreadable":
+		return "the agent's answer arrived cut short or mangled (not JSON): the channel limits its output (an Arc Run Command's instance view keeps only part of a long output, and tlreconcile does not read a run command's outputBlobUri yet); verify this VM by hand meanwhile: in the guest run `tlreconcile guest attest --nonce HEX > evidence.json`, then `tlreconcile attest verify evidence.json --nonce HEX` here"
 	case "agent-failed":
 		return "tlreconcile's guest agent ran but failed (no TPM visible in the guest?): run `tlreconcile guest attest --nonce 00` in the guest to see why"
 	}

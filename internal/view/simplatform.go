@@ -79,6 +79,8 @@ type SimPlatformFault struct {
 	Transient  int    `json:"transient,omitempty"`
 	Status     int    `json:"status,omitempty"`
 	FailLRO    int    `json:"fail_lro,omitempty"`
+	// OutputLimit keeps the last N bytes of a run command's output.
+	OutputLimit int `json:"output_limit,omitempty"`
 }
 
 // NewSimPlatformDoc builds the document from what the cluster and ARM report.
@@ -124,7 +126,7 @@ func simPlatformVM(v cluster.VMState) SimPlatformVM {
 func SimPlatformFaults(faults []arm.Fault) []SimPlatformFault {
 	out := []SimPlatformFault{}
 	for _, f := range faults {
-		pf := SimPlatformFault{Operation: f.Operation, Throttle: f.Throttle, Transient: f.Transient, Status: f.Status, FailLRO: f.FailAsync}
+		pf := SimPlatformFault{Operation: f.Operation, Throttle: f.Throttle, Transient: f.Transient, Status: f.Status, FailLRO: f.FailAsync, OutputLimit: f.OutputLimit}
 		if f.Latency > 0 {
 			pf.Latency = f.Latency.String()
 		}
@@ -273,6 +275,9 @@ func SimPlatformFaultEffects(f SimPlatformFault) []string {
 	}
 	if f.FailLRO > 0 {
 		what = append(what, fmt.Sprintf("fail next %d long-running operations", f.FailLRO))
+	}
+	if f.OutputLimit > 0 {
+		what = append(what, fmt.Sprintf("run command output cut to its last %d bytes", f.OutputLimit))
 	}
 	if len(what) == 0 {
 		what = append(what, "used up")

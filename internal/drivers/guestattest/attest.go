@@ -83,7 +83,13 @@ func Attest(ctx context.Context, run Runner, recordedAK string) Record {
 		return unavailable("agent-failed")
 	}
 	ev, err := attest.ParseBytes([]byte(out.Stdout))
-	if err != nil {
+	switch {
+	case err != nil && !json.Valid([]byte(out.Stdout)):
+		// Cut short or mangled on the way (a channel's output limit): the
+		// channel's failure, not the guest's. A guest that wants to hide can
+		// remove the agent just as well, so this weakens nothing.
+		return unavailable("output-unreadable")
+	case err != nil:
 		return failed("bad-evidence")
 	}
 	opts := attest.VerifyOptions{Nonce: nonce}

@@ -133,7 +133,12 @@ func TestAttestOutcomes(t *testing.T) {
 		{"a code that is not one", func(g *guest) guestattest.Runner {
 			return fail(&guestattest.Unavailable{Code: "Not A Code"})
 		}, drivers.AttestUnavailable, "channel-failed"},
-		{"not evidence", func(g *guest) guestattest.Runner { return answer(&guestattest.Output{Stdout: "hello"}) }, drivers.AttestFailed, "bad-evidence"},
+		{"not JSON", func(g *guest) guestattest.Runner { return answer(&guestattest.Output{Stdout: "hello"}) }, drivers.AttestUnavailable, "output-unreadable"},
+		{"cut to its last 4,096 bytes", func(g *guest) guestattest.Runner { return cut(g.run, -4096) }, drivers.AttestUnavailable, "output-unreadable"},
+		{"cut to its first 4,096 bytes", func(g *guest) guestattest.Runner { return cut(g.run, 4096) }, drivers.AttestUnavailable, "output-unreadable"},
+		{"JSON but not evidence", func(g *guest) guestattest.Runner {
+			return answer(&guestattest.Output{Stdout: `{"format_version": 99}`})
+		}, drivers.AttestFailed, "bad-evidence"},
 		{"activation refused", func(g *guest) guestattest.Runner {
 			g.answer = map[string]*guestattest.Output{"activate": {ExitCode: 1}}
 			return g.run
@@ -155,6 +160,25 @@ func TestAttestOutcomes(t *testing.T) {
 
 func answer(out *guestattest.Output) guestattest.Runner {
 	return func(context.Context, []string) (*guestattest.Output, error) { return out, nil }
+}
+
+// cut keeps the first n bytes of the agent's attest answer (the last -n
+// when n < 0), as a channel with an output limit does.
+func cut(run guestattest.Runner, n int) guestattest.Runner {
+	return func(ctx context.Context, args []string) (*guestattest.Output, error) {
+		out, err := run(ctx, args)
+		if err != nil || out == nil || args[0] != "attest" {
+			return out, err
+		}
+		c := *out
+		switch {
+		case n > 0 && len(c.Stdout) > n:
+			c.Stdout = c.Stdout[:n]
+		case n < 0 && len(c.Stdout) > -n:
+			c.Stdout = c.Stdout[len(c.Stdout)+n:]
+		}
+		return &c, nil
+	}
 }
 
 func fail(err error) guestattest.Runner {

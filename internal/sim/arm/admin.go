@@ -57,6 +57,9 @@ func Operations() []string {
 // ValidateFault checks a fault before it is injected: a known operation (or
 // "*"), at least one effect, no negative count or duration, a 5xx status.
 // It returns f with the operation spelt as the spec spells it.
+// runCommandPut is the operation that starts a run command.
+const runCommandPut = "MachineRunCommands_CreateOrUpdate"
+
 func ValidateFault(f Fault) (Fault, error) {
 	if f.Operation != "*" {
 		i := slices.IndexFunc(Operations(), func(op string) bool { return strings.EqualFold(op, f.Operation) })
@@ -66,7 +69,7 @@ func ValidateFault(f Fault) (Fault, error) {
 		f.Operation = Operations()[i]
 	}
 	switch {
-	case f.Latency < 0 || f.RetryAfter < 0 || f.Throttle < 0 || f.Transient < 0 || f.FailAsync < 0:
+	case f.Latency < 0 || f.RetryAfter < 0 || f.Throttle < 0 || f.Transient < 0 || f.FailAsync < 0 || f.OutputLimit < 0:
 		return f, errors.New("arm fault: counts and durations cannot be negative")
 	case f.Latency > maxFaultLatency:
 		return f, fmt.Errorf("arm fault: latency %s is over %s: a client would give up first", f.Latency, maxFaultLatency)
@@ -76,8 +79,10 @@ func ValidateFault(f Fault) (Fault, error) {
 		return f, errors.New("arm fault: a status needs a count of transient failures to answer with it")
 	case f.RetryAfter != 0 && f.Throttle == 0:
 		return f, errors.New("arm fault: Retry-After needs a count of throttled requests to send it with")
+	case f.OutputLimit > 0 && f.Operation != "*" && f.Operation != runCommandPut:
+		return f, fmt.Errorf("arm fault: an output limit applies to the run commands a request starts: use --operation %s", runCommandPut)
 	case f.spent():
-		return f, errors.New("arm fault: the fault does nothing: give a latency, or a count of throttled, transient or failed operations")
+		return f, errors.New("arm fault: the fault does nothing: give a latency, an output limit, or a count of throttled, transient or failed operations")
 	}
 	return f, nil
 }

@@ -27,6 +27,9 @@ func TestValidateFault(t *testing.T) {
 		{name: "status not 5xx", fault: arm.Fault{Operation: "Machines_Get", Transient: 1, Status: 404}, wantErr: "5xx"},
 		{name: "status without a count", fault: arm.Fault{Operation: "Machines_Get", Status: 503, Latency: time.Second}, wantErr: "count of transient"},
 		{name: "retry-after without throttling", fault: arm.Fault{Operation: "Machines_Get", RetryAfter: time.Second, Transient: 1}, wantErr: "Retry-After needs"},
+		{name: "output limit", fault: arm.Fault{Operation: "machineruncommands_createorupdate", OutputLimit: 4096}, wantOp: "MachineRunCommands_CreateOrUpdate"},
+		{name: "output limit on a request that runs no command", fault: arm.Fault{Operation: "Machines_Get", OutputLimit: 4096}, wantErr: "--operation MachineRunCommands_CreateOrUpdate"},
+		{name: "negative output limit", fault: arm.Fault{Operation: "*", OutputLimit: -1}, wantErr: "negative"},
 		{name: "latency too long", fault: arm.Fault{Operation: "*", Latency: time.Hour}, wantErr: "over 10m0s"},
 	}
 	for _, tt := range tests {

@@ -36,19 +36,25 @@ type Fault struct {
 	// FailAsync makes the next FailAsync long-running operations the
 	// matching requests start end Failed.
 	FailAsync int `json:"failAsync,omitempty"`
+	// OutputLimit keeps only the last OutputLimit bytes of the output of
+	// the run commands the matching requests start, as Azure's instance
+	// view of a VM run command keeps only the last 4,096 bytes (Arc's own
+	// limit is not documented); it lasts until the faults are cleared.
+	OutputLimit int `json:"outputLimit,omitempty"`
 }
 
 func (f Fault) spent() bool {
-	return f.Latency == 0 && f.Throttle <= 0 && f.Transient <= 0 && f.FailAsync <= 0
+	return f.Latency == 0 && f.Throttle <= 0 && f.Transient <= 0 && f.FailAsync <= 0 && f.OutputLimit <= 0
 }
 
 // effect is what the faults make of one request.
 type effect struct {
-	latency    time.Duration
-	throttle   bool
-	retryAfter time.Duration
-	status     int // a transient failure
-	failAsync  bool
+	latency     time.Duration
+	throttle    bool
+	retryAfter  time.Duration
+	status      int // a transient failure
+	failAsync   bool
+	outputLimit int // the smallest OutputLimit that matched; 0: none
 }
 
 func (s *Server) faultsPath() string { return filepath.Join(s.store.root, "faults.json") }
@@ -126,6 +132,9 @@ func (e *effect) take(f Fault) Fault {
 		if e.status == 0 {
 			e.status = http.StatusServiceUnavailable
 		}
+	}
+	if f.OutputLimit > 0 && (e.outputLimit == 0 || f.OutputLimit < e.outputLimit) {
+		e.outputLimit = f.OutputLimit
 	}
 	if f.FailAsync > 0 && !e.failAsync {
 		f.FailAsync--

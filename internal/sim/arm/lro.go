@@ -56,7 +56,9 @@ type operation struct {
 	EndTime    *time.Time `json:"endTime,omitempty"`
 	ReadyAt    time.Time  `json:"readyAt"`
 	Fail       bool       `json:"fail,omitempty"` // an injected FailAsync fault
-	Error      *errorBody `json:"error,omitempty"`
+	// OutputLimit is an injected run command output limit (Fault.OutputLimit).
+	OutputLimit int        `json:"outputLimit,omitempty"`
+	Error       *errorBody `json:"error,omitempty"`
 	// Result is the resource as the finished operation leaves it; Removed
 	// says a delete succeeded and the resource goes.
 	Result  *record `json:"result,omitempty"`
@@ -78,7 +80,7 @@ func (s *Server) startOp(c *call, rec *record, action string) (*operation, error
 	now := time.Now().UTC()
 	op := &operation{ID: newID(), Sub: c.sub, RG: c.rg, Namespace: c.ns, ResourceID: rec.Resource.ID,
 		Kind: c.kind.segment, Action: action, Status: opInProgress, StartTime: now,
-		ReadyAt: now.Add(s.opts.OperationDelay), Fail: c.eff.failAsync}
+		ReadyAt: now.Add(s.opts.OperationDelay), Fail: c.eff.failAsync, OutputLimit: c.eff.outputLimit}
 	rec.Op = op.ID
 	return op, simfs.WriteJSON(s.store.opPath(op.ID), op)
 }

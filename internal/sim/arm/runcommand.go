@@ -52,7 +52,7 @@ func (s *Server) vmOfMachine(machineID string) (string, *armError) {
 	return "", conflict("the Arc machine %s has no virtual machine instance on the cluster to run a command in: create one first", machineID)
 }
 
-func finishRunCommand(ctx context.Context, s *Server, rec *record, _ *operation) error {
+func finishRunCommand(ctx context.Context, s *Server, rec *record, op *operation) error {
 	var p runCommandProps
 	if err := decodeProps(rec.Resource.Properties, &p); err != nil {
 		return err
@@ -75,6 +75,9 @@ func finishRunCommand(ctx context.Context, s *Server, rec *record, _ *operation)
 	state := "Succeeded"
 	if res.ExitCode != 0 {
 		state = "Failed"
+	}
+	if op != nil && op.OutputLimit > 0 && len(res.Output) > op.OutputLimit {
+		res.Output = res.Output[len(res.Output)-op.OutputLimit:]
 	}
 	rec.Resource.Properties["instanceView"] = map[string]any{
 		"executionState": state, "exitCode": res.ExitCode, "output": res.Output, "error": res.Error,
