@@ -84,8 +84,7 @@ func TestUnavailableSaysWhatToDo(t *testing.T) {
 	for problem, want := range map[string]string{
 		"no-guest-credential": "options.guestCredential", "guest-credential-unreadable": "cannot be read",
 		"powershell-direct-failed": "PowerShell Direct", "vm-not-running": "start it", "agent-failed": "tlreconcile guest attest",
-		"output-unreadable": "attest verify evidence.json",
-		"no-agent":          "install tlreconcile's guest agent", "run-command-failed": "install tlreconcile's guest agent",
+		"no-agent": "install tlreconcile's guest agent", "run-command-failed": "install tlreconcile's guest agent", "output-unreadable": "attest verify evidence.json",
 	} {
 		b := &builder{plan: &Plan{}}
 		cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.ClassicHyperV()}
