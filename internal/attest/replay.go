@@ -15,6 +15,13 @@ const evNoAction = 0x00000003 // EV_NO_ACTION: informational, never extended
 // replayLog parses the event log and replays it against pcrs (in log-only
 // mode, against the values the log itself implies). It returns the verified
 // events, or nil when the log does not replay.
+//
+// go-attestation's rules, which the verifier takes: a PCR is verified when
+// the log replays to its value in one of the quoted banks (a log in the SHA-1
+// format replays only against SHA-1 PCRs), and a quoted PCR the log has no
+// events for is not replayed at all (PCR 10 of a Linux kernel with IMA, which
+// no firmware log holds): nothing is read from such a PCR, so neither hides a
+// boot component, which would have to be missing from the log in every bank.
 func replayLog(r *Result, ev Evidence, pcrs []ga.PCR) []ga.Event {
 	if len(ev.EventLog) == 0 {
 		r.fail(CodeLogParse, "the attestation has no event_log: the agent must send the TCG event log")

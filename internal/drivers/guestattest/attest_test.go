@@ -26,7 +26,11 @@ type guest struct {
 	seed   int64
 	boot   *guestboot.Boot
 	tamper bool
-	runs   []string
+	// ima extends PCR 10 in both banks after the firmware, as a Linux
+	// kernel with IMA does (boot_aggregate and after): no firmware log
+	// event is in PCR 10.
+	ima  bool
+	runs []string
 	// answer, when set, replaces the agent's answer to the command named.
 	answer map[string]*guestattest.Output
 }
@@ -40,6 +44,20 @@ func newGuest(t *testing.T, ref *vtpm.Reference, seed int64, log string) *guest 
 		t.Fatal(err)
 	}
 	return &guest{t: t, ref: ref, seed: seed, boot: b}
+}
+
+// extendBoth extends PCR pcr in the SHA-1 and the SHA-256 bank with a
+// measurement no log shows, as firmware or a kernel extends every bank.
+func extendBoth(tr transport.TPM, pcr tpm2.TPMHandle) error {
+	for _, d := range []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA1, Digest: make([]byte, 20)}, {HashAlg: tpm2.TPMAlgSHA256, Digest: make([]byte, 32)}} {
+		d.Digest[0] = 0x1a
+		ext := tpm2.PCRExtend{PCRHandle: tpm2.AuthHandle{Handle: pcr, Auth: tpm2.PasswordAuth(nil)},
+			Digests: tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{d}}}
+		if _, err := ext.Execute(tr); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func reference(t *testing.T) *vtpm.Reference {
@@ -59,9 +77,12 @@ func (g *guest) run(_ context.Context, args []string) (*guestattest.Output, erro
 			return err
 		}
 		if g.tamper {
-			ext := tpm2.PCRExtend{PCRHandle: tpm2.AuthHandle{Handle: 4, Auth: tpm2.PasswordAuth(nil)},
-				Digests: tpm2.TPMLDigestValues{Digests: []tpm2.TPMTHA{{HashAlg: tpm2.TPMAlgSHA1, Digest: make([]byte, 20)}}}}
-			if _, err := ext.Execute(tr); err != nil {
+			if err := extendBoth(tr, 4); err != nil {
+				return err
+			}
+		}
+		if g.ima {
+			if err := extendBoth(tr, 10); err != nil {
 				return err
 			}
 		}
@@ -110,6 +131,25 @@ func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 	moved := guestattest.Attest(context.Background(), other.run, first.AK)
 	if moved.Result != drivers.AttestVerified || strings.Join(other.runs, ",") != "attest,activate" || moved.EK == first.EK {
 		t.Errorf("another vTPM: %+v after %v: want a new EK bound by a new activation", moved, other.runs)
+	}
+}
+
+// TestAttestLinuxWithIMA: a Linux kernel with IMA measures into PCR 10
+// after the firmware (every Debian, Ubuntu and RHEL kernel does, even without
+// a policy: boot_aggregate), so a quoted PCR 10 has no event in the firmware
+// log. It verifies (go-attestation replays only PCRs the log has events for;
+// the verifier reads nothing from PCR 10), and a boot tampered the same way
+// in PCR 4 still fails.
+func TestAttestLinuxWithIMA(t *testing.T) {
+	ref := reference(t)
+	g := newGuest(t, ref, 44, guestboot.LogLinuxSecureBoot)
+	g.ima = true
+	if r := guestattest.Attest(context.Background(), g.run, ""); r.Result != drivers.AttestVerified {
+		t.Fatalf("a Linux guest with IMA: %s (%s), want verified", r.Result, r.Problem)
+	}
+	g.tamper = true
+	if r := guestattest.Attest(context.Background(), g.run, ""); r.Result != drivers.AttestFailed {
+		t.Fatalf("with IMA and a PCR 4 the log does not explain: %s (%s), want failed", r.Result, r.Problem)
 	}
 }
 
