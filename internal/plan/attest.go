@@ -39,6 +39,9 @@ func (b *builder) attest(cp *clusterPlan, k *chain, d *spec.VM, o *drivers.VM, m
 		return
 	}
 	k.add(drivers.OpAttest, &drivers.Params{TargetNode: node}, Step{Reason: why + ": the guest agent quotes the vTPM with a fresh nonce; tlreconcile verifies the quote and replays the event log (non-disruptive)"})
+	if ch := k.ch; ch.Action == ActionUpdate && len(ch.Reasons) == 0 {
+		ch.Reasons = append(ch.Reasons, "attestation due: "+why) // nothing else changes: say why there is a change
+	}
 }
 
 // attestDue says why an attestation is due now, "" when it is not.

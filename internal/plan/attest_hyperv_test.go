@@ -36,6 +36,10 @@ func TestRealHyperVAttests(t *testing.T) {
 	if !strings.Contains(attest.Reason, "never attested") {
 		t.Errorf("reason %q", attest.Reason)
 	}
+	// Nothing else changes, so the change says why it is one.
+	if len(p.Changes) != 1 || strings.Join(p.Changes[0].Reasons, "|") != "attestation due: never attested" {
+		t.Errorf("an attest-only change's reasons: %q, want the attestation's", p.Changes[0].Reasons)
+	}
 	for _, f := range p.Findings {
 		if f.Rule == plan.RuleAttestationUnavailable {
 			t.Errorf("classic Hyper-V warns %s", f.Message)
