@@ -116,6 +116,19 @@ func TestAttestationOnTheEmbeddedSim(t *testing.T) {
 	if _, f := planFindings(t, state, dir); f[plan.RuleVTPMStateLost].Rule == "" {
 		t.Fatalf("a failover without the key: findings %+v, want vtpm-state-lost", f)
 	}
+	// Applied without accepting it: the attestation refuses the new vTPM's EK (the accepted
+	// identity is pinned), so the guest's answers count for nothing until it is accepted.
+	_, _ = simCLI(t, state, "apply", "-f", dir, "--auto-approve")
+	if _, f := planFindings(t, state, dir); !strings.Contains(f[plan.RuleBootIntegrityViolation].Message, "ek-mismatch") {
+		t.Fatalf("an attestation from another EK: findings %+v, want boot-integrity-violation (ek-mismatch)", f)
+	}
+	mustSimCLI(t, state, "sim", "failover", "--vm", "tl-01", "--to", "node2") // attest again once accepted
+	mustSimCLI(t, state, "apply", "-f", dir, "--auto-approve", "--accept-vtpm-identity", "vm/tl-01")
+	p, f = planFindings(t, state, dir)
+	v := f[plan.RuleBootIntegrityViolation].Message
+	if len(p.Changes) != 0 || len(f) != 1 || strings.Contains(v, "ek-mismatch") || !strings.Contains(v, `\EFI\evil\bootkit.efi`) {
+		t.Fatalf("after accepting the new vTPM: findings %+v, changes %+v; want it attested (only the planted boot component, still in its boot chain, is left)", f, p.Changes)
+	}
 }
 
 // TestAttestationCutShortByTheChannel: a Run Command that keeps only the last

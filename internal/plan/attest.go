@@ -93,7 +93,7 @@ func (b *builder) attestFindings(cp *clusterPlan, d *spec.VM, o *drivers.VM) {
 		return
 	case drivers.AttestFailed:
 		b.finding(SeverityError, RuleBootIntegrityViolation, res, c,
-			fmt.Sprintf("%s: the attestation at %s did not verify (%s): the boot cannot be trusted; check it with `tlreconcile attest verify` on a saved attestation", res, when, a.Problem))
+			fmt.Sprintf("%s: the attestation at %s did not verify (%s): %s", res, when, a.Problem, failedWhy(a.Problem, res)))
 		return
 	}
 	if a.Baseline != "" && a.Boot != a.Baseline && !slices.Contains(d.Attestation.AcceptBoot, a.Boot) {
@@ -125,6 +125,14 @@ func (b *builder) requireFindings(res, c, when string, req spec.AttestationRequi
 	}
 }
 
+// failedWhy explains a failed attestation by its problem code.
+func failedWhy(problem, res string) string {
+	if problem == "ek-mismatch" {
+		return "the guest answered for another TPM than the VM's vTPM (its EK is not the vTPM identity tlreconcile recorded), so nothing it reports can be trusted: either the vTPM was replaced (a failover or restore without its key: after checking, accept the new identity with `tlreconcile apply --accept-vtpm-identity " + res + "`, and the next attestation binds it) or the guest agent was replaced by one that answers from another TPM"
+	}
+	return "the boot cannot be trusted; check it with `tlreconcile attest verify` on a saved attestation"
+}
+
 // unavailableFix says what makes an attestation possible again, by the channel's problem
 // code (internal/drivers/guestattest, and the hyperv driver's PowerShell Direct codes).
 func unavailableFix(problem string) string {
@@ -139,6 +147,10 @@ func unavailableFix(problem string) string {
 		return "the VM was not running: start it and the next plan attests it"
 	case "output-unreadable":
 		return "the agent's answer arrived cut short or mangled (not JSON): the channel limits its output (an Arc Run Command's instance view keeps only part of a long output, and tlreconcile does not read a run command's outputBlobUri yet); verify this VM by hand meanwhile: in the guest run `tlreconcile guest attest --nonce HEX > evidence.json`, then `tlreconcile attest verify evidence.json --nonce HEX` here"
+	case "channel-failed":
+		return "the channel into the guest failed on the way (the node's PowerShell or the connection dropped): the next plan tries again; if it keeps failing, check the node"
+	case "run-command-failed":
+		return "ARM refused or failed the Arc machine's Run Command: check that the machine is Connected in Azure Arc and that tlreconcile's identity may create run commands (Microsoft.HybridCompute/machines/runCommands/write); the next plan tries again"
 	case "agent-failed":
 		return "tlreconcile's guest agent ran but failed (no TPM visible in the guest?): run `tlreconcile guest attest --nonce 00` in the guest to see why"
 	}

@@ -84,7 +84,7 @@ func TestUnavailableSaysWhatToDo(t *testing.T) {
 	for problem, want := range map[string]string{
 		"no-guest-credential": "options.guestCredential", "guest-credential-unreadable": "cannot be read",
 		"powershell-direct-failed": "PowerShell Direct", "vm-not-running": "start it", "agent-failed": "tlreconcile guest attest",
-		"no-agent": "install tlreconcile's guest agent", "run-command-failed": "install tlreconcile's guest agent", "output-unreadable": "attest verify evidence.json",
+		"no-agent": "install tlreconcile's guest agent", "run-command-failed": "Connected in Azure Arc", "channel-failed": "tries again", "output-unreadable": "attest verify evidence.json",
 	} {
 		b := &builder{plan: &Plan{}}
 		cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.ClassicHyperV()}
@@ -116,5 +116,18 @@ func TestAcceptBoot(t *testing.T) {
 		if got && !strings.Contains(b.plan.Findings[0].Message, "spec.attestation.acceptBoot: [0123456789ab]") {
 			t.Errorf("the violation does not say how to accept the boot: %s", b.plan.Findings[0].Message)
 		}
+	}
+}
+
+// TestEKMismatchSaysBothCauses: a guest answering for another TPM is a violation whose
+// message names the two causes and how to accept a replaced vTPM.
+func TestEKMismatchSaysBothCauses(t *testing.T) {
+	b := &builder{plan: &Plan{}}
+	cp := &clusterPlan{spec: spec.Cluster{Name: "c1"}, prof: drivers.AzureLocal()}
+	b.attestFindings(cp, &spec.VM{Name: "v", Attestation: &spec.Attestation{Enabled: true}},
+		&drivers.VM{Name: "v", Attestation: &drivers.Attested{Result: drivers.AttestFailed, Problem: "ek-mismatch"}})
+	if len(b.plan.Findings) != 1 || b.plan.Findings[0].Rule != RuleBootIntegrityViolation ||
+		!strings.Contains(b.plan.Findings[0].Message, "--accept-vtpm-identity vm/v") || !strings.Contains(b.plan.Findings[0].Message, "guest agent was replaced") {
+		t.Errorf("%+v", b.plan.Findings)
 	}
 }

@@ -26,7 +26,13 @@ func (c *conn) attest(ctx context.Context, op drivers.Op) (drivers.Result, error
 		return drivers.Result{}, err
 	}
 	prev, prevAK := attestationOf(m.Tags)
-	rec := guestattest.Attest(ctx, c.guestRunner(op.VM), prevAK)
+	// The EK is the vTPM identity on Azure Local: the one recorded (accepted)
+	// is the one the guest must present; --accept-vtpm-identity moves it.
+	pin := guestattest.Pin{AK: prevAK}
+	if id := m.Tags[tagVTPMIdentity]; identityHex.MatchString(id) {
+		pin.EK = id
+	}
+	rec := guestattest.Attest(ctx, c.guestRunner(op.VM), pin)
 	// The node is the one the plan expects the VM on (Params.TargetNode),
 	// not looked up here: that would be an observe-node of every node, per
 	// VM. A move between plan and apply makes the next plan attest again.
@@ -34,7 +40,7 @@ func (c *conn) attest(ctx context.Context, op drivers.Op) (drivers.Result, error
 	if op.Params != nil {
 		node = op.Params.TargetNode
 	}
-	rec.Conclude(prev, node, time.Now())
+	rec.Conclude(prev, pin, node, time.Now())
 	tags := make(map[string]string, len(m.Tags)+2)
 	for k, val := range m.Tags {
 		tags[k] = val

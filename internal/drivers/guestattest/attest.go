@@ -65,10 +65,19 @@ func ActivateArgs(cred []byte) []string {
 	return []string{"activate", "--credential", base64.StdEncoding.EncodeToString(cred)}
 }
 
-// Attest runs the agent through run and verifies what it answers.
-// recordedAK is the fingerprint the last record bound ("" on first
-// contact). Time, Node and Baseline are the caller's (Conclude).
-func Attest(ctx context.Context, run Runner, recordedAK string) Record {
+// Pin is what earlier contacts established about a guest's vTPM: AK, the
+// fingerprint (prefix) of the AK the last record bound ("" on first
+// contact), and EK, the EK fingerprint the vTPM must present ("" while the
+// driver has none accepted for this VM). A guest that presents another EK
+// fails (ek-mismatch) whatever AK it brings: a credential activation proves
+// that an AK lives in the TPM of the EK presented, not that this is the
+// VM's vTPM, so without the pin an agent replaced by one over a software TPM
+// could answer as a new first contact.
+type Pin struct{ AK, EK string }
+
+// Attest runs the agent through run and verifies what it answers against
+// pin. Time, Node and Baseline are the caller's (Conclude).
+func Attest(ctx context.Context, run Runner, pin Pin) Record {
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
 		return unavailable("no-nonce")
@@ -92,8 +101,13 @@ func Attest(ctx context.Context, run Runner, recordedAK string) Record {
 	case err != nil:
 		return failed("bad-evidence")
 	}
-	opts := attest.VerifyOptions{Nonce: nonce}
-	if err := bindAK(ctx, run, ev, recordedAK, &opts); err != nil {
+	if pin.EK != "" {
+		if fp, err := attest.EKFingerprint(ev.EKPublic); err != nil || fp != pin.EK {
+			return failed(attest.CodeEKMismatch) // before any activation against the EK presented
+		}
+	}
+	opts := attest.VerifyOptions{Nonce: nonce, ExpectedEK: pin.EK}
+	if err := bindAK(ctx, run, ev, pin.AK, &opts); err != nil {
 		return failed("ak-not-bound")
 	}
 	res, err := attest.Verify(*ev, opts)
@@ -152,9 +166,15 @@ func bindAK(ctx context.Context, run Runner, ev *attest.Evidence, recordedAK str
 // Conclude stamps r with the time and the node it was made on, and the
 // boot baseline later attestations are held to: the first verified one's,
 // kept from prev (the VM's previous record) as long as there is one.
-func (r *Record) Conclude(prev *drivers.Attested, node string, now time.Time) {
+//
+// A record that did not verify keeps the pin's AK and EK: a guest that
+// answers nothing, or garbage, must not release the pin for its next answer.
+func (r *Record) Conclude(prev *drivers.Attested, pin Pin, node string, now time.Time) {
 	r.Time = now.UTC().Truncate(time.Second)
 	r.Node = node
+	if r.Result != drivers.AttestVerified {
+		r.AK, r.EK = pin.AK, pin.EK
+	}
 	switch {
 	case prev != nil && prev.Baseline != "":
 		r.Baseline = prev.Baseline

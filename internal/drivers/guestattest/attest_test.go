@@ -106,7 +106,7 @@ func (g *guest) run(_ context.Context, args []string) (*guestattest.Output, erro
 func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 	ref := reference(t)
 	g := newGuest(t, ref, 41, "windows_gcp_shielded_vm")
-	first := guestattest.Attest(context.Background(), g.run, "")
+	first := guestattest.Attest(context.Background(), g.run, guestattest.Pin{})
 	if first.Result != drivers.AttestVerified {
 		t.Fatalf("first contact: %+v", first)
 	}
@@ -120,17 +120,25 @@ func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 		t.Errorf("Windows boot state not recorded: %+v", first)
 	}
 	g.runs = nil
-	again := guestattest.Attest(context.Background(), g.run, first.AK)
+	again := guestattest.Attest(context.Background(), g.run, guestattest.Pin{AK: first.AK, EK: first.EK})
 	if again.Result != drivers.AttestVerified || strings.Join(g.runs, ",") != "attest" {
 		t.Errorf("with the recorded AK: %+v after %v, want verified after one attest", again, g.runs)
 	}
 	if again.EK != first.EK || again.AK != first.AK || again.Boot != first.Boot {
 		t.Errorf("the same vTPM and boot gave another identity: %+v vs %+v", again, first)
 	}
+	// Another TPM (a new vTPM, or an agent replaced by one over a software TPM) while the
+	// EK is pinned: refused before any activation against the EK it presents.
 	other := newGuest(t, ref, 42, "windows_gcp_shielded_vm")
-	moved := guestattest.Attest(context.Background(), other.run, first.AK)
+	forged := guestattest.Attest(context.Background(), other.run, guestattest.Pin{AK: first.AK, EK: first.EK})
+	if forged.Result != drivers.AttestFailed || forged.Problem != "ek-mismatch" || strings.Join(other.runs, ",") != "attest" {
+		t.Errorf("another TPM with the EK pinned: %+v after %v: want ek-mismatch after one attest", forged, other.runs)
+	}
+	// The pin released (the driver accepted a new vTPM identity): a new first contact.
+	other.runs = nil
+	moved := guestattest.Attest(context.Background(), other.run, guestattest.Pin{AK: first.AK})
 	if moved.Result != drivers.AttestVerified || strings.Join(other.runs, ",") != "attest,activate" || moved.EK == first.EK {
-		t.Errorf("another vTPM: %+v after %v: want a new EK bound by a new activation", moved, other.runs)
+		t.Errorf("another vTPM, no EK pinned: %+v after %v: want a new EK bound by a new activation", moved, other.runs)
 	}
 }
 
@@ -144,11 +152,11 @@ func TestAttestLinuxWithIMA(t *testing.T) {
 	ref := reference(t)
 	g := newGuest(t, ref, 44, guestboot.LogLinuxSecureBoot)
 	g.ima = true
-	if r := guestattest.Attest(context.Background(), g.run, ""); r.Result != drivers.AttestVerified {
+	if r := guestattest.Attest(context.Background(), g.run, guestattest.Pin{}); r.Result != drivers.AttestVerified {
 		t.Fatalf("a Linux guest with IMA: %s (%s), want verified", r.Result, r.Problem)
 	}
 	g.tamper = true
-	if r := guestattest.Attest(context.Background(), g.run, ""); r.Result != drivers.AttestFailed {
+	if r := guestattest.Attest(context.Background(), g.run, guestattest.Pin{}); r.Result != drivers.AttestFailed {
 		t.Fatalf("with IMA and a PCR 4 the log does not explain: %s (%s), want failed", r.Result, r.Problem)
 	}
 }
@@ -187,7 +195,7 @@ func TestAttestOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGuest(t, ref, 43, "windows_gcp_shielded_vm")
-			r := guestattest.Attest(context.Background(), tc.set(g), "")
+			r := guestattest.Attest(context.Background(), tc.set(g), guestattest.Pin{})
 			if r.Result != tc.result || (tc.problem != "" && r.Problem != tc.problem) || r.Problem == "" {
 				t.Errorf("got %s (%s), want %s (%s)", r.Result, r.Problem, tc.result, tc.problem)
 			}

@@ -48,19 +48,28 @@ func TestParseRefusesHandEdits(t *testing.T) {
 func TestConclude(t *testing.T) {
 	now := time.Date(2026, 12, 2, 19, 0, 0, 500, time.UTC)
 	first := Record{Attested: drivers.Attested{Result: drivers.AttestVerified, Boot: "aaa"}}
-	first.Conclude(nil, "node1", now)
+	first.Conclude(nil, Pin{}, "node1", now)
 	if first.Baseline != "aaa" || first.Node != "node1" || !first.Time.Equal(now.Truncate(time.Second)) {
 		t.Errorf("first verified: %+v", first)
 	}
 	later := Record{Attested: drivers.Attested{Result: drivers.AttestVerified, Boot: "bbb"}}
-	later.Conclude(&first.Attested, "node2", now)
+	later.Conclude(&first.Attested, Pin{AK: "a1", EK: "e1"}, "node2", now)
 	if later.Baseline != "aaa" {
 		t.Errorf("a later boot replaced the baseline: %+v", later)
 	}
+	if later.AK != "" || later.EK != "" {
+		t.Errorf("a verified record took the pin's AK or EK instead of its own: %+v", later)
+	}
 	failed := Record{Attested: drivers.Attested{Result: drivers.AttestFailed}}
-	failed.Conclude(nil, "node1", now)
+	failed.Conclude(nil, Pin{}, "node1", now)
 	if failed.Baseline != "" {
 		t.Errorf("a failed attestation set a baseline: %+v", failed)
+	}
+	// Nothing verified: the pin stays for the next answer.
+	unavailable := Record{Attested: drivers.Attested{Result: drivers.AttestUnavailable, Problem: "output-unreadable"}}
+	unavailable.Conclude(&first.Attested, Pin{AK: "a1", EK: "e1"}, "node1", now)
+	if unavailable.AK != "a1" || unavailable.EK != "e1" || unavailable.Baseline != "aaa" {
+		t.Errorf("an unverified record released the pin or the baseline: %+v", unavailable)
 	}
 }
 

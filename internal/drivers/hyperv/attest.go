@@ -41,12 +41,18 @@ func (d *Driver) attest(ctx context.Context, c *cluster, op drivers.Op) (drivers
 		return drivers.Result{}, fmt.Errorf("vm/%s: its Notes have no tlreconcile block, so it is not a VM tlreconcile manages: %w", op.VM, drivers.ErrPrecondition)
 	}
 	prev, prevAK := NotesAttestation(notes)
+	// The EK of the last attestation is pinned until the VM's vTPM identity
+	// (the key protector's hash) changes: MergeNotes releases it then.
+	pin := guestattest.Pin{AK: prevAK}
+	if prev != nil {
+		pin.EK = prev.EK
+	}
 	var node string
-	rec := guestattest.Attest(ctx, d.guestRunner(c, op.VM, &node), prevAK)
+	rec := guestattest.Attest(ctx, d.guestRunner(c, op.VM, &node), pin)
 	if node == "" && op.Params != nil {
 		node = op.Params.TargetNode // the guest was not reached: where the plan expects the VM
 	}
-	rec.Conclude(prev, node, time.Now())
+	rec.Conclude(prev, pin, node, time.Now())
 	_, err = d.writeNotes(ctx, c, op.VM, notes, func(current string) (*Payload, error) {
 		next, err := WithAttestation(current, rec)
 		if err != nil {

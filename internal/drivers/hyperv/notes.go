@@ -113,7 +113,8 @@ func renderBlock(admin string, b *block) string {
 }
 
 // MergeNotes replaces (or adds) the block's annotations in notes, keeping the administrator's
-// text and the last attestation.
+// text and the last attestation. A new vTPM identity (a reset tlreconcile made, or a lost vTPM
+// accepted) releases the EK pinned by the last attestation: the next one binds the new vTPM.
 func MergeNotes(notes string, a *drivers.Annotations) string {
 	old, admin, ok := parseBlock(notes)
 	if a == nil {
@@ -122,6 +123,9 @@ func MergeNotes(notes string, a *drivers.Annotations) string {
 	b := &block{Annotations: *a}
 	if ok {
 		b.Attestation, b.AttestationEK, b.AttestationBoot = old.Attestation, old.AttestationEK, old.AttestationBoot
+		if old.VTPMIdentity != a.VTPMIdentity {
+			b.AttestationEK = ""
+		}
 	}
 	return renderBlock(admin, b)
 }

@@ -94,9 +94,19 @@ func TestAttestThroughPowerShellDirect(t *testing.T) {
 	if _, err := host.Sim().Failover(t.Context(), ref.Name, "tl", "node3", true); err != nil {
 		t.Fatal(err)
 	}
+	// A new vTPM answers with another EK: not a new first contact while the old vTPM's
+	// identity is the accepted one (a replaced agent over a software TPM looks the same).
 	lost, runs := attestVM(t, d, host, ref, "tl")
-	if lost.Result != drivers.AttestVerified || lost.EK == first.EK || runs != 2 {
-		t.Errorf("after a failover without the key: %+v after %d runs; want a new EK bound by a new activation", lost, runs)
+	if lost.Result != drivers.AttestFailed || lost.Problem != "ek-mismatch" || runs != 1 || lost.EK != first.EK {
+		t.Errorf("after a failover without the key: %+v after %d runs; want ek-mismatch before any activation, the pin kept", lost, runs)
+	}
+	// The new identity accepted (set-annotations records it): the next attestation binds the new vTPM.
+	accepted := *managed()
+	accepted.VTPMIdentity = vmNamed(t, d, ref, "tl").VTPMIdentity
+	mustApply(t, d, ref, drivers.Op{Kind: drivers.OpSetAnnotations, VM: "tl", Params: &drivers.Params{Annotations: &accepted}})
+	rebound, runs := attestVM(t, d, host, ref, "tl")
+	if rebound.Result != drivers.AttestVerified || rebound.EK == first.EK || runs != 2 || rebound.Baseline != first.Baseline {
+		t.Errorf("after the new identity was accepted: %+v after %d runs; want the new EK bound by a new activation, the baseline kept", rebound, runs)
 	}
 
 	if err := host.Sim().TamperBoot(ref.Name, "tl", `\EFI\evil\bootkit.efi`); err != nil {

@@ -142,8 +142,12 @@ func (d *Driver) attest(ctx context.Context, c *cluster, vm string) (drivers.Res
 		}
 		return &out, err
 	}
-	a := guestattest.Attest(ctx, run, prevAK)
-	a.Conclude(prev, node, time.Now())
+	pin := guestattest.Pin{AK: prevAK}
+	if prev != nil {
+		pin.EK = prev.EK // resetVTPM releases it
+	}
+	a := guestattest.Attest(ctx, run, pin)
+	a.Conclude(prev, pin, node, time.Now())
 	return d.withVM(c, vm, func(r *vmRecord) (drivers.Result, error) {
 		r.Attestation, r.AttestationAK = &a.Attested, a.AK
 		return changed(guestattest.Summary(a))
