@@ -118,7 +118,7 @@ func (d *Driver) guestRunner(c *cluster, vm string, node *string) guestattest.Ru
 // AttestRequest is attest.ps1's payload: the guest account of o, its password (resolved for
 // this one request), the agent's path in the guest and its arguments (after "guest").
 func AttestRequest(o *Options, vm, password string, args []string) *Payload {
-	p := &Payload{VM: vm, GuestPassword: Secret(password), AgentPath: o.GuestAgentPath, AgentArgs: args}
+	p := &Payload{VM: vm, GuestPassword: Secret(password), AgentPath: o.GuestAgentPath, AgentArgs: args, sendsSecret: true}
 	if o.GuestCredential != nil {
 		p.GuestUser = o.GuestCredential.User
 	}

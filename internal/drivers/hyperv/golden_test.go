@@ -76,10 +76,16 @@ func TestRequestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, err := json.MarshalIndent(struct {
+			doc := struct {
 				Script string          `json:"script"`
 				Params *hyperv.Payload `json:"params"`
-			}{script, p}, "", "  ")
+				// SecretLine is what the line after the request carries (attest.ps1 reads it).
+				SecretLine string `json:"secretLine,omitempty"`
+			}{Script: script, Params: p}
+			if s, ok := p.SecretLine(); ok {
+				doc.SecretLine = s
+			}
+			body, err := json.MarshalIndent(doc, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

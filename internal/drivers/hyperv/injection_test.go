@@ -184,6 +184,10 @@ func checkRequests(t *testing.T, rec *recorder, s, adminNotes string) {
 				}
 			}
 		case hyperv.ScriptAttest:
+			if req.Secret == nil || strings.Contains(string(req.Params), "guestPassword") {
+				t.Fatalf("attest: the password is in the parameters (%s) or not on the line after them", req.Params)
+			}
+			p.GuestPassword = hyperv.Secret(*req.Secret)
 			if p.VM != s || p.GuestUser != s || string(p.GuestPassword) != s || p.AgentPath != `C:\agent\`+s || len(p.AgentArgs) == 0 {
 				t.Errorf("attest: vm %q, user %q, agent %q, args %q; want the values unchanged", p.VM, p.GuestUser, p.AgentPath, p.AgentArgs)
 			}

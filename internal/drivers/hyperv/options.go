@@ -31,7 +31,7 @@ import (
 //	  migrationIPsec: {auth: certificate, certificateAuthority: 'CN=Contoso Root CA'}  # default auth: kerberos
 //	  timeout: 10m                  # one script's limit
 //	  guestCredential:              # the attest op's PowerShell Direct sign-in to the guests
-//	    user: 'CONTOSO\svc-attest'
+//	    user: 'tlr-attest' # a dedicated local account in the guest images
 //	    password: {fromEnv: TLR_GUEST_PASSWORD}   # or {fromFile: PATH}; never the password
 //	  guestAgentPath: 'C:\Program Files\tlreconcile\tlreconcile.exe'   # the agent in the guests
 type Options struct {
@@ -257,7 +257,7 @@ func (o *Options) checkGuest(ref drivers.ClusterRef) error {
 		return nil
 	}
 	if strings.TrimSpace(g.User) == "" {
-		return fmt.Errorf("cluster/%s: options: guestCredential.user is empty: name the guest account PowerShell Direct signs in with (e.g. 'CONTOSO\\svc-attest'): %w", ref.Name, drivers.ErrInvalidArgument)
+		return fmt.Errorf("cluster/%s: options: guestCredential.user is empty: name the guest account PowerShell Direct signs in with (a dedicated local account of the guest images, e.g. 'tlr-attest'): %w", ref.Name, drivers.ErrInvalidArgument)
 	}
 	if g.Password == nil || (g.Password.FromEnv == "") == (g.Password.FromFile == "") {
 		return fmt.Errorf("cluster/%s: options: guestCredential.password: give exactly one of {fromEnv: VARIABLE} or {fromFile: PATH}, never the password itself: %w", ref.Name, drivers.ErrInvalidArgument)

@@ -40,15 +40,24 @@ type Payload struct {
 	// attest: the guest account, its password (resolved from its reference for this one
 	// request), the agent's path in the guest and its arguments (after "guest")
 	GuestUser     string   `json:"guestUser,omitempty"`
-	GuestPassword Secret   `json:"guestPassword,omitempty"`
+	GuestPassword Secret   `json:"-"` // the line after the request (SecretLine), never the JSON
 	AgentPath     string   `json:"agentPath,omitempty"`
 	AgentArgs     []string `json:"agentArgs,omitempty"`
+	// sendsSecret: the script reads a secret line after the request (attest.ps1), so one is
+	// sent even when the secret is empty (the script would otherwise read the next request).
+	sendsSecret bool
 }
 
-// Secret is a secret value on its way to a node: its JSON is the value (the script needs it,
-// and psnode's request line is the only JSON a Payload becomes), while every way Go prints or
-// logs it shows "[redacted]", so a log line or an error that formats a Payload never carries
-// it.
+// SecretLine sends the guest password on the line after the request (psnode.SecretCarrier):
+// attest.ps1 reads it itself, so no cmdlet's parameters (which a host's PowerShell module
+// logging records) ever hold it.
+func (p *Payload) SecretLine() (string, bool) {
+	return string(p.GuestPassword), p.sendsSecret
+}
+
+// Secret is a secret value on its way to a node: it travels outside the parameters' JSON
+// (Payload.SecretLine), and every way Go prints or logs it shows "[redacted]", so a log line
+// or an error that formats a Payload never carries it.
 type Secret string
 
 // LogValue keeps the value out of slog, whatever the handler.
@@ -57,11 +66,11 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 // LogValue logs a Payload as its redacted text, never as its JSON.
 func (p Payload) LogValue() slog.Value { return slog.StringValue(fmt.Sprintf("%+v", p)) }
 
-// String, GoString and Format hide the value.
+// String, GoString, Format and MarshalJSON hide the value.
 func (Secret) String() string                 { return "[redacted]" }
 func (Secret) GoString() string               { return `"[redacted]"` }
 func (s Secret) Format(f fmt.State, _ rune)   { _, _ = f.Write([]byte(s.String())) }
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(string(s)) }
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
 // GuestRun is what attest.ps1 answers: whether PowerShell Direct reached the guest (Ran)
 // and, when it did, the agent's exit code and output; Problem says why it did not.

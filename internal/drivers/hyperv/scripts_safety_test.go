@@ -135,11 +135,15 @@ func TestScriptsKeepTheSafetyOfIssue13(t *testing.T) {
 			never:   []string{"Assert-TlrOff", "Stop-VM"}},
 		{item: "issue 12: PowerShell Direct with the agent's arguments as data", script: "attest",
 			doc: "Invoke-Command -VMId -Credential runs a script block in a VM running on this host (learn.microsoft.com/virtualization/hyper-v-on-windows/user-guide/powershell-direct: the VM must run locally, Windows 10/Server 2016 guests or later); -ArgumentList passes values to the block's param() (about_Remote_Variables); & runs a command named by a variable without parsing it as script (about_Operators)",
-			inOrder: []string{"$vm = Get-TlrVM ([string]$p.vm)", "if ([string]$vm.State -ne 'Running') {", "ConvertTo-SecureString -String ([string]$p.guestPassword) -AsPlainText -Force",
-				"New-Object System.Management.Automation.PSCredential ([string]$p.guestUser, $secure)", "$p = $null", "param([string]$Agent, [string[]]$AgentArgs)",
+			inOrder: []string{"$secure = New-Object System.Security.SecureString",
+				"[Convert]::FromBase64String([Console]::In.ReadLine())", "$secure.AppendChar($ch)", "$secure.MakeReadOnly()",
+				"$vm = Get-TlrVM ([string]$p.vm)", "if ([string]$vm.State -ne 'Running') {",
+				"New-Object System.Management.Automation.PSCredential ([string]$p.guestUser, $secure)", "param([string]$Agent, [string[]]$AgentArgs)",
 				"Test-Path -LiteralPath $Agent -PathType Leaf", "& $Agent 'guest' @AgentArgs 2>&1",
 				"Invoke-Command -VMId $vm.VMId -Credential $cred -ScriptBlock $inGuest -ArgumentList $agent, $agentArgs -ErrorAction Stop"},
-			never: []string{"[ScriptBlock]::Create", "Invoke-Expression", "-VMName", "Write-Host", "Write-Output $p", "Start-Transcript", "Out-File", "$using:"}},
+			never: []string{"[ScriptBlock]::Create", "Invoke-Expression", "-VMName", "Write-Host", "Write-Output $p", "Start-Transcript", "Out-File", "$using:",
+				// the password as a cmdlet argument, which module logging (event 4103) records
+				"ConvertTo-SecureString", "guestPassword"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.item+" ("+tc.script+")", func(t *testing.T) {

@@ -37,6 +37,26 @@ type Request struct {
 	ID     string
 	Script []byte          // the script text, byte for byte
 	Params json.RawMessage // the decoded JSON parameters
+	// Secret is the decoded line after the request, for a script that reads one
+	// (SecretCarrier); nil otherwise. DecodeRequest never sets it: the host that knows the
+	// script reads the next line.
+	Secret *string
+}
+
+// SecretCarrier is implemented by parameters that carry a secret the script needs (a guest
+// password). Its value never goes into the parameters' JSON: a host with PowerShell module
+// logging records the arguments of every cmdlet (event 4103), and the JSON passes through
+// ConvertFrom-Json. Session.Run sends it as one more line after the request (base64 UTF-8),
+// which the script reads itself with [Console]::In.ReadLine() — a .NET call, never logged — and
+// turns into a SecureString without a cmdlet seeing it.
+type SecretCarrier interface {
+	// SecretLine is the secret, and whether there is one to send.
+	SecretLine() (string, bool)
+}
+
+// EncodeSecretLine renders the line after a request that carries secret, newline included.
+func EncodeSecretLine(secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(secret)) + "\n"
 }
 
 // EncodeRequest renders a request line, newline included.

@@ -116,7 +116,13 @@ func (s *Session) Run(ctx context.Context, script string, params any, out any) e
 	}
 	id := newID()
 	s.stats.roundTrip(script)
-	if _, err := io.WriteString(s.proc.Stdin(), EncodeRequest(id, text, body)); err != nil {
+	req := EncodeRequest(id, text, body)
+	if sc, ok := params.(SecretCarrier); ok {
+		if secret, ok := sc.SecretLine(); ok {
+			req += EncodeSecretLine(secret) // one write: no other request can come between
+		}
+	}
+	if _, err := io.WriteString(s.proc.Stdin(), req); err != nil {
 		s.kill()
 		return drivers.Transient(fmt.Errorf("node/%s: send %s to powershell: %w; the process is restarted on the next call", s.node, script, err))
 	}

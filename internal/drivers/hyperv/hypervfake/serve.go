@@ -3,6 +3,7 @@ package hypervfake
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,6 +63,14 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 		if err != nil {
 			continue // host.ps1 ignores lines it cannot read
 		}
+		if name, _ := hyperv.Scripts().Identify(req.Script); name == hyperv.ScriptAttest {
+			// attest.ps1 reads the guest password from the next line before anything else.
+			s, err := readSecretLine(br)
+			if err != nil {
+				return err
+			}
+			req.Secret = &s
+		}
 		if o.OnRequest != nil {
 			o.OnRequest(req)
 		}
@@ -80,6 +89,20 @@ func Serve(ctx context.Context, r io.Reader, w io.Writer, h Handler, o ServeOpti
 	}
 }
 
+// readSecretLine reads the line after a request that carries a secret, as attest.ps1 does
+// ([Console]::In.ReadLine(), then base64 UTF-8).
+func readSecretLine(br *bufio.Reader) (string, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("fake host: attest.ps1 reads the secret line after its request: %w", err)
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		return "", fmt.Errorf("fake host: the secret line is not base64 (FromBase64String throws): %w", err)
+	}
+	return string(b), nil
+}
+
 func answer(ctx context.Context, req psnode.Request, h Handler) *psnode.Envelope {
 	name, ok := hyperv.Scripts().Identify(req.Script)
 	if !ok {
@@ -90,6 +113,9 @@ func answer(ctx context.Context, req psnode.Request, h Handler) *psnode.Envelope
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
 		return failure(&psnode.ScriptError{Category: psnode.CategoryInternal, Message: "fake host: parameters: " + err.Error()})
+	}
+	if req.Secret != nil {
+		p.GuestPassword = hyperv.Secret(*req.Secret)
 	}
 	res, serr := h(ctx, name, &p)
 	if serr != nil {
