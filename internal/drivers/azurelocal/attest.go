@@ -32,7 +32,10 @@ func (c *conn) attest(ctx context.Context, op drivers.Op) (drivers.Result, error
 	if id := m.Tags[tagVTPMIdentity]; identityHex.MatchString(id) {
 		pin.EK = id
 	}
-	rec := guestattest.Attest(ctx, c.guestRunner(op.VM), pin)
+	rec, err := guestattest.Attest(ctx, c.guestRunner(op.VM), pin)
+	if err != nil {
+		return drivers.Result{}, fmt.Errorf("attest: the guest channel failed, nothing recorded: %w", err)
+	}
 	// The node is the one the plan expects the VM on (Params.TargetNode),
 	// not looked up here: that would be an observe-node of every node, per
 	// VM. A move between plan and apply makes the next plan attest again.

@@ -76,20 +76,25 @@ func ActivateArgs(cred []byte) []string {
 type Pin struct{ AK, EK string }
 
 // Attest runs the agent through run and verifies what it answers against
-// pin. Time, Node and Baseline are the caller's (Conclude).
-func Attest(ctx context.Context, run Runner, pin Pin) Record {
+// pin. Time, Node and Baseline are the caller's (Conclude). The error is a
+// channel failure worth retrying (drivers.IsTransient, or the context's end):
+// the op fails and nothing is recorded, so a hiccup neither overwrites the
+// last record nor passes for a verdict on the guest.
+func Attest(ctx context.Context, run Runner, pin Pin) (Record, error) {
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {
-		return unavailable("no-nonce")
+		return unavailable("no-nonce"), nil
 	}
 	out, err := run(ctx, AttestArgs(nonce))
 	switch {
+	case retryable(ctx, err):
+		return Record{}, err
 	case err != nil:
-		return unavailable(problemOf(err))
+		return unavailable(problemOf(err)), nil
 	case out == nil || out.ExitCode == 127 || strings.Contains(out.Stderr, "command not found"):
-		return unavailable("no-agent")
+		return unavailable("no-agent"), nil
 	case out.ExitCode != 0:
-		return unavailable("agent-failed")
+		return unavailable("agent-failed"), nil
 	}
 	ev, err := attest.ParseBytes([]byte(out.Stdout))
 	switch {
@@ -97,24 +102,33 @@ func Attest(ctx context.Context, run Runner, pin Pin) Record {
 		// Cut short or mangled on the way (a channel's output limit): the
 		// channel's failure, not the guest's. A guest that wants to hide can
 		// remove the agent just as well, so this weakens nothing.
-		return unavailable("output-unreadable")
+		return unavailable("output-unreadable"), nil
 	case err != nil:
-		return failed("bad-evidence")
+		return failed("bad-evidence"), nil
 	}
 	if pin.EK != "" {
 		if fp, err := attest.EKFingerprint(ev.EKPublic); err != nil || fp != pin.EK {
-			return failed(attest.CodeEKMismatch) // before any activation against the EK presented
+			return failed(attest.CodeEKMismatch), nil // before any activation against the EK presented
 		}
 	}
 	opts := attest.VerifyOptions{Nonce: nonce, ExpectedEK: pin.EK}
 	if err := bindAK(ctx, run, ev, pin.AK, &opts); err != nil {
-		return failed("ak-not-bound")
+		if retryable(ctx, err) {
+			return Record{}, err
+		}
+		return failed("ak-not-bound"), nil
 	}
 	res, err := attest.Verify(*ev, opts)
 	if err != nil && !errors.Is(err, attest.ErrFailed) {
-		return failed("verify-error")
+		return failed("verify-error"), nil
 	}
-	return recordOf(res)
+	return recordOf(res), nil
+}
+
+// retryable says whether err is the channel's passing failure (or the
+// context's end) rather than something to record.
+func retryable(ctx context.Context, err error) bool {
+	return err != nil && (drivers.IsTransient(err) || ctx.Err() != nil)
 }
 
 // problemOf is the problem code of a Runner's error.

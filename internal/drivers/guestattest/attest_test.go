@@ -106,7 +106,7 @@ func (g *guest) run(_ context.Context, args []string) (*guestattest.Output, erro
 func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 	ref := reference(t)
 	g := newGuest(t, ref, 41, "windows_gcp_shielded_vm")
-	first := guestattest.Attest(context.Background(), g.run, guestattest.Pin{})
+	first := attestNow(t, g.run, guestattest.Pin{})
 	if first.Result != drivers.AttestVerified {
 		t.Fatalf("first contact: %+v", first)
 	}
@@ -120,7 +120,7 @@ func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 		t.Errorf("Windows boot state not recorded: %+v", first)
 	}
 	g.runs = nil
-	again := guestattest.Attest(context.Background(), g.run, guestattest.Pin{AK: first.AK, EK: first.EK})
+	again := attestNow(t, g.run, guestattest.Pin{AK: first.AK, EK: first.EK})
 	if again.Result != drivers.AttestVerified || strings.Join(g.runs, ",") != "attest" {
 		t.Errorf("with the recorded AK: %+v after %v, want verified after one attest", again, g.runs)
 	}
@@ -130,13 +130,13 @@ func TestAttestFirstContactThenRecordedAK(t *testing.T) {
 	// Another TPM (a new vTPM, or an agent replaced by one over a software TPM) while the
 	// EK is pinned: refused before any activation against the EK it presents.
 	other := newGuest(t, ref, 42, "windows_gcp_shielded_vm")
-	forged := guestattest.Attest(context.Background(), other.run, guestattest.Pin{AK: first.AK, EK: first.EK})
+	forged := attestNow(t, other.run, guestattest.Pin{AK: first.AK, EK: first.EK})
 	if forged.Result != drivers.AttestFailed || forged.Problem != "ek-mismatch" || strings.Join(other.runs, ",") != "attest" {
 		t.Errorf("another TPM with the EK pinned: %+v after %v: want ek-mismatch after one attest", forged, other.runs)
 	}
 	// The pin released (the driver accepted a new vTPM identity): a new first contact.
 	other.runs = nil
-	moved := guestattest.Attest(context.Background(), other.run, guestattest.Pin{AK: first.AK})
+	moved := attestNow(t, other.run, guestattest.Pin{AK: first.AK})
 	if moved.Result != drivers.AttestVerified || strings.Join(other.runs, ",") != "attest,activate" || moved.EK == first.EK {
 		t.Errorf("another vTPM, no EK pinned: %+v after %v: want a new EK bound by a new activation", moved, other.runs)
 	}
@@ -152,11 +152,11 @@ func TestAttestLinuxWithIMA(t *testing.T) {
 	ref := reference(t)
 	g := newGuest(t, ref, 44, guestboot.LogLinuxSecureBoot)
 	g.ima = true
-	if r := guestattest.Attest(context.Background(), g.run, guestattest.Pin{}); r.Result != drivers.AttestVerified {
+	if r := attestNow(t, g.run, guestattest.Pin{}); r.Result != drivers.AttestVerified {
 		t.Fatalf("a Linux guest with IMA: %s (%s), want verified", r.Result, r.Problem)
 	}
 	g.tamper = true
-	if r := guestattest.Attest(context.Background(), g.run, guestattest.Pin{}); r.Result != drivers.AttestFailed {
+	if r := attestNow(t, g.run, guestattest.Pin{}); r.Result != drivers.AttestFailed {
 		t.Fatalf("with IMA and a PCR 4 the log does not explain: %s (%s), want failed", r.Result, r.Problem)
 	}
 }
@@ -195,7 +195,7 @@ func TestAttestOutcomes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGuest(t, ref, 43, "windows_gcp_shielded_vm")
-			r := guestattest.Attest(context.Background(), tc.set(g), guestattest.Pin{})
+			r := attestNow(t, tc.set(g), guestattest.Pin{})
 			if r.Result != tc.result || (tc.problem != "" && r.Problem != tc.problem) || r.Problem == "" {
 				t.Errorf("got %s (%s), want %s (%s)", r.Result, r.Problem, tc.result, tc.problem)
 			}
@@ -203,6 +203,41 @@ func TestAttestOutcomes(t *testing.T) {
 				t.Errorf("an unverified record carries facts: %+v", r)
 			}
 		})
+	}
+}
+
+// attestNow attests through run and fails the test on a channel error.
+func attestNow(t *testing.T, run guestattest.Runner, pin guestattest.Pin) guestattest.Record {
+	t.Helper()
+	r, err := guestattest.Attest(context.Background(), run, pin)
+	if err != nil {
+		t.Fatalf("Attest: %v", err)
+	}
+	return r
+}
+
+// TestAttestChannelHiccup: a passing channel failure (a lost PowerShell process, ARM's 503),
+// in the attest command or in the activation, is the op's error to retry, not a record.
+func TestAttestChannelHiccup(t *testing.T) {
+	ref := reference(t)
+	hiccup := drivers.Transient(errors.New("node/node1: powershell exited"))
+	if _, err := guestattest.Attest(context.Background(), fail(hiccup), guestattest.Pin{}); !errors.Is(err, hiccup) {
+		t.Errorf("a transient failure of the attest command: %v, want it returned", err)
+	}
+	g := newGuest(t, ref, 45, "windows_gcp_shielded_vm")
+	run := func(ctx context.Context, args []string) (*guestattest.Output, error) {
+		if args[0] == "activate" {
+			return nil, hiccup
+		}
+		return g.run(ctx, args)
+	}
+	if _, err := guestattest.Attest(context.Background(), run, guestattest.Pin{}); !errors.Is(err, hiccup) {
+		t.Errorf("a transient failure of the activation: %v, want it returned (not ak-not-bound)", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := guestattest.Attest(ctx, fail(context.Canceled), guestattest.Pin{}); err == nil {
+		t.Error("an apply interrupted mid-attest recorded an outcome")
 	}
 }
 

@@ -48,7 +48,10 @@ func (d *Driver) attest(ctx context.Context, c *cluster, op drivers.Op) (drivers
 		pin.EK = prev.EK
 	}
 	var node string
-	rec := guestattest.Attest(ctx, d.guestRunner(c, op.VM, &node), pin)
+	rec, err := guestattest.Attest(ctx, d.guestRunner(c, op.VM, &node), pin)
+	if err != nil {
+		return drivers.Result{}, fmt.Errorf("attest: the guest channel failed, nothing recorded: %w", err)
+	}
 	if node == "" && op.Params != nil {
 		node = op.Params.TargetNode // the guest was not reached: where the plan expects the VM
 	}

@@ -146,7 +146,10 @@ func (d *Driver) attest(ctx context.Context, c *cluster, vm string) (drivers.Res
 	if prev != nil {
 		pin.EK = prev.EK // resetVTPM releases it
 	}
-	a := guestattest.Attest(ctx, run, pin)
+	a, err := guestattest.Attest(ctx, run, pin)
+	if err != nil {
+		return drivers.Result{}, fmt.Errorf("attest: the guest channel failed, nothing recorded: %w", err)
+	}
 	a.Conclude(prev, pin, node, time.Now())
 	return d.withVM(c, vm, func(r *vmRecord) (drivers.Result, error) {
 		r.Attestation, r.AttestationAK = &a.Attested, a.AK
