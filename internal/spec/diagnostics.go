@@ -52,6 +52,7 @@ const (
 	RuleInternal            = "internal"
 	RuleSecretInYAML        = "secret-in-yaml"
 	RuleClusteredLocalPath  = "clustered-vm-path-not-cluster-storage"
+	RuleAttestationUnpinned = "attestation-identity-not-read"
 )
 
 // Diagnostic is one problem found in the input. Line and Column are 1-based;

@@ -63,3 +63,47 @@ func TestDriverOptionsAreChecked(t *testing.T) {
 		})
 	}
 }
+
+// TestAttestationIdentityOnAzureLocal: spec.attestation on an azurelocal cluster that does not
+// read vTPM identities (options.guestAgent not true) is a warning at the VM's attestation line;
+// with guestAgent: true, attestation off, or another driver, there is none.
+func TestAttestationIdentityOnAzureLocal(t *testing.T) {
+	azure := `{azure: {subscriptionId: 00000000-0000-0000-0000-000000000000, resourceGroup: rg, location: eastus,
+      customLocation: /subscriptions/s/resourceGroups/rg/providers/Microsoft.ExtendedLocation/customLocations/cl}, logicalNetwork: lnet`
+	for _, tc := range []struct {
+		name, driver, options, attestation string
+		warn                               bool
+	}{
+		{"default guestAgent", "azurelocal", azure + "}", "{interval: 24h}", true},
+		{"guestAgent false", "azurelocal", azure + ", guestAgent: false}", "{}", true},
+		{"guestAgent true", "azurelocal", azure + ", guestAgent: true}", "{}", false},
+		{"attestation off", "azurelocal", azure + "}", "{enabled: false}", false},
+		{"sim reads identities", "sim", "{}", "{}", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := "apiVersion: tlreconcile/v1alpha1\nkind: Cluster\nmetadata: {name: c1}\nspec:\n  nodes: [node1]\n  driver: " + tc.driver +
+				"\n  options: " + tc.options + "\n---\napiVersion: tlreconcile/v1alpha1\nkind: TrustedLaunchVM\nmetadata: {name: v1}\nspec:\n" +
+				"  image: {publisher: microsoftwindowsdesktop, offer: windows-11, sku: win11-22h2-avd, version: 22621.2428.231001}\n" +
+				"  attestation: " + tc.attestation + "\n"
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, diags := Load(LoadOptions{Paths: []string{filepath.Join(dir, "a.yaml")}})
+			var got []string
+			for _, d := range diags {
+				if d.Rule == RuleAttestationUnpinned {
+					got = append(got, fmt.Sprintf("%d:%d %s %s", d.Line, d.Column, d.Severity, d.Message))
+				}
+			}
+			switch {
+			case diags.HasErrors():
+				t.Fatalf("the fixture is invalid: %+v", diags)
+			case tc.warn && (len(got) != 1 || !strings.HasPrefix(got[0], "15:16 warning") || !strings.Contains(got[0], "options.guestAgent: true")):
+				t.Errorf("want one warning at the attestation (15:16) saying the fix, got %q", got)
+			case !tc.warn && len(got) != 0:
+				t.Errorf("want no warning, got %q", got)
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ const (
 	citeIgvmAgent
 	citeVMFileAccess
 	citeOptionsVMPath
+	citeAttestation
 	numCited
 )
 
@@ -71,6 +72,8 @@ func (c cited) pointer() string {
 		return "/spec/vmFileAccess"
 	case citeOptionsVMPath:
 		return "/spec/options/vmPath"
+	case citeAttestation:
+		return "/spec/attestation"
 	}
 	return ""
 }

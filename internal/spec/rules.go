@@ -124,6 +124,9 @@ func (l *loader) checkVM(v vmDoc, clusters map[string]*clusterDoc, catalog []Cat
 		l.at(doc, citeSecureBootTemplate, SeverityError, RuleTemplateMismatch,
 			fmt.Sprintf("Secure Boot template %s does not fit the %s image %s; use %s", v.SecureBoot.Template, img.OS, img.Image, strings.Join(templatesFor(img.OS), " or ")))
 	}
+	if cluster != nil {
+		l.checkAttestationIdentity(v, cluster)
+	}
 	if v.BootIntegrityVerification {
 		l.at(doc, citeBootIntegrity, SeverityError, RuleBootIntegrity,
 			"guest boot integrity verification is not available from the platform on Azure Local; remove bootIntegrityVerification and declare spec.attestation (tlreconcile's own guest attestation: attestation: {require: {secureBoot: true}}) instead")
@@ -222,6 +225,22 @@ func (l *loader) imageNotSupported(v vmDoc, catalog []CatalogImage) {
 
 // checkClusteredPath: a hyperv cluster whose VMs become cluster roles
 // (options.clustered, default when it has more than one node) must put them
+// checkAttestationIdentity warns when a VM asks for attestation on an azurelocal cluster that
+// does not read vTPM identities from the guests (options.guestAgent false, the default): the
+// agent the attestation runs is the one that reads the identity, and without the recorded
+// identity the attestation cannot pin the EK it verified (an agent replaced by one over another
+// TPM would pass as a new first contact) and a lost vTPM goes unnoticed.
+func (l *loader) checkAttestationIdentity(v vmDoc, c *clusterDoc) {
+	if c.Driver != "azurelocal" || v.Attestation == nil || !v.Attestation.Enabled {
+		return
+	}
+	if on, _ := c.Options["guestAgent"].(bool); on {
+		return
+	}
+	l.at(v.doc, citeAttestation, SeverityWarning, RuleAttestationUnpinned,
+		fmt.Sprintf("cluster %q does not read vTPM identities from its guests (options.guestAgent is not true), so this VM's attestation cannot pin the EK it verified and a lost vTPM goes unnoticed; the guest agent spec.attestation runs is the one that reads the identity: set options.guestAgent: true on the cluster", c.Name))
+}
+
 // on cluster storage (a Cluster Shared Volume under C:\ClusterStorage\):
 // a role on a node's local disk cannot fail over.
 func (l *loader) checkClusteredPath(c *clusterDoc) {
