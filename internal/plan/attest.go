@@ -149,7 +149,7 @@ func unavailableFix(problem string) string {
 		return "the agent's answer arrived cut short or mangled (not JSON): the channel limits its output (an Arc Run Command's instance view keeps only part of a long output, and tlreconcile does not read a run command's outputBlobUri yet); verify this VM by hand meanwhile: in the guest run `tlreconcile guest attest --nonce HEX > evidence.json`, then `tlreconcile attest verify evidence.json --nonce HEX` here"
 	case "channel-failed":
 		return "the channel into the guest failed on the way (the node's PowerShell or the connection dropped): the next plan tries again; if it keeps failing, check the node"
-	case "run-command-failed":
+	case "run-command-failed": // the permission: learn.microsoft.com/azure/azure-arc/servers/run-command
 		return "ARM refused or failed the Arc machine's Run Command: check that the machine is Connected in Azure Arc and that tlreconcile's identity may create run commands (Microsoft.HybridCompute/machines/runCommands/write); the next plan tries again"
 	case "agent-failed":
 		return "tlreconcile's guest agent ran but failed (no TPM visible in the guest?): run `tlreconcile guest attest --nonce 00` in the guest to see why"

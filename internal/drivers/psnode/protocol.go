@@ -45,7 +45,9 @@ type Request struct {
 
 // SecretCarrier is implemented by parameters that carry a secret the script needs (a guest
 // password). Its value never goes into the parameters' JSON: a host with PowerShell module
-// logging records the arguments of every cmdlet (event 4103), and the JSON passes through
+// logging records the parameter bindings of every cmdlet it runs (event 4103 in
+// Microsoft-Windows-PowerShell/Operational; learn.microsoft.com/powershell/module/
+// microsoft.powershell.core/about/about_logging_windows), and the JSON passes through
 // ConvertFrom-Json. Session.Run sends it as one more line after the request (base64 UTF-8),
 // which the script reads itself with [Console]::In.ReadLine() — a .NET call, never logged — and
 // turns into a SecureString without a cmdlet seeing it.

@@ -54,12 +54,13 @@ func Operations() []string {
 	return out
 }
 
-// ValidateFault checks a fault before it is injected: a known operation (or
-// "*"), at least one effect, no negative count or duration, a 5xx status.
-// It returns f with the operation spelt as the spec spells it.
 // runCommandPut is the operation that starts a run command.
 const runCommandPut = "MachineRunCommands_CreateOrUpdate"
 
+// ValidateFault checks a fault before it is injected: a known operation (or
+// "*"), at least one effect, no negative count or duration, a 5xx status,
+// an output limit only where a run command starts.
+// It returns f with the operation spelt as the spec spells it.
 func ValidateFault(f Fault) (Fault, error) {
 	if f.Operation != "*" {
 		i := slices.IndexFunc(Operations(), func(op string) bool { return strings.EqualFold(op, f.Operation) })

@@ -38,8 +38,10 @@ type Fault struct {
 	FailAsync int `json:"failAsync,omitempty"`
 	// OutputLimit keeps only the last OutputLimit bytes of the output of
 	// the run commands the matching requests start, as Azure's instance
-	// view of a VM run command keeps only the last 4,096 bytes (Arc's own
-	// limit is not documented); it lasts until the faults are cleared.
+	// view of a VM run command keeps only the last 4,096 bytes
+	// (learn.microsoft.com/azure/virtual-machines/windows/run-command,
+	// Restrictions; the Arc machine run command's own limit is not in its
+	// spec or docs); it lasts until the faults are cleared.
 	OutputLimit int `json:"outputLimit,omitempty"`
 }
 

@@ -218,17 +218,20 @@ func (d *Driver) resetVTPM(ctx context.Context, c *cluster, vm *vmRecord, key []
 		return err
 	}
 	st := guestState{Seed: int64(binary.LittleEndian.Uint64(b[:]) >> 1), Epoch: epoch}
-	if vm.Attestation != nil { // a new vTPM: the next attestation binds its EK
-		a := *vm.Attestation
-		a.EK, vm.AttestationAK = "", ""
-		vm.Attestation = &a
-	}
 	if c.file.Backend == BackendSwtpm {
 		if err := d.swtpmManufacture(ctx, c.swtpmDir(vm.Node, vm.Name), key); err != nil {
 			return err
 		}
 	}
-	return c.sealGuest(vm, key, st)
+	if err := c.sealGuest(vm, key, st); err != nil {
+		return err
+	}
+	if vm.Attestation != nil { // a new vTPM: the next attestation binds its EK
+		a := *vm.Attestation
+		a.EK, vm.AttestationAK = "", ""
+		vm.Attestation = &a
+	}
+	return nil
 }
 
 // rawVaultKey reads the VM's key without the agent check, for resets.
